@@ -1,0 +1,131 @@
+"""The Python API: everything the command line does, as functions and a Model object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import autodiff, interp, passes
+from . import shapes as S
+from .errors import GraphcError
+from .graph import Graph
+from .parser import check_loss_shape, parse, read_source
+
+
+class Model:
+    """A compiled model: its forward graph, and the means to evaluate and differentiate it."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._cache: dict = {}
+
+    # ---- loading --------------------------------------------------------------------------
+    @classmethod
+    def from_source(cls, source: str, path: str = "<model>") -> Model:
+        return cls(parse(source, path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        return cls.from_source(read_source(str(path)), str(path))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.graph.names)
+
+    @property
+    def params(self) -> list[str]:
+        return self.graph.params
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.graph.inputs
+
+    @property
+    def loss_name(self) -> str:
+        return self.graph.label(self.graph.loss)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.graph.label(i) for i in self.graph.outputs]
+
+    def summary(self) -> list[tuple[str, str, str, int]]:
+        """(name, kind, shape, line) for every named value, in definition order."""
+        g = self.graph
+        rows = [(name, g.kind(i), S.fmt(g[i]["shape"]), g[i]["span"].line if g[i]["span"] else 0)
+                for name, i in g.names.items()]
+        return sorted(rows, key=lambda r: r[3])
+
+    # ---- symbolic -------------------------------------------------------------------------
+    def backward(self, wrt: list[str] | None = None) -> Graph:
+        """The backward graph (forward nodes plus error signals), stabilised and simplified."""
+        return passes.simplify(autodiff.differentiate(passes.stabilise(self.graph), wrt))
+
+    # ---- numeric --------------------------------------------------------------------------
+    def _bound(self, values: dict, seed: int):
+        g, env = interp.bind(self.graph, values or {}, seed)
+        check_loss_shape(g, g[g.loss]["shape"])
+        return g, env
+
+    def _specialised(self, g: Graph, key, make):
+        """Graphs built for one set of concrete shapes are reused for the next call with the same shapes."""
+        sig = (key, tuple(sorted((n, g[i]["shape"]) for n, i in g.names.items())))
+        if sig not in self._cache:
+            self._cache[sig] = make(g)
+        return self._cache[sig]
+
+    def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Every named value of the forward pass."""
+        g, env = self._bound(values, seed)
+        gs = self._specialised(g, "forward", passes.stabilise)
+        vals = interp.run(gs, env)
+        return {name: np.asarray(vals[i]) for name, i in g.names.items()}
+
+    def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
+        """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
+        g, env = self._bound(values, seed)
+        gb = self._specialised(g, ("grad", tuple(wrt or ())),
+                               lambda g: passes.simplify(autodiff.differentiate(passes.stabilise(g), wrt)))
+        vals = interp.run(gb, env, targets=[gb.loss, *gb.grads.values()])
+        return float(vals[gb.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in gb.grads.items()}
+
+    def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
+        """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
+        g, env = self._bound(values, seed)
+        wrt = wrt or (autodiff.default_wrt(g) or [None])[0]
+        if wrt is None or wrt not in g.names:
+            raise GraphcError(f"no value `{wrt}` to take the Hessian for", usage=True)
+        gh = self._specialised(g, ("hvp", wrt), lambda g: passes.simplify(autodiff.hvp_graph(passes.stabilise(g),
+                                                                                               wrt)))
+        shape = g[g.names[wrt]]["shape"]
+        size = int(np.prod(shape))
+        if size > 4096:
+            raise GraphcError(f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
+                              hint="use Model.hvp for Hessian-vector products")
+        vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
+        cols = []
+        for k in range(size):
+            e = np.zeros(size)
+            e[k] = 1.0
+            vals = interp.run(gh, {**env, gh.names[vname]: e.reshape(shape)}, targets=[gh.grads[wrt]])
+            cols.append(np.asarray(vals[gh.grads[wrt]], dtype=np.float64).reshape(size))
+        return np.stack(cols, axis=1).reshape(shape + shape)
+
+    def hvp(self, values: dict, v, wrt: str, seed: int = 0) -> np.ndarray:
+        """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph."""
+        g, env = self._bound(values, seed)
+        gh = self._specialised(g, ("hvp", wrt), lambda g: passes.simplify(autodiff.hvp_graph(passes.stabilise(g),
+                                                                                               wrt)))
+        vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
+        vals = interp.run(gh, {**env, gh.names[vname]: np.asarray(v, dtype=np.float64)}, targets=[gh.grads[wrt]])
+        return np.asarray(vals[gh.grads[wrt]], dtype=np.float64)
+
+
+def compile(source: str, path: str = "<model>") -> Model:  # noqa: A001 - the natural name
+    """Compile model text."""
+    return Model.from_source(source, path)
+
+
+def load(path: str | Path) -> Model:
+    """Load and compile a model file ('-' for stdin)."""
+    return Model.load(path)

@@ -1,0 +1,96 @@
+"""Reverse-mode differentiation: the forward graph plus backward nodes for ȳ = dL/dy.
+
+The lecture's algorithm, mechanically: visit values in reverse topological order; each
+value's error signal is the sum, over its children, of the child's signal times the local
+derivative (the op's ``grad`` rule). Only values on a path from a requested input to the
+loss get a signal, so nothing that cannot reach a requested gradient is computed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import networkx as nx
+
+from . import ops as O
+from .errors import GraphcError, suggest
+from .graph import Graph, V
+
+
+def default_wrt(g: Graph) -> list[str]:
+    """SPEC: gradients w.r.t. every param; with no params, every input."""
+    return g.params or g.inputs
+
+
+def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None) -> Graph:
+    """A new graph: graph's nodes plus the backward nodes; ``.grads`` maps each wrt name to its gradient."""
+    g = graph.copy()
+    loss = g.loss if loss is None else loss
+    if g[loss]["shape"] not in ((), None):
+        raise GraphcError(f"can only differentiate a scalar, `{g.label(loss)}` has shape {g[loss]['shape']}",
+                          g[loss]["span"], "reduce it with sum(...) or mean(...)")
+    wrt = default_wrt(g) if wrt is None else list(wrt)
+    for w in wrt:
+        if w not in g.names:
+            raise GraphcError(f"cannot differentiate w.r.t. `{w}`: the model has no such value",
+                              hint=suggest(w, g.names), usage=True)
+    targets = [g.names[w] for w in wrt]
+    upstream = nx.ancestors(g.nx, loss) | {loss}
+    needed = set(targets) & upstream
+    for t in targets:
+        needed |= nx.descendants(g.nx, t) & upstream
+
+    pending: dict[int, list[V]] = defaultdict(list)
+    g.span = g[loss]["span"]
+    pending[loss].append(V(g, g.const(1.0)))
+    bar: dict[int, int] = {}
+    for i in reversed([i for i in graph.order() if i in needed]):
+        contribs = pending.pop(i, [])
+        if not contribs:
+            continue  # every path to the loss has a zero derivative (e.g. through step)
+        n = g[i]
+        g.span = n["span"]
+        total = contribs[0]
+        for c in contribs[1:]:
+            total = total + c  # fan-out: the multivariate chain rule sums the children's signals
+        bar[i] = total.id
+        if n["name"] and g[total.id]["name"] is None and g[total.id]["op"] != "const":
+            _name(g, total.id, n["name"] + "_bar")
+        op = O.OPS[n["op"]]
+        if op.arity == 0 or op.grad is None or not any(a in needed for a in n["args"]):
+            continue
+        outs = op.grad(V(g, i), total, *[V(g, a) for a in n["args"]])
+        for a, c in zip(n["args"], outs):
+            if c is None or a not in needed:
+                continue
+            c = c if isinstance(c, V) else V(g, g.const(c))
+            if c.shape is None or c.shape != g[a]["shape"]:
+                c = O.unbroadcast(c, V(g, a))  # the adjoint of broadcasting, in one place
+            pending[a].append(c)
+    g.span = None
+    for w, t in zip(wrt, targets):
+        g.grads[w] = bar[t] if t in bar else g.op("zeros_like", V(g, t)).id
+    return g
+
+
+def _name(g: Graph, i: int, name: str) -> None:
+    while name in g.names:  # a model may already use `y_bar` for something else
+        name += "_"
+    g[i].update(name=name, signal=True)  # an error signal: passes may rename or merge it
+    g.names[name] = i
+
+
+def hvp_graph(graph: Graph, wrt: str) -> Graph:
+    """A graph whose ``grads[wrt]`` is H·v, the Hessian of the loss w.r.t. `wrt` times a new input `v`."""
+    g1 = differentiate(graph, [wrt])
+    gw = V(g1, g1.grads[wrt])
+    w = g1.names[wrt]
+    vname = "v"
+    while vname in g1.names:
+        vname += "_"
+    v = g1.add("input", attrs={"declared": g1[w]["shape"]}, name=vname, shape=g1[w]["shape"], span=g1[w]["span"])
+    g1.names[vname] = v
+    s = O.rsum(gw * V(g1, v))
+    g2 = differentiate(g1, [wrt], loss=s.id)
+    g2.loss = graph.loss
+    return g2

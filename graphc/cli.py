@@ -1,0 +1,152 @@
+"""The command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from . import api, data
+from .errors import GraphcError
+
+
+def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
+    p.add_argument("model", metavar="MODEL", help="a .gc model file, or - for stdin")
+    if values:
+        p.add_argument("--inputs", action="append", default=[], metavar="FILE.npz",
+                       help="values keyed by model name (repeatable; later files win)")
+        p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="a value: a number or a JSON list (repeatable; wins over --inputs)")
+        p.add_argument("--seed", type=int, default=0, help="seed for params' initialisers (default 0)")
+
+
+def _wrt(text: str | None) -> list[str] | None:
+    return [w.strip() for w in text.split(",") if w.strip()] if text else None
+
+
+def fmt_value(a) -> str:
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return f"{float(a):.6g}"
+    body = np.array2string(a, precision=6, threshold=20, edgeitems=3, max_line_width=100)
+    return f"shape {list(a.shape)}\n" + "\n".join("    " + line for line in body.splitlines())
+
+
+def cmd_check(m: api.Model, args) -> int:
+    rows = m.summary()
+    w = max(4, *(len(r[0]) for r in rows))
+    sw = max(5, *(len(r[2]) for r in rows))
+    print(f"{'name':<{w}}  {'kind':<6}  {'shape':<{sw}}  line")
+    for name, kind, shape, line in rows:
+        print(f"{name:<{w}}  {kind:<6}  {shape:<{sw}}  {line}")
+    outs = ", ".join(m.output_names) or "none"
+    print(f"ok: {len(rows)} values; loss {m.loss_name}; outputs {outs}; params {', '.join(m.params) or 'none'}")
+    return 0
+
+
+def cmd_eval(m: api.Model, args) -> int:
+    values = m.evaluate(data.load_values(args.inputs, args.set), seed=args.seed)
+    print(f"{m.loss_name} = {fmt_value(values[m.loss_name])}")
+    for name in m.output_names:
+        if name != m.loss_name:
+            print(f"{name} = {fmt_value(values[name])}")
+    if args.output:
+        data.save_npz(args.output, values, protect=[args.model, *args.inputs])
+        print(f"wrote {len(values)} values to {args.output}")
+    return 0
+
+
+def cmd_grad(m: api.Model, args) -> int:
+    values = data.load_values(args.inputs, args.set)
+    wrt = _wrt(args.wrt)
+    if args.order == 2:
+        names = wrt or m.params[:1] or m.inputs[:1]
+        if len(names) != 1:
+            raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
+        h = m.hessian(values, names[0], seed=args.seed)
+        print(f"Hessian of {m.loss_name} w.r.t. {names[0]} = {fmt_value(h)}")
+        if args.output:
+            data.save_npz(args.output, {names[0]: h}, protect=[args.model, *args.inputs])
+        return 0
+    loss, grads = m.loss_and_grad(values, wrt, seed=args.seed)
+    print(f"{m.loss_name} = {loss:.10g}")
+    for name, gv in grads.items():
+        print(f"d{m.loss_name}/d{name} = {fmt_value(gv)}")
+    if args.output:
+        data.save_npz(args.output, grads, protect=[args.model, *args.inputs])
+        print(f"wrote {len(grads)} gradients to {args.output}")
+    return 0
+
+
+def cmd_gradcheck(m: api.Model, args) -> int:
+    from .gradcheck import gradcheck
+
+    values = data.load_values(args.inputs, args.set)
+    report = gradcheck(m, values, _wrt(args.wrt), seed=args.seed, max_checks=args.max_checks)
+    worst = 0.0
+    for name, (err, checked, total) in report.items():
+        worst = max(worst, err)
+        part = "" if checked == total else f" ({checked} of {total} entries sampled)"
+        print(f"{name:>12}: max relative error {err:.3e}{part}  {'ok' if err <= args.tol else 'FAIL'}")
+    ok = worst <= args.tol
+    print(f"{'ok' if ok else 'FAILED'}: worst {worst:.3e}, tolerance {args.tol:g}")
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="graphc", description="Compile, differentiate and run models written as "
+                                "equations (e.g. `z = w*x + b; y = sigmoid(z); L = 0.5*(y-t)^2`).")
+    p.add_argument("--version", action="version", version=f"graphc {__import__('graphc').__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    c = sub.add_parser("check", help="parse, order and shape-check a model; print its values")
+    _model_args(c, values=False)
+    c.set_defaults(run=cmd_check)
+
+    c = sub.add_parser("eval", help="run the forward pass; print the loss and outputs")
+    _model_args(c)
+    c.add_argument("-o", "--output", metavar="OUT.npz", help="save every named value")
+    c.set_defaults(run=cmd_eval)
+
+    c = sub.add_parser("grad", help="the loss and its gradients")
+    _model_args(c)
+    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    c.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: the Hessian w.r.t. one --wrt name")
+    c.add_argument("-o", "--output", metavar="GRADS.npz", help="save the gradients keyed by name")
+    c.set_defaults(run=cmd_grad)
+
+    c = sub.add_parser("gradcheck", help="compare symbolic gradients with central finite differences")
+    _model_args(c)
+    c.add_argument("--wrt", metavar="A,B", help="names to check (default: params, else inputs)")
+    c.add_argument("--tol", type=float, default=1e-6, help="largest relative error allowed (default 1e-6)")
+    c.add_argument("--max-checks", type=int, default=1000, metavar="K",
+                   help="entries checked per value; larger values are sampled (default 1000)")
+    c.set_defaults(run=cmd_gradcheck)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    source_text = None
+    try:
+        from .parser import read_source
+
+        source_text = read_source(args.model)
+        m = api.compile(source_text, "<stdin>" if args.model == "-" else args.model)
+        return args.run(m, args)
+    except GraphcError as e:
+        path = "<stdin>" if args.model == "-" else args.model
+        print(e.render(path, source_text), file=sys.stderr)
+        return 2 if e.usage else 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in graphc, not in the user's input
+        if os.environ.get("GRAPHC_DEBUG"):
+            raise
+        print(f"graphc: internal error: {type(e).__name__}: {e}\n"
+              "This is a bug in graphc; rerun with GRAPHC_DEBUG=1 for a traceback and please report it.",
+              file=sys.stderr)
+        return 3

@@ -1,0 +1,36 @@
+"""Symbolic gradients against central finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 1000, h: float = 1e-6):
+    """{name: (max relative error, entries checked, entries total)}.
+
+    The error of an entry is |analytic - numeric| / max(1, |analytic|, |numeric|): relative for
+    large gradients, absolute for small ones, so zeros do not divide.
+    """
+    loss, grads = model.loss_and_grad(values, wrt, seed=seed)
+    full = model.evaluate(values, seed=seed)  # the params' initial values, fixed for every probe
+    base = {n: np.array(full[n], dtype=np.float64) for n in model.inputs + model.params if n in full}
+    rng = np.random.default_rng(seed)
+    report = {}
+    for name, g in grads.items():
+        x = base[name]
+        idx = np.arange(x.size)
+        if x.size > max_checks:
+            idx = rng.choice(x.size, max_checks, replace=False)
+        worst = 0.0
+        for k in idx:
+            step = h * max(1.0, abs(x.flat[k]))
+            fx = []
+            for s in (step, -step):
+                probe = x.copy()
+                probe.flat[k] += s
+                fx.append(float(model.evaluate({**base, name: probe}, seed=seed)[model.loss_name]))
+            numeric = (fx[0] - fx[1]) / (2 * step)
+            a = float(np.asarray(g).flat[k])
+            worst = max(worst, abs(a - numeric) / max(1.0, abs(a), abs(numeric)))
+        report[name] = (worst, len(idx), x.size)
+    return report

@@ -1,0 +1,148 @@
+"""The Graph: a networkx DiGraph of op nodes, plus the model's names, loss and outputs.
+
+Each node carries ``op`` (a key of ``ops.OPS``), ``args`` (argument node ids, in order),
+``attrs``, ``shape``, ``span`` (where in the model it came from) and ``name`` (the model
+name it defines, or None). Edges run from argument to user; ``args`` keeps order and
+repeats (``x * x``), which a DiGraph's edge set cannot.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import ops as O
+from . import shapes as S
+from .errors import GraphcError, Span
+
+LEAVES = ("input", "param", "const")
+
+
+class Graph:
+    def __init__(self, source: str = "", path: str = "<model>"):
+        self.nx = nx.DiGraph()
+        self.names: dict[str, int] = {}  # model name -> node id
+        self.loss: int | None = None
+        self.outputs: list[int] = []
+        self.grads: dict[str, int] = {}  # model name -> node id of its gradient (set by autodiff)
+        self.dims = S.Dims()
+        self.source, self.path = source, path
+        self.span: Span | None = None  # span given to nodes made by derivative rules
+        self._next = 0
+
+    # ---- building -----------------------------------------------------------------------
+    def add(self, op: str | None, args=(), attrs=None, span=None, name=None, shape=None) -> int:
+        i = self._next
+        self._next += 1
+        self.nx.add_node(i, op=op, args=tuple(args), attrs=attrs or {}, span=span, name=name, shape=shape)
+        self.nx.add_edges_from((a, i) for a in args)
+        return i
+
+    def op(self, name: str, *args, **attrs) -> V:
+        """Add op `name` applied to handles or numbers, with its shape inferred: for derivative rules."""
+        ids = [a.id if isinstance(a, V) else self.const(a) for a in args]
+        i = self.add(name, ids, attrs, span=self.span)
+        self.infer(i)
+        return V(self, i)
+
+    def const(self, value: float) -> int:
+        return self.add("const", attrs={"value": float(value)}, span=self.span, shape=())
+
+    def set_args(self, i: int, args) -> None:
+        """Replace node i's arguments, keeping edges in step."""
+        old = self.nx.nodes[i]["args"]
+        self.nx.remove_edges_from((a, i) for a in old)
+        self.nx.nodes[i]["args"] = tuple(args)
+        self.nx.add_edges_from((a, i) for a in args)
+
+    # ---- reading ------------------------------------------------------------------------
+    def __getitem__(self, i: int) -> dict:
+        return self.nx.nodes[i]
+
+    def __len__(self) -> int:
+        return self.nx.number_of_nodes()
+
+    def order(self) -> list[int]:
+        """Node ids, arguments before users (networkx's iterative topological sort)."""
+        return list(nx.topological_sort(self.nx))
+
+    def kind(self, i: int) -> str:
+        op = self.nx.nodes[i]["op"]
+        return op if op in LEAVES and self.nx.nodes[i]["name"] else "value"
+
+    def label(self, i: int) -> str:
+        """The model name of node i, or a short stand-in for an anonymous node."""
+        n = self.nx.nodes[i]
+        return n["name"] or (repr(n["attrs"]["value"]) if n["op"] == "const" else f"%{i}")
+
+    def name_of(self, i: int) -> str | None:
+        return self.nx.nodes[i]["name"]
+
+    @property
+    def params(self) -> list[str]:
+        return [n for n, i in self.names.items() if self.nx.nodes[i]["op"] == "param"]
+
+    @property
+    def inputs(self) -> list[str]:
+        return [n for n, i in self.names.items() if self.nx.nodes[i]["op"] == "input"]
+
+    def copy(self) -> Graph:
+        g = Graph.__new__(Graph)
+        g.__dict__.update(self.__dict__)
+        g.nx = self.nx.copy()
+        g.names, g.outputs, g.grads, g.dims = dict(self.names), list(self.outputs), dict(self.grads), self.dims.copy()
+        return g
+
+    # ---- shapes -------------------------------------------------------------------------
+    def infer(self, i: int) -> None:
+        """Infer node i's shape from its arguments' shapes."""
+        n = self.nx.nodes[i]
+        op = O.OPS[n["op"]]
+        if op.arity == 0:
+            if n["op"] == "const":
+                n["shape"] = ()
+            return
+        try:
+            n["shape"] = op.shape([self.nx.nodes[a]["shape"] for a in n["args"]], n["attrs"], self.dims)
+        except S.ShapeError as e:
+            raise GraphcError(str(e), n["span"]) from None
+
+    def infer_all(self) -> None:
+        for i in self.order():
+            self.infer(i)
+        for n in self.nx.nodes.values():  # symbolic dims may have been bound along the way
+            n["shape"] = self.dims.shape(n["shape"])
+
+
+class V:
+    """A handle to a node, with arithmetic that adds nodes: derivative rules read like maths."""
+
+    __slots__ = ("graph", "id")
+
+    def __init__(self, graph: Graph, i: int):
+        self.graph, self.id = graph, i
+
+    @property
+    def shape(self):
+        return self.graph[self.id]["shape"]
+
+    @property
+    def attrs(self) -> dict:
+        return self.graph[self.id]["attrs"]
+
+    def error(self, message: str, hint: str | None = None) -> GraphcError:
+        return GraphcError(message, self.graph[self.id]["span"], hint)
+
+    def _bin(name, swap=False):
+        if swap:
+            return lambda self, other: self.graph.op(name, other, self)
+        return lambda self, other: self.graph.op(name, self, other)
+
+    __add__, __radd__ = _bin("add"), _bin("add", True)
+    __sub__, __rsub__ = _bin("sub"), _bin("sub", True)
+    __mul__, __rmul__ = _bin("mul"), _bin("mul", True)
+    __truediv__, __rtruediv__ = _bin("div"), _bin("div", True)
+    __pow__, __matmul__ = _bin("pow"), _bin("matmul")
+    del _bin
+
+    def __neg__(self):
+        return self.graph.op("neg", self)

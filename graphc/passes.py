@@ -1,0 +1,254 @@
+"""Graph -> Graph passes, run in one visible pipeline.
+
+``stabilise`` rewrites numerically fragile forms before differentiation; ``simplify``
+cleans up what mechanical differentiation leaves behind (folding constants, algebraic
+identities, merging common subexpressions, dropping dead nodes).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from . import ops as O
+from .graph import Graph
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _const_value(g: Graph, i: int):
+    n = g[i]
+    return n["attrs"]["value"] if n["op"] == "const" and n["name"] is None else None
+
+
+def _is(g: Graph, i: int, value: float) -> bool:
+    v = _const_value(g, i)
+    return v is not None and v == value
+
+
+def replace(g: Graph, old: int, new: int) -> None:
+    """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
+    for u in list(g.nx.successors(old)):
+        g.set_args(u, [new if a == old else a for a in g[u]["args"]])
+    g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
+    g.outputs = [new if v == old else v for v in g.outputs]
+    if g.loss == old:
+        g.loss = new
+    name = g[old]["name"]
+    if name and g.names.get(name) == old:  # an error-signal name moves to the node that now holds the value
+        if g[new]["name"] is None:
+            g[new].update(name=name, signal=True)
+            g.names[name] = new
+        else:
+            del g.names[name]
+        g[old]["name"] = None
+
+
+def _replaceable(g: Graph, i: int) -> bool:
+    """Model values stay as they are; anonymous nodes and error signals may be rewritten."""
+    n = g[i]
+    return n["op"] not in ("input", "param") and (n["name"] is None or n.get("signal", False))
+
+
+def _new(g: Graph, at: int, op: str, args, attrs=None) -> int:
+    i = g.add(op, args, attrs or {}, span=g[at]["span"])
+    g.infer(i)
+    return i
+
+
+# ---- stabilisation ------------------------------------------------------------------------
+
+
+def stabilise(g: Graph) -> Graph:
+    """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
+    log(sum(exp(z))) -> logsumexp(z), 1/(1 + exp(-z)) -> sigmoid(z)."""
+    g = g.copy()
+    for i in g.order():
+        n = g[i]
+        if n["op"] == "log":
+            (x,) = n["args"]
+            xn = g[x]
+            if xn["op"] == "softmax":
+                _rewrite(g, i, "log_softmax", xn["args"], xn["attrs"])
+            elif xn["op"] == "sigmoid":
+                z = xn["args"][0]
+                _rewrite(g, i, "neg", [_new(g, i, "softplus", [_new(g, i, "neg", [z])])])
+            elif xn["op"] == "sub" and _is(g, xn["args"][0], 1.0) and g[xn["args"][1]]["op"] == "sigmoid":
+                z = g[xn["args"][1]]["args"][0]
+                _rewrite(g, i, "neg", [_new(g, i, "softplus", [z])])
+            elif xn["op"] == "sum" and g[xn["args"][0]]["op"] == "exp":
+                _rewrite(g, i, "logsumexp", g[xn["args"][0]]["args"], xn["attrs"])
+        elif n["op"] == "div" and _is(g, n["args"][0], 1.0):
+            d = g[n["args"][1]]
+            if d["op"] == "add" and _is(g, d["args"][0], 1.0) and g[d["args"][1]]["op"] == "exp":
+                e = g[g[d["args"][1]]["args"][0]]
+                if e["op"] == "neg":
+                    _rewrite(g, i, "sigmoid", e["args"])
+    return g
+
+
+def _rewrite(g: Graph, i: int, op: str, args, attrs=None) -> None:
+    """Change node i in place (its name, span and users stay) to op(args)."""
+    g[i]["op"], g[i]["attrs"] = op, dict(attrs or {})
+    g.set_args(i, args)
+    g.infer(i)
+
+
+# ---- simplification -----------------------------------------------------------------------
+
+
+def fold_constants(g: Graph) -> bool:
+    """Evaluate ops whose arguments are all anonymous scalar constants; size ratios of known shapes."""
+    from .interp import kernel
+
+    changed = False
+    for i in g.order():
+        n = g[i]
+        if n["op"] in ("input", "param", "const") or not _replaceable(g, i):
+            continue
+        if n["op"] == "size_ratio":
+            s0, s1 = (g[a]["shape"] for a in n["args"])
+            if s0 is None or s1 is None or not all(isinstance(d, int) for d in s0 + s1):
+                continue
+            value = float(np.prod(s0)) / float(np.prod(s1))
+        else:
+            vals = [_const_value(g, a) for a in n["args"]]
+            if any(v is None for v in vals) or n["shape"] != ():
+                continue
+            with np.errstate(all="ignore"):
+                value = float(kernel(g, i)(*vals))
+        c = g.add("const", attrs={"value": value}, span=n["span"], shape=())
+        replace(g, i, c)
+        changed = True
+    return changed
+
+
+def identities(g: Graph) -> bool:
+    """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, exp(log_softmax) -> softmax, no-op reshapes."""
+    changed = False
+    for i in g.order():
+        if i not in g.nx or not _replaceable(g, i):
+            continue
+        n = g[i]
+        op, args, shape = n["op"], n["args"], n["shape"]
+
+        def same(a):
+            return shape is not None and g[a]["shape"] == shape
+
+        to = None
+        if op == "mul":
+            a, b = args
+            if _is(g, b, 1.0) and same(a):
+                to = a
+            elif _is(g, a, 1.0) and same(b):
+                to = b
+            elif (_is(g, a, 0.0) or _is(g, b, 0.0)) and shape == ():
+                to = g.add("const", attrs={"value": 0.0}, shape=())
+            elif _is(g, a, -1.0) and same(b):
+                to = _new(g, i, "neg", [b])
+            elif _const_value(g, a) is not None and g[b]["op"] == "mul" and _replaceable(g, b) and (
+                    _const_value(g, g[b]["args"][0]) is not None):  # c1 * (c2 * x) -> (c1 c2) * x
+                c = g.add("const", attrs={"value": _const_value(g, a) * _const_value(g, g[b]["args"][0])}, shape=())
+                to = _new(g, i, "mul", [c, g[b]["args"][1]])
+        elif op in ("add", "sub"):
+            a, b = args
+            if _is(g, b, 0.0) and same(a):
+                to = a
+            elif _is(g, a, 0.0) and same(b):
+                to = b if op == "add" else _new(g, i, "neg", [b])
+            elif op == "add" and g[b]["op"] == "neg" and _replaceable(g, b):
+                to = _new(g, i, "sub", [a, g[b]["args"][0]])
+        elif op == "div" and _is(g, args[1], 1.0) and same(args[0]):
+            to = args[0]
+        elif op == "pow" and _is(g, args[1], 1.0) and same(args[0]):
+            to = args[0]
+        elif op == "pow" and _is(g, args[1], 2.0):
+            to = _new(g, i, "mul", [args[0], args[0]])
+        elif op == "neg" and g[args[0]]["op"] == "neg":
+            to = g[args[0]]["args"][0]
+        elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
+            to = _new(g, i, "sub", g[args[0]]["args"][::-1])
+        elif op == "exp" and g[args[0]]["op"] == "log_softmax":
+            to = _new(g, i, "softmax", g[args[0]]["args"], g[args[0]]["attrs"])
+        elif op in ("unbroadcast", "broadcast") and n["attrs"].get("axis") is None and same(args[0]):
+            to = args[0]
+        elif op == "identity" and n["name"] is None:
+            to = args[0]
+        if to is None and op in ("add", "sub", "mul", "div"):
+            to = _drop_broadcast(g, i)
+        if to is not None and to != i:
+            replace(g, i, to)
+            changed = True
+    return changed
+
+
+def _drop_broadcast(g: Graph, i: int) -> int | None:
+    """Elementwise ops broadcast by themselves: op(broadcast(s, ref), y) -> op(s, y) when y already has the
+    result's shape, and op(broadcast(s, ref), c) -> broadcast(op(s, c), ref) for a scalar c."""
+    n = g[i]
+    args = list(n["args"])
+    for k in (0, 1):
+        b, other = g[args[k]], g[args[1 - k]]
+        if b["op"] != "broadcast" or b["attrs"].get("axis") is not None or n["shape"] is None:
+            continue
+        args[k] = b["args"][0]
+        if other["shape"] == n["shape"]:
+            return _new(g, i, n["op"], args)
+        if other["shape"] == () and g[b["args"][1]]["shape"] == n["shape"]:
+            return _new(g, i, "broadcast", [_new(g, i, n["op"], args), b["args"][1]])
+    return None
+
+
+def _key(g: Graph, i: int):
+    n = g[i]
+    if n["op"] in ("input", "param"):
+        return None
+    if n["op"] == "const":
+        return ("const", n["attrs"]["value"]) if n["name"] is None else None
+    return (n["op"], n["args"], tuple(sorted(n["attrs"].items())))
+
+
+def merge_common(g: Graph) -> bool:
+    """Common-subexpression merging: one node per (op, args, attrs)."""
+    seen: dict = {}
+    changed = False
+    for i in g.order():
+        k = _key(g, i)
+        if k is None:
+            continue
+        first = seen.setdefault(k, i)
+        if first != i:
+            if not _replaceable(g, i):
+                if not _replaceable(g, first):
+                    continue
+                seen[k], first, i = i, i, first  # keep the model's named value; merge the other into it
+            replace(g, i, first)
+            changed = True
+    return changed
+
+
+def remove_dead(g: Graph) -> bool:
+    """Drop nodes that no named model value, loss, output or gradient depends on."""
+    roots = {i for i in g.names.values() if not g[i].get("signal")}
+    roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
+    live = set(roots)
+    for r in roots:
+        live |= nx.ancestors(g.nx, r)
+    dead = [i for i in g.nx.nodes if i not in live]
+    for i in dead:
+        name = g[i]["name"]
+        if name and g.names.get(name) == i:
+            del g.names[name]
+    g.nx.remove_nodes_from(dead)
+    return bool(dead)
+
+
+PIPELINE = (fold_constants, identities, merge_common, remove_dead)
+
+
+def simplify(g: Graph, max_rounds: int = 10) -> Graph:
+    g = g.copy()
+    for _ in range(max_rounds):
+        if not any([p(g) for p in PIPELINE]):  # a list: every pass runs each round
+            break
+    return g

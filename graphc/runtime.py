@@ -1,0 +1,54 @@
+"""NumPy helpers that op code templates call.
+
+The interpreter runs them, and ``graphc emit`` copies the source of the ones a model
+uses into the generated module, so both run exactly the same numerics.
+"""
+
+import numpy as np
+
+
+def _sigmoid(x):
+    # exp of a non-positive number never overflows; both branches are exact.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+def _logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis=-1):
+    return x - _logsumexp(x, axis=axis, keepdims=True)
+
+
+def _broadcast(g, x, axis=None):
+    """Spread a reduction's gradient g back over the shape of x (read-only view)."""
+    if axis is not None:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, np.shape(x))
+
+
+def _unbroadcast(g, x):
+    """Sum g down to the shape of x: the adjoint of NumPy broadcasting."""
+    shape, gshape = np.shape(x), np.shape(g)
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
+    return np.reshape(np.sum(g, axis=axes), shape)
+
+
+def _max_mask(x, y, axis=None, keepdims=False):
+    """Where x attains its max y (over axis), ties sharing equally."""
+    if axis is not None and not keepdims:
+        y = np.expand_dims(y, axis)
+    hit = x == y
+    return hit / np.sum(hit, axis=axis, keepdims=True)

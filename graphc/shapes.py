@@ -1,0 +1,120 @@
+"""Shapes: NumPy broadcasting and matmul rules over integer and symbolic dims.
+
+A shape is a tuple of dims, each an int or a str (a symbolic dim such as ``N``);
+``None`` stands for a shape not known yet (an undeclared input before values arrive).
+``Dims`` unifies symbolic dims across the whole model: a ``D`` is the same ``D`` everywhere.
+"""
+
+from __future__ import annotations
+
+
+class ShapeError(Exception):
+    """A shape mismatch; the caller attaches the span of the offending expression."""
+
+
+def fmt(shape) -> str:
+    return "unknown" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+class Dims:
+    """Union-find over symbolic dims, each class optionally bound to an integer."""
+
+    def __init__(self):
+        self.parent: dict[str, str] = {}
+        self.value: dict[str, int] = {}
+
+    def copy(self) -> Dims:
+        d = Dims()
+        d.parent, d.value = dict(self.parent), dict(self.value)
+        return d
+
+    def _root(self, s: str) -> str:
+        while self.parent.get(s, s) != s:
+            s = self.parent[s]
+        return s
+
+    def resolve(self, d):
+        if isinstance(d, int):
+            return d
+        r = self._root(d)
+        return self.value.get(r, r)
+
+    def unify(self, a, b):
+        """Make two dims equal, or raise ShapeError; returns the unified dim."""
+        a, b = self.resolve(a), self.resolve(b)
+        if a == b:
+            return a
+        if isinstance(a, int) and isinstance(b, int):
+            raise ShapeError(f"{a} != {b}")
+        if isinstance(a, int):
+            a, b = b, a
+        # a is a free symbol (root); bind it to b (an int or another root)
+        if isinstance(b, int):
+            self.value[a] = b
+        else:
+            self.parent[a] = b
+        return b
+
+    def shape(self, shape):
+        return None if shape is None else tuple(self.resolve(d) for d in shape)
+
+
+def broadcast(a, b, dims: Dims):
+    """NumPy broadcasting of two shapes."""
+    if a is None or b is None:
+        return None
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = dims.resolve(a[-i]) if i <= len(a) else 1
+        y = dims.resolve(b[-i]) if i <= len(b) else 1
+        if x == y or y == 1:
+            out.append(x)
+        elif x == 1:
+            out.append(y)
+        else:
+            try:
+                out.append(dims.unify(x, y))
+            except ShapeError:
+                raise ShapeError(f"shapes {fmt(a)} and {fmt(b)} do not broadcast") from None
+    return tuple(reversed(out))
+
+
+def matmul(a, b, dims: Dims):
+    """numpy.matmul: vector·vector, matrix·vector, vector·matrix, (batched) matrix·matrix."""
+    if a is None or b is None:
+        return None
+    if len(a) == 0 or len(b) == 0:
+        raise ShapeError(f"`@` needs vectors or matrices, got shapes {fmt(a)} and {fmt(b)}; use `*` for scalars")
+    k1 = a[-1]
+    k2 = b[-2] if len(b) >= 2 else b[0]
+    try:
+        dims.unify(k1, k2)
+    except ShapeError:
+        raise ShapeError(f"shapes {fmt(a)} and {fmt(b)} do not match for `@` (inner dims {k1} and {k2})") from None
+    if len(a) == 1 and len(b) == 1:
+        return ()
+    if len(b) == 1:
+        return dims.shape(a[:-1])
+    if len(a) == 1:
+        return dims.shape(b[:-2] + b[-1:])
+    batch = broadcast(a[:-2], b[:-2], dims)
+    return batch + (dims.resolve(a[-2]), dims.resolve(b[-1]))
+
+
+def axis_index(shape, axis) -> int | None:
+    """A normalised (non-negative) axis for shape, or ShapeError when out of range."""
+    if axis is None or shape is None:
+        return axis
+    n = len(shape)
+    if not -n <= axis < n:
+        raise ShapeError(f"axis {axis} is out of range for shape {fmt(shape)} ({n} dims)")
+    return axis % n
+
+
+def reduce(shape, axis, keepdims: bool):
+    if shape is None:
+        return None
+    if axis is None:
+        return tuple(1 for _ in shape) if keepdims else ()
+    k = axis_index(shape, axis)
+    return shape[:k] + ((1,) if keepdims else ()) + shape[k + 1 :]
