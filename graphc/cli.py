@@ -22,6 +22,14 @@ def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
         p.add_argument("--seed", type=int, default=0, help="seed for params' initialisers (default 0)")
 
 
+def _values(m: api.Model, args) -> dict:
+    """--inputs files (keys the model does not use are ignored: data files may carry labels and
+    the like) then --set items (a name the model does not have is an error: likely a typo)."""
+    values = {k: v for k, v in data.load_values(args.inputs).items() if k in m.graph.names}
+    values.update(data.load_values(sets=args.set))
+    return values
+
+
 def _wrt(text: str | None) -> list[str] | None:
     return [w.strip() for w in text.split(",") if w.strip()] if text else None
 
@@ -47,7 +55,7 @@ def cmd_check(m: api.Model, args) -> int:
 
 
 def cmd_eval(m: api.Model, args) -> int:
-    values = m.evaluate(data.load_values(args.inputs, args.set), seed=args.seed)
+    values = m.evaluate(_values(m, args), seed=args.seed)
     print(f"{m.loss_name} = {fmt_value(values[m.loss_name])}")
     for name in m.output_names:
         if name != m.loss_name:
@@ -59,7 +67,7 @@ def cmd_eval(m: api.Model, args) -> int:
 
 
 def cmd_grad(m: api.Model, args) -> int:
-    values = data.load_values(args.inputs, args.set)
+    values = _values(m, args)
     wrt = _wrt(args.wrt)
     if args.order == 2:
         names = wrt or m.params[:1] or m.inputs[:1]
@@ -83,7 +91,7 @@ def cmd_grad(m: api.Model, args) -> int:
 def cmd_gradcheck(m: api.Model, args) -> int:
     from .gradcheck import gradcheck
 
-    values = data.load_values(args.inputs, args.set)
+    values = _values(m, args)
     report = gradcheck(m, values, _wrt(args.wrt), seed=args.seed, max_checks=args.max_checks)
     worst = 0.0
     for name, (err, checked, total) in report.items():
