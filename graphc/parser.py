@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import NamedTuple
@@ -19,7 +20,7 @@ INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
 TOKEN_TEXT = {"_NL": "end of line", "$END": "end of file", "ADDOP": "`+` or `-`", "MULOP": "`*`, `/` or `@`",
               "POWOP": "`^`", "TRANSPOSE": "`.T`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
               "COMMA": "`,`", "SEMICOLON": "`;`", "EQUAL": "`=`", "COLON": "`:`", "NAME": "a name",
-              "NUMBER": "a number", "SIGNED_INT": "an integer"}
+              "NUMBER": "a number"}
 
 
 def grammar_path() -> Path:
@@ -40,23 +41,6 @@ class E(NamedTuple):
 
     id: int
     span: Span
-
-
-class _Brackets:
-    """Drop newlines inside brackets, so a long expression may span lines."""
-
-    always_accept = ("_NL",)
-
-    def process(self, stream):
-        depth = 0
-        for tok in stream:
-            if tok.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif tok.type in ("RPAR", "RSQB"):
-                depth = max(0, depth - 1)
-            elif tok.type == "_NL" and depth:
-                continue
-            yield tok
 
 
 class _Builder(lark.Transformer):
@@ -145,12 +129,21 @@ class _Builder(lark.Transformer):
         return tuple(d for d in c if d is not None)
 
     def dim(self, c):
-        (tok,) = c
-        if tok.type == "NAME":
-            return str(tok)
-        if int(tok) < 0:
-            raise GraphcError(f"dimension {tok} is negative", _span(tok), "dims are sizes: 0 or more")
-        return int(tok)
+        if c[-1].type == "NAME":
+            return str(c[-1])
+        value, span = self._integer(c)
+        if value < 0:
+            raise GraphcError(f"dimension {value} is negative", span, "dims are sizes: 0 or more")
+        return value
+
+    def _integer(self, c) -> tuple[int, Span]:
+        """A possibly signed integer literal, from [ADDOP?, NUMBER] tokens."""
+        sign, tok = (c[0], c[1]) if len(c) == 2 and c[0] is not None else (None, c[-1])
+        span = _span(sign or tok).to(_span(tok))
+        x = float(tok)
+        if not x.is_integer() or not str(tok).isdigit():
+            raise GraphcError(f"expected an integer, got `{tok}`", span)
+        return (-int(tok) if sign == "-" else int(tok)), span
 
     def signed(self, c):
         sign = -1.0 if len(c) == 2 and c[0] == "-" else 1.0
@@ -206,9 +199,9 @@ class _Builder(lark.Transformer):
         return c
 
     def kwvalue(self, c):
-        (tok,) = c
-        if tok.type == "SIGNED_INT":
-            return int(tok)
+        tok = c[-1]
+        if tok.type == "NUMBER":
+            return self._integer(c)[0]
         if str(tok) in ("true", "false", "True", "False"):
             return str(tok).lower() == "true"
         raise GraphcError(f"keyword value `{tok}` is not an integer, true or false", _span(tok))
@@ -245,47 +238,125 @@ class _Builder(lark.Transformer):
         return self.g
 
 
+class _Parser:
+    """Lark's LALR(1) tables and tree-building callbacks for grammar/graphc.lark, run by a lean loop.
+
+    Lark computes the tables and wraps our transformer's methods (inlining `?rules`, dropping
+    punctuation); we drive them ourselves because Lark's general-purpose loop and lexer spend
+    most of their time in Python-level comparisons: this one parses 10,000 statements several
+    times faster. The lexer is one regular expression made from the grammar's terminals, and it
+    drops newlines inside brackets so a long expression may span lines.
+    """
+
+    def __init__(self, transformer: lark.Transformer):
+        lk = lark.Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
+                       transformer=transformer, maybe_placeholders=True)
+        tables = lk.parser.parser.parser  # lark.parsers.lalr_parser._Parser
+        reduce: dict[int, tuple] = {}
+        self.states = {}
+        for state, actions in tables.parse_table.states.items():
+            row = {}
+            for sym, (action, arg) in actions.items():
+                if action is lark.parsers.lalr_analysis.Shift:
+                    row[str(sym)] = (True, arg)
+                else:
+                    unit = len(arg.expansion) == 1 and arg.options.expand1 and not arg.alias  # `?rule: x` just passes x on
+                    rule = reduce.setdefault(id(arg), (len(arg.expansion), None if unit else tables.callbacks[arg],
+                                                       str(arg.origin.name)))
+                    row[str(sym)] = (False, rule)
+            self.states[state] = row
+        self.start = tables.parse_table.start_states["start"]
+        terms = sorted(lk.terminals, key=lambda t: (-t.priority, -t.pattern.max_width, t.name))
+        word = re.compile(r"\w+")
+        self.keywords = {t.pattern.value: t.name for t in terms
+                         if isinstance(t.pattern, lark.lexer.PatternStr) and word.fullmatch(t.pattern.value)}
+        rest = [t for t in terms if t.name not in self.keywords.values()]
+        self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest))
+        self.ignore = frozenset(lk.ignore_tokens)
+        self.kept = {s.name for r in lk.rules for s in r.expansion if s.is_term and not s.filter_out}
+
+    def tokens(self, text: str):
+        """(type, Token or None, position) triples; Tokens only for terminals the rules keep."""
+        match, keywords, ignore, kept, Token = self.regex.match, self.keywords, self.ignore, self.kept, lark.Token
+        pos, line, line_start, depth, end = 0, 1, 0, 0, len(text)
+        while pos < end:
+            m = match(text, pos)
+            col = pos - line_start + 1
+            if m is None:
+                raise GraphcError(f"unexpected character {text[pos]!r}", Span(line, col))
+            kind, value, nxt = m.lastgroup, m.group(), m.end()
+            if kind == "_NL":
+                if not depth:
+                    yield kind, None, (line, col, value)
+                line += value.count("\n")
+                line_start = nxt
+            elif kind not in ignore:
+                if kind in ("LPAR", "LSQB"):
+                    depth += 1
+                elif kind in ("RPAR", "RSQB"):
+                    depth = max(0, depth - 1)
+                elif kind == "NAME":
+                    kind = keywords.get(value, kind)
+                tok = Token(kind, value, pos, line, col, line, col + len(value), nxt) if kind in kept else None
+                yield kind, tok, (line, col, value)
+            pos = nxt
+        yield "$END", None, (line, pos - line_start + 1, "")
+
+    def parse(self, text: str):
+        states, stack, values = self.states, [self.start], []
+        for kind, tok, where in self.tokens(text):
+            while True:
+                try:
+                    shift, arg = states[stack[-1]][kind]
+                except KeyError:
+                    raise _syntax_error(kind, where, states[stack[-1]], text) from None
+                if shift:
+                    stack.append(arg)
+                    values.append(tok)
+                    break
+                size, callback, origin = arg
+                if callback is None:
+                    stack.pop()
+                    value = values.pop()
+                elif size:
+                    children = values[-size:]
+                    del stack[-size:], values[-size:]
+                    value = callback(children)
+                else:
+                    value = callback([])
+                if origin == "start" and kind == "$END" and len(stack) == 1:
+                    return value
+                stack.append(states[stack[-1]][origin][1])
+                values.append(value)
+
+
+def _syntax_error(kind: str, where: tuple, expected: dict, source: str) -> GraphcError:
+    line, col, text = where
+    names = sorted({TOKEN_TEXT.get(t, f"`{t.lower()}`") for t in expected if t.isupper() or t in TOKEN_TEXT})
+    hint = ("expected " + ", ".join(names[:6]) + (" …" if len(names) > 6 else "")) if names else None
+    if text in RESERVED:
+        hint = f"`{text}` is a reserved word: {', '.join(RESERVED)}"
+    if kind == "$END":
+        return GraphcError("unexpected end of file", Span(line, col), hint)
+    what = "end of line" if kind == "_NL" else f"`{text}`"
+    return GraphcError(f"unexpected {what}", Span(line, col, line, col + max(1, len(text)) if kind != "_NL" else col + 1),
+                       hint)
+
+
 _LOCK = threading.Lock()
 _BUILDER = _Builder()
-_PARSER: lark.Lark | None = None
-
-
-def _parser() -> lark.Lark:
-    global _PARSER
-    if _PARSER is None:
-        _PARSER = lark.Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="contextual",
-                            postlex=_Brackets(), transformer=_BUILDER, maybe_placeholders=True)
-    return _PARSER
-
-
-def _syntax_error(e: lark.exceptions.UnexpectedInput, source: str) -> GraphcError:
-    line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
-    if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        ch = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
-        return GraphcError(f"unexpected character {ch!r}", Span(line, col), None)
-    tok = getattr(e, "token", None)
-    expected = sorted({TOKEN_TEXT.get(t, f"`{t.lower()}`") for t in getattr(e, "expected", ()) or ()})
-    hint = ("expected " + ", ".join(expected[:6]) + (" …" if len(expected) > 6 else "")) if expected else None
-    if tok is None or tok.type == "$END":
-        lines = source.splitlines() or [""]
-        return GraphcError("unexpected end of file", Span(len(lines), len(lines[-1]) + 1), hint)
-    text = "end of line" if tok.type == "_NL" else f"`{tok}`"
-    if str(tok) in RESERVED:
-        hint = f"`{tok}` is a reserved word: {', '.join(RESERVED)}"
-    return GraphcError(f"unexpected {text}", Span(tok.line, tok.column, tok.end_line, tok.end_column), hint)
+_PARSER: _Parser | None = None
 
 
 def parse(source: str, path: str = "<model>") -> Graph:
     """Parse model text into a Graph: names resolved, ordered, shapes inferred as far as declared."""
+    global _PARSER
     with _LOCK:
+        if _PARSER is None:
+            _PARSER = _Parser(_BUILDER)
         _BUILDER.reset(source, path)
-        try:
-            _parser().parse(source)
-        except lark.exceptions.UnexpectedInput as e:
-            raise _syntax_error(e, source) from None
-        b = _BUILDER
-        b.g.source = source
-        return _finish(b)
+        _PARSER.parse(source)
+        return _finish(_BUILDER)
 
 
 def _finish(b: _Builder) -> Graph:
