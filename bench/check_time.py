@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models import chain_model  # noqa: E402
+from models import chain_model
 
 
 def main():

@@ -9,5 +9,5 @@ from .api import Model, compile, load
 from .errors import GraphcError, Span
 from .graph import Graph
 
-__all__ = ["GraphcError", "Graph", "Model", "Span", "compile", "load"]
+__all__ = ["Graph", "GraphcError", "Model", "Span", "compile", "load"]
 __version__ = "0.1.0"

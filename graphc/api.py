@@ -59,7 +59,7 @@ class Model:
     # ---- symbolic -------------------------------------------------------------------------
     def backward(self, wrt: list[str] | None = None) -> Graph:
         """The backward graph (forward nodes plus error signals), stabilised and simplified."""
-        return passes.simplify(autodiff.differentiate(passes.stabilise(self.graph), wrt))
+        return _gradient_graph(self.graph.copy(), wrt)
 
     # ---- numeric --------------------------------------------------------------------------
     def _bound(self, values: dict, seed: int):
@@ -77,15 +77,14 @@ class Model:
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Every named value of the forward pass."""
         g, env = self._bound(values, seed)
-        gs = self._specialised(g, "forward", passes.stabilise)
+        gs = self._specialised(g, "forward", lambda g: passes.stabilise(g, inplace=True))
         vals = interp.run(gs, env)
         return {name: np.asarray(vals[i]) for name, i in g.names.items()}
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
         g, env = self._bound(values, seed)
-        gb = self._specialised(g, ("grad", tuple(wrt or ())),
-                               lambda g: passes.simplify(autodiff.differentiate(passes.stabilise(g), wrt)))
+        gb = self._specialised(g, ("grad", tuple(wrt or ())), lambda g: _gradient_graph(g, wrt))
         vals = interp.run(gb, env, targets=[gb.loss, *gb.grads.values()])
         return float(vals[gb.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in gb.grads.items()}
 
@@ -95,8 +94,7 @@ class Model:
         wrt = wrt or (autodiff.default_wrt(g) or [None])[0]
         if wrt is None or wrt not in g.names:
             raise GraphcError(f"no value `{wrt}` to take the Hessian for", usage=True)
-        gh = self._specialised(g, ("hvp", wrt), lambda g: passes.simplify(autodiff.hvp_graph(passes.stabilise(g),
-                                                                                               wrt)))
+        gh = self._specialised(g, ("hvp", wrt), lambda g: _hvp_graph(g, wrt))
         shape = g[g.names[wrt]]["shape"]
         size = int(np.prod(shape))
         if size > 4096:
@@ -114,14 +112,22 @@ class Model:
     def hvp(self, values: dict, v, wrt: str, seed: int = 0) -> np.ndarray:
         """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph."""
         g, env = self._bound(values, seed)
-        gh = self._specialised(g, ("hvp", wrt), lambda g: passes.simplify(autodiff.hvp_graph(passes.stabilise(g),
-                                                                                               wrt)))
+        gh = self._specialised(g, ("hvp", wrt), lambda g: _hvp_graph(g, wrt))
         vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
         vals = interp.run(gh, {**env, gh.names[vname]: np.asarray(v, dtype=np.float64)}, targets=[gh.grads[wrt]])
         return np.asarray(vals[gh.grads[wrt]], dtype=np.float64)
 
 
-def compile(source: str, path: str = "<model>") -> Model:  # noqa: A001 - the natural name
+def _gradient_graph(g: Graph, wrt) -> Graph:
+    """The pipeline, on a graph the caller owns: stabilise, differentiate, simplify."""
+    return passes.simplify(autodiff.differentiate(passes.stabilise(g, inplace=True), wrt, inplace=True), inplace=True)
+
+
+def _hvp_graph(g: Graph, wrt: str) -> Graph:
+    return passes.simplify(autodiff.hvp_graph(passes.stabilise(g, inplace=True), wrt), inplace=True)
+
+
+def compile(source: str, path: str = "<model>") -> Model:
     """Compile model text."""
     return Model.from_source(source, path)
 

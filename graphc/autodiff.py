@@ -22,9 +22,11 @@ def default_wrt(g: Graph) -> list[str]:
     return g.params or g.inputs
 
 
-def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None) -> Graph:
-    """A new graph: graph's nodes plus the backward nodes; ``.grads`` maps each wrt name to its gradient."""
-    g = graph.copy()
+def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None,
+                  inplace: bool = False) -> Graph:
+    """A new graph (or `graph` itself, with inplace): graph's nodes plus the backward nodes;
+    ``.grads`` maps each wrt name to its gradient."""
+    g = graph if inplace else graph.copy()
     loss = g.loss if loss is None else loss
     if g[loss]["shape"] not in ((), None):
         raise GraphcError(f"can only differentiate a scalar, `{g.label(loss)}` has shape {g[loss]['shape']}",
@@ -35,7 +37,7 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
             raise GraphcError(f"cannot differentiate w.r.t. `{w}`: the model has no such value",
                               hint=suggest(w, g.names), usage=True)
     targets = [g.names[w] for w in wrt]
-    upstream = nx.ancestors(g.nx, loss) | {loss}
+    upstream = g.upstream([loss])
     needed = set(targets) & upstream
     for t in targets:
         needed |= nx.descendants(g.nx, t) & upstream
@@ -44,7 +46,7 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
     g.span = g[loss]["span"]
     pending[loss].append(V(g, g.const(1.0)))
     bar: dict[int, int] = {}
-    for i in reversed([i for i in graph.order() if i in needed]):
+    for i in reversed([i for i in g.order() if i in needed]):
         contribs = pending.pop(i, [])
         if not contribs:
             continue  # every path to the loss has a zero derivative (e.g. through step)
@@ -91,6 +93,6 @@ def hvp_graph(graph: Graph, wrt: str) -> Graph:
     v = g1.add("input", attrs={"declared": g1[w]["shape"]}, name=vname, shape=g1[w]["shape"], span=g1[w]["span"])
     g1.names[vname] = v
     s = O.rsum(gw * V(g1, v))
-    g2 = differentiate(g1, [wrt], loss=s.id)
+    g2 = differentiate(g1, [wrt], loss=s.id, inplace=True)
     g2.loss = graph.loss
     return g2

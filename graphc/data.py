@@ -60,6 +60,9 @@ def write_atomic(path: str, write, protect=()) -> None:
         if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
             raise GraphcError(f"refusing to overwrite the input file {p}", hint="choose another output path",
                               usage=True)
+    if target.is_dir():
+        raise GraphcError(f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz",
+                          usage=True)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise GraphcError(f"cannot write {path}: no folder {folder}")

@@ -11,7 +11,7 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
     The error of an entry is |analytic - numeric| / max(1, |analytic|, |numeric|): relative for
     large gradients, absolute for small ones, so zeros do not divide.
     """
-    loss, grads = model.loss_and_grad(values, wrt, seed=seed)
+    _loss, grads = model.loss_and_grad(values, wrt, seed=seed)
     full = model.evaluate(values, seed=seed)  # the params' initial values, fixed for every probe
     base = {n: np.array(full[n], dtype=np.float64) for n in model.inputs + model.params if n in full}
     rng = np.random.default_rng(seed)

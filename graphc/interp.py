@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -14,13 +14,13 @@ from .errors import GraphcError
 from .graph import Graph
 
 
-@lru_cache(maxsize=None)
+@cache
 def _kernel(opname: str, attrs: tuple):
     """Compile an op's code template into a function: the same code `graphc emit` writes."""
     op = O.OPS[opname]
     params = [f"a{k}" for k in range(op.arity)]
     src = f"lambda {', '.join(params)}: {op.render(params, dict(attrs))}"
-    return eval(src, {"np": np, **vars(runtime)})  # noqa: S307 - our own templates
+    return eval(src, {"np": np, **vars(runtime)})
 
 
 def kernel(g: Graph, i: int):
@@ -62,7 +62,7 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
     """
     unknown = set(values) - set(graph.names)
     if unknown:
-        name = sorted(unknown)[0]
+        name = min(unknown)
         from .errors import suggest
 
         raise GraphcError(f"a value is given for `{name}`, which the model does not use",
@@ -92,7 +92,10 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
             if free:
                 raise GraphcError(f"param `{name}` has shape {S.fmt(declared)} but `{free[0]}` is not known yet",
                                   n["span"], f"give `{name}` a value, or an input that fixes `{free[0]}`")
-            a = init_param(name, n["attrs"]["init"], shape, seed)
+            try:
+                a = init_param(name, n["attrs"]["init"], shape, seed)
+            except (ValueError, MemoryError) as e:
+                raise GraphcError(f"cannot make param `{name}` of shape {S.fmt(shape)}: {e}", n["span"]) from None
         n["shape"] = a.shape
         env[i] = a
     for i in g.nx.nodes:  # anonymous constants
@@ -121,13 +124,9 @@ def _match(g: Graph, name: str, declared, actual) -> None:
 
 def run(g: Graph, env: dict, targets=None) -> dict:
     """Evaluate nodes in topological order (only those `targets` need, if given)."""
-    import networkx as nx
-
     nodes = g.order()
     if targets is not None:
-        keep = set(targets)
-        for t in targets:
-            keep |= nx.ancestors(g.nx, t)
+        keep = g.upstream(targets)
         nodes = [i for i in nodes if i in keep]
     vals = dict(env)
     with np.errstate(all="ignore"):
@@ -135,5 +134,8 @@ def run(g: Graph, env: dict, targets=None) -> dict:
             if i in vals:
                 continue
             n = g[i]
-            vals[i] = kernel(g, i)(*[vals[a] for a in n["args"]])
+            try:
+                vals[i] = kernel(g, i)(*[vals[a] for a in n["args"]])
+            except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
+                raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
     return vals

@@ -11,8 +11,8 @@ sums them back to the argument's shape with the one ``unbroadcast`` op.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import shapes as S
 

@@ -190,6 +190,10 @@ class _Builder(lark.Transformer):
         span = _span(tok).to(x.span)
         return E(self.g.add("neg", (x.id,), span=span), span)
 
+    def paren(self, c):
+        lpar, e, rpar = c
+        return E(e.id, _span(lpar).to(_span(rpar)))
+
     def dot_t(self, c):
         x, tok = c
         span = x.span.to(_span(tok))
@@ -303,16 +307,17 @@ class _Parser:
         yield "$END", None, (line, pos - line_start + 1, "")
 
     def parse(self, text: str):
-        states, stack, values = self.states, [self.start], []
+        states, stack, values, prev = self.states, [self.start], [], None
         for kind, tok, where in self.tokens(text):
             while True:
                 try:
                     shift, arg = states[stack[-1]][kind]
                 except KeyError:
-                    raise _syntax_error(kind, where, states[stack[-1]], text) from None
+                    raise _syntax_error(kind, where, states[stack[-1]], prev) from None
                 if shift:
                     stack.append(arg)
                     values.append(tok)
+                    prev = where
                     break
                 size, callback, origin = arg
                 if callback is None:
@@ -330,8 +335,12 @@ class _Parser:
                 values.append(value)
 
 
-def _syntax_error(kind: str, where: tuple, expected: dict, source: str) -> GraphcError:
+def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -> GraphcError:
     line, col, text = where
+    if prev and prev[2] in RESERVED and text in ("=", ":", ",", ";") or kind == "_NL" and prev and prev[2] in RESERVED:
+        word = prev[2]
+        return GraphcError(f"`{word}` is a reserved word, not a value", Span(prev[0], prev[1], prev[0],
+                           prev[1] + len(word)), f"reserved words: {', '.join(RESERVED)}; rename the value")
     names = sorted({TOKEN_TEXT.get(t, f"`{t.lower()}`") for t in expected if t.isupper() or t in TOKEN_TEXT})
     hint = ("expected " + ", ".join(names[:6]) + (" …" if len(names) > 6 else "")) if names else None
     if text in RESERVED:
@@ -361,7 +370,7 @@ def parse(source: str, path: str = "<model>") -> Graph:
 
 def _finish(b: _Builder) -> Graph:
     g = b.g
-    for name, i in g.names.items():  # used but never defined: an input of unknown shape
+    for i in g.names.values():  # used but never defined: an input of unknown shape
         if g[i]["op"] is None:
             g[i].update(op="input", attrs={"declared": None})
     if not b.assigned:

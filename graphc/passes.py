@@ -7,10 +7,8 @@ identities, merging common subexpressions, dropping dead nodes).
 
 from __future__ import annotations
 
-import networkx as nx
 import numpy as np
 
-from . import ops as O
 from .graph import Graph
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -59,10 +57,10 @@ def _new(g: Graph, at: int, op: str, args, attrs=None) -> int:
 # ---- stabilisation ------------------------------------------------------------------------
 
 
-def stabilise(g: Graph) -> Graph:
+def stabilise(g: Graph, inplace: bool = False) -> Graph:
     """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
     log(sum(exp(z))) -> logsumexp(z), 1/(1 + exp(-z)) -> sigmoid(z)."""
-    g = g.copy()
+    g = g if inplace else g.copy()
     for i in g.order():
         n = g[i]
         if n["op"] == "log":
@@ -132,7 +130,7 @@ def identities(g: Graph) -> bool:
         n = g[i]
         op, args, shape = n["op"], n["args"], n["shape"]
 
-        def same(a):
+        def same(a, shape=shape):  # node a already has the result's shape: dropping the op is a no-op
             return shape is not None and g[a]["shape"] == shape
 
         to = None
@@ -158,9 +156,7 @@ def identities(g: Graph) -> bool:
                 to = b if op == "add" else _new(g, i, "neg", [b])
             elif op == "add" and g[b]["op"] == "neg" and _replaceable(g, b):
                 to = _new(g, i, "sub", [a, g[b]["args"][0]])
-        elif op == "div" and _is(g, args[1], 1.0) and same(args[0]):
-            to = args[0]
-        elif op == "pow" and _is(g, args[1], 1.0) and same(args[0]):
+        elif op == "div" and _is(g, args[1], 1.0) and same(args[0]) or op == "pow" and _is(g, args[1], 1.0) and same(args[0]):
             to = args[0]
         elif op == "pow" and _is(g, args[1], 2.0):
             to = _new(g, i, "mul", [args[0], args[0]])
@@ -170,9 +166,7 @@ def identities(g: Graph) -> bool:
             to = _new(g, i, "sub", g[args[0]]["args"][::-1])
         elif op == "exp" and g[args[0]]["op"] == "log_softmax":
             to = _new(g, i, "softmax", g[args[0]]["args"], g[args[0]]["attrs"])
-        elif op in ("unbroadcast", "broadcast") and n["attrs"].get("axis") is None and same(args[0]):
-            to = args[0]
-        elif op == "identity" and n["name"] is None:
+        elif op in ("unbroadcast", "broadcast") and n["attrs"].get("axis") is None and same(args[0]) or op == "identity" and n["name"] is None:
             to = args[0]
         if to is None and op in ("add", "sub", "mul", "div"):
             to = _drop_broadcast(g, i)
@@ -231,9 +225,7 @@ def remove_dead(g: Graph) -> bool:
     """Drop nodes that no named model value, loss, output or gradient depends on."""
     roots = {i for i in g.names.values() if not g[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
-    live = set(roots)
-    for r in roots:
-        live |= nx.ancestors(g.nx, r)
+    live = g.upstream(roots)
     dead = [i for i in g.nx.nodes if i not in live]
     for i in dead:
         name = g[i]["name"]
@@ -246,9 +238,9 @@ def remove_dead(g: Graph) -> bool:
 PIPELINE = (fold_constants, identities, merge_common, remove_dead)
 
 
-def simplify(g: Graph, max_rounds: int = 10) -> Graph:
-    g = g.copy()
+def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
+    g = g if inplace else g.copy()
     for _ in range(max_rounds):
-        if not any([p(g) for p in PIPELINE]):  # a list: every pass runs each round
+        if not any(p(g) for p in PIPELINE):  # a list: every pass runs each round
             break
     return g

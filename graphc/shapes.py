@@ -112,6 +112,8 @@ def axis_index(shape, axis) -> int | None:
 
 
 def reduce(shape, axis, keepdims: bool):
+    if axis is None and not keepdims:
+        return ()  # a full reduction is a scalar, whatever it reduces
     if shape is None:
         return None
     if axis is None:

@@ -1,0 +1,83 @@
+"""Shared helpers for derivative tests: finite differences and a PyTorch mirror of a graph."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import graphc
+
+
+def numeric_grad(model: graphc.Model, values: dict, name: str, h: float = 1e-6) -> np.ndarray:
+    """Central finite differences of the model's loss w.r.t. values[name], entry by entry."""
+    x = np.array(values[name], dtype=np.float64)
+    out = np.zeros_like(x)
+    for k in range(x.size):
+        step = h * max(1.0, abs(x.flat[k]))
+        f = []
+        for s in (step, -step):
+            probe = x.copy()
+            probe.flat[k] += s
+            f.append(float(model.evaluate({**values, name: probe})[model.loss_name]))
+        out.flat[k] = (f[0] - f[1]) / (2 * step)
+    return out
+
+
+def assert_close(a, b, rtol=1e-6, atol=1e-7, what=""):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, f"{what}: shapes {a.shape} != {b.shape}"
+    err = np.abs(a - b) / np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
+    assert np.all(err <= rtol) or np.allclose(a, b, rtol=rtol, atol=atol), f"{what}: max error {err.max():.3e}\n{a}\n{b}"
+
+
+def torch_loss_and_grad(model: graphc.Model, values: dict, wrt: list[str]):
+    """Evaluate the model's forward graph op by op with PyTorch (float64) and take autograd gradients.
+
+    An independent check of every derivative rule: it shares only the graph's structure."""
+    import torch
+
+    g = model.graph
+    fn = _torch_ops(torch)
+    env = {}
+    for i in g.order():
+        n = g[i]
+        if n["op"] == "const":
+            env[i] = torch.tensor(n["attrs"]["value"], dtype=torch.float64)
+        elif n["op"] in ("input", "param"):
+            env[i] = torch.tensor(np.asarray(values[n["name"]], dtype=np.float64), requires_grad=n["name"] in wrt)
+        else:
+            env[i] = fn[n["op"]](*[env[a] for a in n["args"]], **n["attrs"])
+    loss = env[g.loss]
+    leaves = [env[g.names[w]] for w in wrt]
+    if not loss.requires_grad:  # e.g. through step: no path has a derivative
+        return loss.item(), {w: np.zeros(np.shape(values[w])) for w in wrt}
+    grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+    return loss.item(), {w: (np.zeros(np.shape(values[w])) if gr is None else gr.detach().numpy())
+                         for w, gr in zip(wrt, grads)}
+
+
+def _torch_ops(torch):
+    F = torch.nn.functional
+
+    def red(f):
+        def go(x, axis=None, keepdims=False):
+            return f(x) if axis is None and not keepdims else f(x, dim=tuple(range(x.ndim)) if axis is None else axis,
+                                                              keepdim=keepdims)
+        return go
+
+    def lse(x, axis=None, keepdims=False):
+        if axis is None:
+            out = torch.logsumexp(x.reshape(-1), dim=0)
+            return out.reshape([1] * x.ndim) if keepdims else out
+        return torch.logsumexp(x, dim=axis, keepdim=keepdims)
+
+    return {
+        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
+        "matmul": torch.matmul, "neg": torch.neg, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt,
+        "abs": torch.abs, "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+        "relu": torch.relu, "softplus": F.softplus, "step": lambda x: (x > 0).to(x.dtype),  # no derivative, as in graphc
+        "identity": lambda x: x, "square": torch.square, "maximum": torch.maximum, "minimum": torch.minimum,
+        "sum": red(torch.sum), "mean": red(torch.mean), "max": red(torch.amax), "logsumexp": lse,
+        "softmax": lambda x, axis=-1: torch.softmax(x, dim=axis),
+        "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
+        "transpose": lambda x: x.permute(*reversed(range(x.ndim))),
+    }
