@@ -30,8 +30,10 @@ def main():
             t = time.perf_counter()
             subprocess.run([sys.executable, "-m", "graphc", "check", str(path)], check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - t)
-    print(f"graphc check, {a.statements} statements: median {statistics.median(times):.3f} s "
-          f"(min {min(times):.3f}, max {max(times):.3f}, {a.repeat} runs, process start included)")
+    print(
+        f"graphc check, {a.statements} statements: median {statistics.median(times):.3f} s "
+        f"(min {min(times):.3f}, max {max(times):.3f}, {a.repeat} runs, process start included)"
+    )
 
 
 if __name__ == "__main__":

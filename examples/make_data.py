@@ -12,6 +12,7 @@ All arrays are float64. Only NumPy is needed.
 The handwritten-digits data (digits_train.npz, digits_test.npz) comes from
 scikit-learn instead; see make_digits.py.
 """
+
 from pathlib import Path
 
 import numpy as np

@@ -16,6 +16,7 @@ Each file holds (all float64 except `labels`):
     labels  [N]      the digit 0..9 as integers (for your own checks)
 with N = 1437 (train) or 360 (test). X and T are the inputs of digits_mlp.gc.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,10 @@ def main():
     for name, part in splits.items():
         np.savez_compressed(HERE / name, X=X[part], T=T[part], labels=labels[part])
         size = (HERE / name).stat().st_size
-        print(f"wrote {name}: X {list(X[part].shape)}, T {list(T[part].shape)}, "
-              f"labels {list(labels[part].shape)} ({size / 1024:.0f} KiB)")
+        print(
+            f"wrote {name}: X {list(X[part].shape)}, T {list(T[part].shape)}, "
+            f"labels {list(labels[part].shape)} ({size / 1024:.0f} KiB)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """graphc: a computation-graph compiler and interpreter for the maths of neural networks.
 
-    >>> import graphc
-    >>> m = graphc.compile("z = w*x + b; y = sigmoid(z); L = 0.5*(y - t)^2")
-    >>> loss, grads = m.loss_and_grad({"w": 1.0, "x": 2.0, "b": 0.5, "t": 1.0})
+>>> import graphc
+>>> m = graphc.compile("z = w*x + b; y = sigmoid(z); L = 0.5*(y - t)^2")
+>>> loss, grads = m.loss_and_grad({"w": 1.0, "x": 2.0, "b": 0.5, "t": 1.0})
 """
 
 from .api import Model, compile, load

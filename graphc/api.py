@@ -52,14 +52,27 @@ class Model:
     def summary(self) -> list[tuple[str, str, str, int]]:
         """(name, kind, shape, line) for every named value, in definition order."""
         g = self.graph
-        rows = [(name, g.kind(i), S.fmt(g[i]["shape"]), g[i]["span"].line if g[i]["span"] else 0)
-                for name, i in g.names.items()]
+        rows = [
+            (name, g.kind(i), S.fmt(g[i]["shape"]), g[i]["span"].line if g[i]["span"] else 0)
+            for name, i in g.names.items()
+        ]
         return sorted(rows, key=lambda r: r[3])
 
     # ---- symbolic -------------------------------------------------------------------------
     def backward(self, wrt: list[str] | None = None) -> Graph:
         """The backward graph (forward nodes plus error signals), stabilised and simplified."""
         return _gradient_graph(self.graph.copy(), wrt)
+
+    def equations(
+        self, values: dict | None = None, wrt: list[str] | None = None, latex: bool = False, seed: int = 0
+    ) -> str:
+        """The forward and backward passes in the lecture's notation; with values, for their shapes."""
+        from .equations import equations
+
+        if values:
+            g, _ = self._bound(values, seed)
+            return equations(_gradient_graph(g, wrt), latex)
+        return equations(self.backward(wrt), latex)
 
     # ---- numeric --------------------------------------------------------------------------
     def _bound(self, values: dict, seed: int):
@@ -98,8 +111,10 @@ class Model:
         shape = g[g.names[wrt]]["shape"]
         size = int(np.prod(shape))
         if size > 4096:
-            raise GraphcError(f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
-                              hint="use Model.hvp for Hessian-vector products")
+            raise GraphcError(
+                f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
+                hint="use Model.hvp for Hessian-vector products",
+            )
         vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
         cols = []
         for k in range(size):

@@ -22,20 +22,23 @@ def default_wrt(g: Graph) -> list[str]:
     return g.params or g.inputs
 
 
-def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None,
-                  inplace: bool = False) -> Graph:
+def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None, inplace: bool = False) -> Graph:
     """A new graph (or `graph` itself, with inplace): graph's nodes plus the backward nodes;
     ``.grads`` maps each wrt name to its gradient."""
     g = graph if inplace else graph.copy()
     loss = g.loss if loss is None else loss
     if g[loss]["shape"] not in ((), None):
-        raise GraphcError(f"can only differentiate a scalar, `{g.label(loss)}` has shape {g[loss]['shape']}",
-                          g[loss]["span"], "reduce it with sum(...) or mean(...)")
+        raise GraphcError(
+            f"can only differentiate a scalar, `{g.label(loss)}` has shape {g[loss]['shape']}",
+            g[loss]["span"],
+            "reduce it with sum(...) or mean(...)",
+        )
     wrt = default_wrt(g) if wrt is None else list(wrt)
     for w in wrt:
         if w not in g.names:
-            raise GraphcError(f"cannot differentiate w.r.t. `{w}`: the model has no such value",
-                              hint=suggest(w, g.names), usage=True)
+            raise GraphcError(
+                f"cannot differentiate w.r.t. `{w}`: the model has no such value", hint=suggest(w, g.names), usage=True
+            )
     targets = [g.names[w] for w in wrt]
     upstream = g.upstream([loss])
     needed = set(targets) & upstream
@@ -57,7 +60,7 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
             total = total + c  # fan-out: the multivariate chain rule sums the children's signals
         bar[i] = total.id
         if n["name"] and g[total.id]["name"] is None and g[total.id]["op"] != "const":
-            _name(g, total.id, n["name"] + "_bar")
+            _name(g, total.id, n["name"])
         op = O.OPS[n["op"]]
         if op.arity == 0 or op.grad is None or not any(a in needed for a in n["args"]):
             continue
@@ -75,10 +78,12 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
     return g
 
 
-def _name(g: Graph, i: int, name: str) -> None:
+def _name(g: Graph, i: int, of: str) -> None:
+    """Name node i as the error signal of `of` (z -> z_bar): passes may move or merge such names."""
+    name = of + "_bar"
     while name in g.names:  # a model may already use `y_bar` for something else
         name += "_"
-    g[i].update(name=name, signal=True)  # an error signal: passes may rename or merge it
+    g[i].update(name=name, signal=of)
     g.names[name] = i
 
 

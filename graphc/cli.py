@@ -15,10 +15,20 @@ from .errors import GraphcError
 def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
     p.add_argument("model", metavar="MODEL", help="a .gc model file, or - for stdin")
     if values:
-        p.add_argument("--inputs", action="append", default=[], metavar="FILE.npz",
-                       help="values keyed by model name (repeatable; later files win)")
-        p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                       help="a value: a number or a JSON list (repeatable; wins over --inputs)")
+        p.add_argument(
+            "--inputs",
+            action="append",
+            default=[],
+            metavar="FILE.npz",
+            help="values keyed by model name (repeatable; later files win)",
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a value: a number or a JSON list (repeatable; wins over --inputs)",
+        )
         p.add_argument("--seed", type=int, default=0, help="seed for params' initialisers (default 0)")
 
 
@@ -103,9 +113,18 @@ def cmd_gradcheck(m: api.Model, args) -> int:
     return 0 if ok else 1
 
 
+def cmd_equations(m: api.Model, args) -> int:
+    values = _values(m, args) if (args.inputs or args.set) else None
+    print(m.equations(values, _wrt(args.wrt), latex=args.latex, seed=args.seed), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graphc", description="Compile, differentiate and run models written as "
-                                "equations (e.g. `z = w*x + b; y = sigmoid(z); L = 0.5*(y-t)^2`).")
+    p = argparse.ArgumentParser(
+        prog="graphc",
+        description="Compile, differentiate and run models written as "
+        "equations (e.g. `z = w*x + b; y = sigmoid(z); L = 0.5*(y-t)^2`).",
+    )
     p.add_argument("--version", action="version", version=f"graphc {__import__('graphc').__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -129,9 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(c)
     c.add_argument("--wrt", metavar="A,B", help="names to check (default: params, else inputs)")
     c.add_argument("--tol", type=float, default=1e-6, help="largest relative error allowed (default 1e-6)")
-    c.add_argument("--max-checks", type=int, default=1000, metavar="K",
-                   help="entries checked per value; larger values are sampled (default 1000)")
+    c.add_argument(
+        "--max-checks",
+        type=int,
+        default=1000,
+        metavar="K",
+        help="entries checked per value; larger values are sampled (default 1000)",
+    )
     c.set_defaults(run=cmd_gradcheck)
+
+    c = sub.add_parser("equations", help="the forward and backward passes as equations (ȳ = dL/dy)")
+    _model_args(c)
+    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    c.add_argument("--latex", action="store_true", help="an align* block for LaTeX")
+    c.set_defaults(run=cmd_equations)
     return p
 
 
@@ -154,7 +184,9 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug in graphc, not in the user's input
         if os.environ.get("GRAPHC_DEBUG"):
             raise
-        print(f"graphc: internal error: {type(e).__name__}: {e}\n"
-              "This is a bug in graphc; rerun with GRAPHC_DEBUG=1 for a traceback and please report it.",
-              file=sys.stderr)
+        print(
+            f"graphc: internal error: {type(e).__name__}: {e}\n"
+            "This is a bug in graphc; rerun with GRAPHC_DEBUG=1 for a traceback and please report it.",
+            file=sys.stderr,
+        )
         return 3

@@ -20,8 +20,10 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
     except FileNotFoundError:
         raise GraphcError(f"no such file: {path}") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise GraphcError(f"cannot read {path} as a .npz file ({type(e).__name__}: {e})",
-                          hint="make one with numpy.savez('file.npz', x=..., t=...)") from None
+        raise GraphcError(
+            f"cannot read {path} as a .npz file ({type(e).__name__}: {e})",
+            hint="make one with numpy.savez('file.npz', x=..., t=...)",
+        ) from None
 
 
 def parse_set(item: str) -> tuple[str, np.ndarray]:
@@ -34,8 +36,11 @@ def parse_set(item: str) -> tuple[str, np.ndarray]:
         value = json.loads(text)
         arr = np.asarray(value, dtype=np.float64)
     except (json.JSONDecodeError, ValueError, TypeError):
-        raise GraphcError(f"--set {name}: {text!r} is not a number or a JSON list of numbers",
-                          hint=f"e.g. --set {name}=0.5 or --set {name}='[1, 2, 3]'", usage=True) from None
+        raise GraphcError(
+            f"--set {name}: {text!r} is not a number or a JSON list of numbers",
+            hint=f"e.g. --set {name}=0.5 or --set {name}='[1, 2, 3]'",
+            usage=True,
+        ) from None
     return name, arr
 
 
@@ -58,11 +63,13 @@ def write_atomic(path: str, write, protect=()) -> None:
     target = Path(path)
     for p in protect:
         if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
-            raise GraphcError(f"refusing to overwrite the input file {p}", hint="choose another output path",
-                              usage=True)
+            raise GraphcError(
+                f"refusing to overwrite the input file {p}", hint="choose another output path", usage=True
+            )
     if target.is_dir():
-        raise GraphcError(f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz",
-                          usage=True)
+        raise GraphcError(
+            f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz", usage=True
+        )
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise GraphcError(f"cannot write {path}: no folder {folder}")

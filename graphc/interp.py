@@ -65,8 +65,10 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
         name = min(unknown)
         from .errors import suggest
 
-        raise GraphcError(f"a value is given for `{name}`, which the model does not use",
-                          hint=suggest(name, graph.names) or f"the model's inputs: {', '.join(graph.inputs) or 'none'}")
+        raise GraphcError(
+            f"a value is given for `{name}`, which the model does not use",
+            hint=suggest(name, graph.names) or f"the model's inputs: {', '.join(graph.inputs) or 'none'}",
+        )
     g = graph.copy()
     env = {}
     order = sorted(graph.names.items(), key=lambda kv: graph[kv[1]]["op"] != "input")  # inputs first: they bind dims
@@ -84,14 +86,20 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
             a = as_array(name, values[name])
             _match(g, name, declared, a.shape)
         elif n["op"] == "input":
-            raise GraphcError(f"no value for input `{name}`" + (f" (shape {S.fmt(declared)})" if declared else ""),
-                              n["span"], f"pass it with --inputs FILE.npz or --set {name}=VALUE")
+            raise GraphcError(
+                f"no value for input `{name}`" + (f" (shape {S.fmt(declared)})" if declared else ""),
+                n["span"],
+                f"pass it with --inputs FILE.npz or --set {name}=VALUE",
+            )
         else:
             shape = g.dims.shape(declared)
             free = [d for d in shape if not isinstance(d, int)]
             if free:
-                raise GraphcError(f"param `{name}` has shape {S.fmt(declared)} but `{free[0]}` is not known yet",
-                                  n["span"], f"give `{name}` a value, or an input that fixes `{free[0]}`")
+                raise GraphcError(
+                    f"param `{name}` has shape {S.fmt(declared)} but `{free[0]}` is not known yet",
+                    n["span"],
+                    f"give `{name}` a value, or an input that fixes `{free[0]}`",
+                )
             try:
                 a = init_param(name, n["attrs"]["init"], shape, seed)
             except (ValueError, MemoryError) as e:
@@ -118,8 +126,10 @@ def _match(g: Graph, name: str, declared, actual) -> None:
     if not ok:
         bound = S.fmt(g.dims.shape(declared))
         extra = f" (= {bound} here)" if bound != S.fmt(declared) else ""
-        raise GraphcError(f"`{name}` is declared with shape {S.fmt(declared)}{extra} but its value has shape "
-                          f"{S.fmt(actual)}", g[g.names[name]]["span"])
+        raise GraphcError(
+            f"`{name}` is declared with shape {S.fmt(declared)}{extra} but its value has shape {S.fmt(actual)}",
+            g[g.names[name]]["span"],
+        )
 
 
 def run(g: Graph, env: dict, targets=None) -> dict:

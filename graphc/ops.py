@@ -118,7 +118,9 @@ def expand_dims_shape(shapes, attrs, dims):
 
 def _rank(v):
     if v.shape is None:
-        raise v.error("cannot differentiate `@` through a value of unknown shape", "declare its shape, e.g. `input x: [3]`")
+        raise v.error(
+            "cannot differentiate `@` through a value of unknown shape", "declare its shape, e.g. `input x: [3]`"
+        )
     return len(v.shape)
 
 
@@ -191,33 +193,87 @@ _op("maximum", 2, "np.maximum({0}, {1})", bcast, lambda y, g, a, b: (g * step_ha
 _op("minimum", 2, "np.minimum({0}, {1})", bcast, lambda y, g, a, b: (g * step_half(b - a), g * step_half(a - b)))
 
 _red = {"axis": None, "keepdims": False}
-_op("sum", 1, "np.sum({0}{kw})", reduction, lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)),),
-    label="Σ", kwargs=_red)
-_op("mean", 1, "np.mean({0}{kw})", reduction,
-    lambda y, g, x: (broadcast(g * size_ratio(y, x), x, axis=reduction_axis(y)),), kwargs=_red)
-_op("max", 1, "np.max({0}{kw})", reduction,
-    lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * max_mask(x, y, **y.attrs),), kwargs=_red)
-_op("logsumexp", 1, "_logsumexp({0}{kw})", reduction,
+_op(
+    "sum",
+    1,
+    "np.sum({0}{kw})",
+    reduction,
+    lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)),),
+    label="Σ",
+    kwargs=_red,
+)
+_op(
+    "mean",
+    1,
+    "np.mean({0}{kw})",
+    reduction,
+    lambda y, g, x: (broadcast(g * size_ratio(y, x), x, axis=reduction_axis(y)),),
+    kwargs=_red,
+)
+_op(
+    "max",
+    1,
+    "np.max({0}{kw})",
+    reduction,
+    lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * max_mask(x, y, **y.attrs),),
+    kwargs=_red,
+)
+_op(
+    "logsumexp",
+    1,
+    "_logsumexp({0}{kw})",
+    reduction,
     lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * exp(x - broadcast(y, x, axis=reduction_axis(y))),),
-    kwargs=_red, helpers=("_logsumexp",))
+    kwargs=_red,
+    helpers=("_logsumexp",),
+)
 _op("softmax", 1, "_softmax({0}{kw})", along_axis, softmax_grad, kwargs={"axis": -1}, helpers=("_softmax",))
-_op("log_softmax", 1, "_log_softmax({0}{kw})", along_axis, log_softmax_grad, kwargs={"axis": -1},
-    helpers=("_log_softmax", "_logsumexp"))
+_op(
+    "log_softmax",
+    1,
+    "_log_softmax({0}{kw})",
+    along_axis,
+    log_softmax_grad,
+    kwargs={"axis": -1},
+    helpers=("_log_softmax", "_logsumexp"),
+)
 _op("transpose", 1, "{0}.T", transpose_shape, lambda y, g, x: (transpose(g),), label="ᵀ")
 
 # made only by graphc: derivative building blocks, themselves differentiable where needed
 _op("sign", 1, "np.sign({0})", same, None, user=False)
 _op("step_half", 1, "np.heaviside({0}, 0.5)", same, None, user=False)  # ties split evenly
 _op("mT", 1, "np.swapaxes({0}, -1, -2)", mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", user=False)
-_op("expand_dims", 1, "np.expand_dims({0}, {axis})", expand_dims_shape,
-    lambda y, g, x: (rsum(g, axis=y.attrs["axis"]),), label="expand", user=False)
-_op("broadcast", 2, "_broadcast({0}, {1}{kw})", like_second, lambda y, g, gin, x: _broadcast_grad(y, g, gin, x),
-    kwargs={"axis": None}, helpers=("_broadcast",), user=False)
-_op("unbroadcast", 2, "_unbroadcast({0}, {1})", like_second, lambda y, g, gin, x: (broadcast(g, gin), None),
-    helpers=("_unbroadcast",), label="Σ↓", user=False)
+_op(
+    "expand_dims",
+    1,
+    "np.expand_dims({0}, {axis})",
+    expand_dims_shape,
+    lambda y, g, x: (rsum(g, axis=y.attrs["axis"]),),
+    label="expand",
+    user=False,
+)
+_op(
+    "broadcast",
+    2,
+    "_broadcast({0}, {1}{kw})",
+    like_second,
+    lambda y, g, gin, x: _broadcast_grad(y, g, gin, x),
+    kwargs={"axis": None},
+    helpers=("_broadcast",),
+    user=False,
+)
+_op(
+    "unbroadcast",
+    2,
+    "_unbroadcast({0}, {1})",
+    like_second,
+    lambda y, g, gin, x: (broadcast(g, gin), None),
+    helpers=("_unbroadcast",),
+    label="Σ↓",
+    user=False,
+)
 _op("size_ratio", 2, "(np.size({0}) / np.size({1}))", scalar, None, label="÷size", user=False)
-_op("max_mask", 2, "_max_mask({0}, {1}{kw})", same, None,
-    kwargs=_red, helpers=("_max_mask",), user=False)
+_op("max_mask", 2, "_max_mask({0}, {1}{kw})", same, None, kwargs=_red, helpers=("_max_mask",), user=False)
 _op("zeros_like", 1, "np.zeros_like({0})", same, None, label="0", user=False)
 
 FUNCTIONS = {n: op for n, op in OPS.items() if op.user} | {a: OPS[n] for a, n in ALIASES.items()}

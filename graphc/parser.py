@@ -17,10 +17,24 @@ from .graph import LEAVES, Graph
 RESERVED = ("input", "param", "const", "loss", "output")
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "pow", "**": "pow"}
 INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
-TOKEN_TEXT = {"_NL": "end of line", "$END": "end of file", "ADDOP": "`+` or `-`", "MULOP": "`*`, `/` or `@`",
-              "POWOP": "`^`", "TRANSPOSE": "`.T`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
-              "COMMA": "`,`", "SEMICOLON": "`;`", "EQUAL": "`=`", "COLON": "`:`", "NAME": "a name",
-              "NUMBER": "a number"}
+TOKEN_TEXT = {
+    "_NL": "end of line",
+    "$END": "end of file",
+    "ADDOP": "`+` or `-`",
+    "MULOP": "`*`, `/` or `@`",
+    "POWOP": "`^`",
+    "TRANSPOSE": "`.T`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "SEMICOLON": "`;`",
+    "EQUAL": "`=`",
+    "COLON": "`:`",
+    "NAME": "a name",
+    "NUMBER": "a number",
+}
 
 
 def grammar_path() -> Path:
@@ -58,8 +72,11 @@ class _Builder(lark.Transformer):
     def _ref(self, tok: lark.Token) -> int:
         name = str(tok)
         if name in RESERVED:
-            raise GraphcError(f"`{name}` is a reserved word, not a value", _span(tok),
-                              f"reserved words: {', '.join(RESERVED)}; rename the value")
+            raise GraphcError(
+                f"`{name}` is a reserved word, not a value",
+                _span(tok),
+                f"reserved words: {', '.join(RESERVED)}; rename the value",
+            )
         if name not in self.g.names:
             self.g.names[name] = self.g.add(None, name=name, span=_span(tok))
             self.used[name] = _span(tok)
@@ -71,8 +88,11 @@ class _Builder(lark.Transformer):
         span = span or at
         if name in self.defined:
             first = self.defined[name]
-            raise GraphcError(f"`{name}` is defined twice (first on line {first.line})", at,
-                              f"each name is defined once; rename one of them (line {first.line} or {at.line})")
+            raise GraphcError(
+                f"`{name}` is defined twice (first on line {first.line})",
+                at,
+                f"each name is defined once; rename one of them (line {first.line} or {at.line})",
+            )
         self.defined[name] = at
         g = self.g
         if adopt is not None:
@@ -108,8 +128,11 @@ class _Builder(lark.Transformer):
         if init is None:
             init = ("glorot",) if len(shape) >= 2 else ("number", 0.0)
         if init[0] in ("glorot", "he") and len(shape) < 2:
-            raise GraphcError(f"`{init[0]}` initialisation needs a shape with 2+ dims, `{tok}` has {len(shape)}",
-                              _span(tok), "give a number, normal(mean, std) or uniform(lo, hi)")
+            raise GraphcError(
+                f"`{init[0]}` initialisation needs a shape with 2+ dims, `{tok}` has {len(shape)}",
+                _span(tok),
+                "give a number, normal(mean, std) or uniform(lo, hi)",
+            )
         self._define(tok, "param", attrs={"declared": shape, "init": init})
 
     def const_decl(self, c):
@@ -159,12 +182,18 @@ class _Builder(lark.Transformer):
         tok, args = c[0], c[1:]
         name = str(tok)
         if name not in INITIALISERS:
-            raise GraphcError(f"unknown initialiser `{name}`", _span(tok),
-                              suggest(name, INITIALISERS) or "use a number, normal(mean, std), uniform(lo, hi), glorot or he")
+            raise GraphcError(
+                f"unknown initialiser `{name}`",
+                _span(tok),
+                suggest(name, INITIALISERS) or "use a number, normal(mean, std), uniform(lo, hi), glorot or he",
+            )
         if len(args) != INITIALISERS[name]:
             want = INITIALISERS[name]
-            raise GraphcError(f"`{name}` takes {want} argument{'s' * (want != 1)}, got {len(args)}", _span(tok),
-                              {"normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}.get(name, f"just `{name}`"))
+            raise GraphcError(
+                f"`{name}` takes {want} argument{'s' * (want != 1)}, got {len(args)}",
+                _span(tok),
+                {"normal": "normal(mean, std)", "uniform": "uniform(lo, hi)"}.get(name, f"just `{name}`"),
+            )
         if name == "normal" and args[1] < 0:
             raise GraphcError("normal(mean, std) needs std >= 0", _span(tok))
         return (name, *args)
@@ -220,8 +249,7 @@ class _Builder(lark.Transformer):
         pos = [a for a in args if isinstance(a, E)]
         kws = [a for a in args if not isinstance(a, E)]
         if len(pos) != op.arity:
-            raise GraphcError(f"`{fname}` takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(pos)}",
-                              _span(tok))
+            raise GraphcError(f"`{fname}` takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(pos)}", _span(tok))
         attrs = {}
         for key, value in kws:
             k = str(key)
@@ -253,8 +281,13 @@ class _Parser:
     """
 
     def __init__(self, transformer: lark.Transformer):
-        lk = lark.Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
-                       transformer=transformer, maybe_placeholders=True)
+        lk = lark.Lark(
+            grammar_path().read_text(encoding="utf-8"),
+            parser="lalr",
+            lexer="basic",
+            transformer=transformer,
+            maybe_placeholders=True,
+        )
         tables = lk.parser.parser.parser  # lark.parsers.lalr_parser._Parser
         reduce: dict[int, tuple] = {}
         self.states = {}
@@ -264,16 +297,22 @@ class _Parser:
                 if action is lark.parsers.lalr_analysis.Shift:
                     row[str(sym)] = (True, arg)
                 else:
-                    unit = len(arg.expansion) == 1 and arg.options.expand1 and not arg.alias  # `?rule: x` just passes x on
-                    rule = reduce.setdefault(id(arg), (len(arg.expansion), None if unit else tables.callbacks[arg],
-                                                       str(arg.origin.name)))
+                    unit = (
+                        len(arg.expansion) == 1 and arg.options.expand1 and not arg.alias
+                    )  # `?rule: x` just passes x on
+                    rule = reduce.setdefault(
+                        id(arg), (len(arg.expansion), None if unit else tables.callbacks[arg], str(arg.origin.name))
+                    )
                     row[str(sym)] = (False, rule)
             self.states[state] = row
         self.start = tables.parse_table.start_states["start"]
         terms = sorted(lk.terminals, key=lambda t: (-t.priority, -t.pattern.max_width, t.name))
         word = re.compile(r"\w+")
-        self.keywords = {t.pattern.value: t.name for t in terms
-                         if isinstance(t.pattern, lark.lexer.PatternStr) and word.fullmatch(t.pattern.value)}
+        self.keywords = {
+            t.pattern.value: t.name
+            for t in terms
+            if isinstance(t.pattern, lark.lexer.PatternStr) and word.fullmatch(t.pattern.value)
+        }
         rest = [t for t in terms if t.name not in self.keywords.values()]
         self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest))
         self.ignore = frozenset(lk.ignore_tokens)
@@ -339,8 +378,11 @@ def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -
     line, col, text = where
     if prev and prev[2] in RESERVED and text in ("=", ":", ",", ";") or kind == "_NL" and prev and prev[2] in RESERVED:
         word = prev[2]
-        return GraphcError(f"`{word}` is a reserved word, not a value", Span(prev[0], prev[1], prev[0],
-                           prev[1] + len(word)), f"reserved words: {', '.join(RESERVED)}; rename the value")
+        return GraphcError(
+            f"`{word}` is a reserved word, not a value",
+            Span(prev[0], prev[1], prev[0], prev[1] + len(word)),
+            f"reserved words: {', '.join(RESERVED)}; rename the value",
+        )
     names = sorted({TOKEN_TEXT.get(t, f"`{t.lower()}`") for t in expected if t.isupper() or t in TOKEN_TEXT})
     hint = ("expected " + ", ".join(names[:6]) + (" …" if len(names) > 6 else "")) if names else None
     if text in RESERVED:
@@ -348,8 +390,9 @@ def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -
     if kind == "$END":
         return GraphcError("unexpected end of file", Span(line, col), hint)
     what = "end of line" if kind == "_NL" else f"`{text}`"
-    return GraphcError(f"unexpected {what}", Span(line, col, line, col + max(1, len(text)) if kind != "_NL" else col + 1),
-                       hint)
+    return GraphcError(
+        f"unexpected {what}", Span(line, col, line, col + max(1, len(text)) if kind != "_NL" else col + 1), hint
+    )
 
 
 _LOCK = threading.Lock()
@@ -374,8 +417,11 @@ def _finish(b: _Builder) -> Graph:
         if g[i]["op"] is None:
             g[i].update(op="input", attrs={"declared": None})
     if not b.assigned:
-        raise GraphcError("the model defines no value", Span(1, 1) if g.source.strip() else None,
-                          "write an equation such as `y = w*x + b`")
+        raise GraphcError(
+            "the model defines no value",
+            Span(1, 1) if g.source.strip() else None,
+            "write an equation such as `y = w*x + b`",
+        )
     _check_acyclic(g)
     for i in g.nx.nodes:
         n = g[i]
@@ -396,9 +442,11 @@ def _finish(b: _Builder) -> Graph:
 def check_loss_shape(g: Graph, shape) -> None:
     if shape is not None and shape != ():
         name = g.label(g.loss)
-        raise GraphcError(f"the loss `{name}` must be a scalar, but its shape is "
-                          f"[{', '.join(map(str, shape))}]", g[g.loss]["span"],
-                          f"reduce it, e.g. `{name} = sum(...)` or `mean(...)`, or pick another with `loss NAME`")
+        raise GraphcError(
+            f"the loss `{name}` must be a scalar, but its shape is [{', '.join(map(str, shape))}]",
+            g[g.loss]["span"],
+            f"reduce it, e.g. `{name} = sum(...)` or `mean(...)`, or pick another with `loss NAME`",
+        )
 
 
 def _lookup(g: Graph, b: _Builder, tok: lark.Token) -> int:
@@ -415,8 +463,11 @@ def _check_acyclic(g: Graph) -> None:
     named = [i for i in cycle if g[i]["name"]]
     first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))
     at = " -> ".join(f"{g[i]['name']} (line {g[i]['span'].line})" for i in named)
-    raise GraphcError(f"the definitions form a cycle: {at} -> {g[named[0]]['name']}", g[first]["span"],
-                      "a value cannot depend on itself; break the cycle")
+    raise GraphcError(
+        f"the definitions form a cycle: {at} -> {g[named[0]]['name']}",
+        g[first]["span"],
+        "a value cannot depend on itself; break the cycle",
+    )
 
 
 def read_source(path: str) -> str:

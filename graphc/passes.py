@@ -35,7 +35,7 @@ def replace(g: Graph, old: int, new: int) -> None:
     name = g[old]["name"]
     if name and g.names.get(name) == old:  # an error-signal name moves to the node that now holds the value
         if g[new]["name"] is None:
-            g[new].update(name=name, signal=True)
+            g[new].update(name=name, signal=g[old].get("signal"))
             g.names[name] = new
         else:
             del g.names[name]
@@ -130,8 +130,11 @@ def identities(g: Graph) -> bool:
         n = g[i]
         op, args, shape = n["op"], n["args"], n["shape"]
 
-        def same(a, shape=shape):  # node a already has the result's shape: dropping the op is a no-op
-            return shape is not None and g[a]["shape"] == shape
+        def same(a, shape=shape, args=args):
+            """Is op(a, other) shaped like a, so that dropping the op keeps the shape? (other is scalar,
+            or both shapes are known and equal)"""
+            other = [b for b in args if b != a]
+            return (shape is not None and g[a]["shape"] == shape) or bool(other) and g[other[0]]["shape"] == ()
 
         to = None
         if op == "mul":
@@ -144,10 +147,8 @@ def identities(g: Graph) -> bool:
                 to = g.add("const", attrs={"value": 0.0}, shape=())
             elif _is(g, a, -1.0) and same(b):
                 to = _new(g, i, "neg", [b])
-            elif _const_value(g, a) is not None and g[b]["op"] == "mul" and _replaceable(g, b) and (
-                    _const_value(g, g[b]["args"][0]) is not None):  # c1 * (c2 * x) -> (c1 c2) * x
-                c = g.add("const", attrs={"value": _const_value(g, a) * _const_value(g, g[b]["args"][0])}, shape=())
-                to = _new(g, i, "mul", [c, g[b]["args"][1]])
+            else:
+                to = _fold_scale(g, i)
         elif op in ("add", "sub"):
             a, b = args
             if _is(g, b, 0.0) and same(a):
@@ -156,7 +157,14 @@ def identities(g: Graph) -> bool:
                 to = b if op == "add" else _new(g, i, "neg", [b])
             elif op == "add" and g[b]["op"] == "neg" and _replaceable(g, b):
                 to = _new(g, i, "sub", [a, g[b]["args"][0]])
-        elif op == "div" and _is(g, args[1], 1.0) and same(args[0]) or op == "pow" and _is(g, args[1], 1.0) and same(args[0]):
+        elif (
+            op == "div"
+            and _is(g, args[1], 1.0)
+            and same(args[0])
+            or op == "pow"
+            and _is(g, args[1], 1.0)
+            and same(args[0])
+        ):
             to = args[0]
         elif op == "pow" and _is(g, args[1], 2.0):
             to = _new(g, i, "mul", [args[0], args[0]])
@@ -166,7 +174,13 @@ def identities(g: Graph) -> bool:
             to = _new(g, i, "sub", g[args[0]]["args"][::-1])
         elif op == "exp" and g[args[0]]["op"] == "log_softmax":
             to = _new(g, i, "softmax", g[args[0]]["args"], g[args[0]]["attrs"])
-        elif op in ("unbroadcast", "broadcast") and n["attrs"].get("axis") is None and same(args[0]) or op == "identity" and n["name"] is None:
+        elif (
+            op in ("unbroadcast", "broadcast")
+            and n["attrs"].get("axis") is None
+            and (shape is not None and g[args[0]]["shape"] == shape)
+        ):  # the second argument only gives a shape
+            to = args[0]
+        elif op == "identity" and n["name"] is None:
             to = args[0]
         if to is None and op in ("add", "sub", "mul", "div"):
             to = _drop_broadcast(g, i)
@@ -174,6 +188,21 @@ def identities(g: Graph) -> bool:
             replace(g, i, to)
             changed = True
     return changed
+
+
+def _fold_scale(g: Graph, i: int) -> int | None:
+    """c1 * (c2 * x), c1 * (x * c2), (c2 * x) * c1 ... -> (c1 c2) * x: constants gather and fold."""
+    a, b = g[i]["args"]
+    for c, m in ((a, b), (b, a)):
+        if _const_value(g, c) is None or g[m]["op"] != "mul" or not _replaceable(g, m):
+            continue
+        for k in (0, 1):
+            inner = g[m]["args"][k]
+            if _const_value(g, inner) is not None:
+                value = _const_value(g, c) * _const_value(g, inner)
+                scale = g.add("const", attrs={"value": value}, shape=())
+                return _new(g, i, "mul", [scale, g[m]["args"][1 - k]])
+    return None
 
 
 def _drop_broadcast(g: Graph, i: int) -> int | None:
@@ -241,6 +270,9 @@ PIPELINE = (fold_constants, identities, merge_common, remove_dead)
 def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
     g = g if inplace else g.copy()
     for _ in range(max_rounds):
-        if not any(p(g) for p in PIPELINE):  # a list: every pass runs each round
+        changed = False
+        for p in PIPELINE:  # every pass runs each round, until a round changes nothing
+            changed = p(g) or changed
+        if not changed:
             break
     return g

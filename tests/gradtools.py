@@ -26,7 +26,9 @@ def assert_close(a, b, rtol=1e-6, atol=1e-7, what=""):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape, f"{what}: shapes {a.shape} != {b.shape}"
     err = np.abs(a - b) / np.maximum(1.0, np.maximum(np.abs(a), np.abs(b)))
-    assert np.all(err <= rtol) or np.allclose(a, b, rtol=rtol, atol=atol), f"{what}: max error {err.max():.3e}\n{a}\n{b}"
+    assert np.all(err <= rtol) or np.allclose(a, b, rtol=rtol, atol=atol), (
+        f"{what}: max error {err.max():.3e}\n{a}\n{b}"
+    )
 
 
 def torch_loss_and_grad(model: graphc.Model, values: dict, wrt: list[str]):
@@ -51,8 +53,9 @@ def torch_loss_and_grad(model: graphc.Model, values: dict, wrt: list[str]):
     if not loss.requires_grad:  # e.g. through step: no path has a derivative
         return loss.item(), {w: np.zeros(np.shape(values[w])) for w in wrt}
     grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-    return loss.item(), {w: (np.zeros(np.shape(values[w])) if gr is None else gr.detach().numpy())
-                         for w, gr in zip(wrt, grads)}
+    return loss.item(), {
+        w: (np.zeros(np.shape(values[w])) if gr is None else gr.detach().numpy()) for w, gr in zip(wrt, grads)
+    }
 
 
 def _torch_ops(torch):
@@ -60,8 +63,12 @@ def _torch_ops(torch):
 
     def red(f):
         def go(x, axis=None, keepdims=False):
-            return f(x) if axis is None and not keepdims else f(x, dim=tuple(range(x.ndim)) if axis is None else axis,
-                                                              keepdim=keepdims)
+            return (
+                f(x)
+                if axis is None and not keepdims
+                else f(x, dim=tuple(range(x.ndim)) if axis is None else axis, keepdim=keepdims)
+            )
+
         return go
 
     def lse(x, axis=None, keepdims=False):
@@ -71,12 +78,32 @@ def _torch_ops(torch):
         return torch.logsumexp(x, dim=axis, keepdim=keepdims)
 
     return {
-        "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "pow": torch.pow,
-        "matmul": torch.matmul, "neg": torch.neg, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt,
-        "abs": torch.abs, "sin": torch.sin, "cos": torch.cos, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-        "relu": torch.relu, "softplus": F.softplus, "step": lambda x: (x > 0).to(x.dtype),  # no derivative, as in graphc
-        "identity": lambda x: x, "square": torch.square, "maximum": torch.maximum, "minimum": torch.minimum,
-        "sum": red(torch.sum), "mean": red(torch.mean), "max": red(torch.amax), "logsumexp": lse,
+        "add": torch.add,
+        "sub": torch.sub,
+        "mul": torch.mul,
+        "div": torch.div,
+        "pow": torch.pow,
+        "matmul": torch.matmul,
+        "neg": torch.neg,
+        "exp": torch.exp,
+        "log": torch.log,
+        "sqrt": torch.sqrt,
+        "abs": torch.abs,
+        "sin": torch.sin,
+        "cos": torch.cos,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "relu": torch.relu,
+        "softplus": F.softplus,
+        "step": lambda x: (x > 0).to(x.dtype),  # no derivative, as in graphc
+        "identity": lambda x: x,
+        "square": torch.square,
+        "maximum": torch.maximum,
+        "minimum": torch.minimum,
+        "sum": red(torch.sum),
+        "mean": red(torch.mean),
+        "max": red(torch.amax),
+        "logsumexp": lse,
         "softmax": lambda x, axis=-1: torch.softmax(x, dim=axis),
         "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
         "transpose": lambda x: x.permute(*reversed(range(x.ndim))),

@@ -32,9 +32,24 @@ CASES = [
     ("matmul-batched-both", "a @ b", {"a": (2, 1, 2, 3), "b": (3, 3, 2)}),
     ("matmul-batched-mv", "a @ b", {"a": (5, 2, 3), "b": (3,)}),
     ("matmul-vm-batched", "a @ b", {"a": (3,), "b": (5, 3, 4)}),
-    *[(f, f"{f}(a)", {"a": (3, 4)}) for f in
-      ["exp", "abs", "sin", "cos", "tanh", "sigmoid", "logistic", "relu", "softplus", "softrelu", "step",
-       "identity", "square"]],
+    *[
+        (f, f"{f}(a)", {"a": (3, 4)})
+        for f in [
+            "exp",
+            "abs",
+            "sin",
+            "cos",
+            "tanh",
+            "sigmoid",
+            "logistic",
+            "relu",
+            "softplus",
+            "softrelu",
+            "step",
+            "identity",
+            "square",
+        ]
+    ],
     ("log", "log(a)", {"a": (POS, (3, 4))}),
     ("sqrt", "sqrt(a)", {"a": (POS, (3, 4))}),
     ("maximum", "maximum(a, b)", {"a": (3, 4), "b": (4,)}),
@@ -192,8 +207,11 @@ def random_models(draw):
             axis = draw(st.integers(-len(sx), len(sx) - 1))
             keep = draw(st.booleans())
             e = f"{f}({x}, axis={axis}, keepdims={'true' if keep else 'false'})"
-            s = tuple(1 if i == axis % len(sx) else d for i, d in enumerate(sx)) if keep else \
-                tuple(d for i, d in enumerate(sx) if i != axis % len(sx))
+            s = (
+                tuple(1 if i == axis % len(sx) else d for i, d in enumerate(sx))
+                if keep
+                else tuple(d for i, d in enumerate(sx) if i != axis % len(sx))
+            )
         elif kind == "norm" and sx:
             e, s = f"{draw(st.sampled_from(['softmax', 'log_softmax']))}({x})", sx
         else:
@@ -277,8 +295,11 @@ def test_backward_graph_is_a_graph_that_can_be_differentiated_again():
 
 def test_deep_chain_differentiates_without_recursion():
     n = 100_000
-    src = "param w = 0.5\nv0 = w\n" + "".join(f"v{k} = v{k - 1} * 0.99999 + 0.00001\n" for k in range(1, n)) + \
-        f"L = v{n - 1}"
+    src = (
+        "param w = 0.5\nv0 = w\n"
+        + "".join(f"v{k} = v{k - 1} * 0.99999 + 0.00001\n" for k in range(1, n))
+        + f"L = v{n - 1}"
+    )
     m = graphc.compile(src)
     _loss, g = m.loss_and_grad({})
     assert_close(g["w"], 0.99999 ** (n - 1), rtol=1e-9)

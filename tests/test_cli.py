@@ -22,8 +22,16 @@ EXAMPLES = REPO / "examples"
 def graphc(*args, cwd, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GRAPHC_DEBUG", None)
-    r = subprocess.run([sys.executable, "-m", "graphc", *map(str, args)], check=False, cwd=cwd, input=stdin,
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", *map(str, args)],
+        check=False,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
     assert "internal error" not in r.stderr, r.stderr
     return r
@@ -47,7 +55,7 @@ def table(stdout: str) -> dict:
     lines = stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if re.match(r"^\s*name\s+kind\s+shape\s+line\s*$", line))
     rows = {}
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         m = re.match(r"^\s*(\S+)\s+(input|param|const|value)\s+(.*?)\s+(\d+)\s*$", line)
         if m:
             rows[m.group(1)] = (m.group(2), m.group(3).replace(" ", ""), int(m.group(4)))
@@ -64,6 +72,7 @@ def model(tmp_path):
         p = tmp_path / name
         p.write_text(text, encoding="utf-8")
         return p
+
     return write
 
 
@@ -113,7 +122,7 @@ def test_check_every_example(tmp_path, path):
     r = ok("check", path, cwd=tmp_path)
     rows = table(r.stdout)
     assert _defined_names(path.read_text(encoding="utf-8")) <= set(rows)
-    for name, (kind, shape, line) in rows.items():
+    for name, (_kind, _shape, line) in rows.items():
         source_line = path.read_text(encoding="utf-8").splitlines()[line - 1]
         assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", source_line), f"{name} is not on line {line}"
 
@@ -138,8 +147,15 @@ def test_eval_prints_loss_and_outputs(tmp_path, model):
 def test_eval_shipped_example_with_its_data(tmp_path):
     data = np.load(EXAMPLES / "logistic_least_squares.npz")
     out = tmp_path / "out.npz"
-    r = ok("eval", EXAMPLES / "logistic_least_squares.gc", "--inputs", EXAMPLES / "logistic_least_squares.npz",
-           "-o", out, cwd=tmp_path)
+    r = ok(
+        "eval",
+        EXAMPLES / "logistic_least_squares.gc",
+        "--inputs",
+        EXAMPLES / "logistic_least_squares.npz",
+        "-o",
+        out,
+        cwd=tmp_path,
+    )
     x, t = float(data["x"]), float(data["t"])
     y = sigmoid(1.0 * x - 1.0)
     L = 0.5 * (y - t) ** 2
@@ -187,16 +203,19 @@ def test_inputs_is_repeatable_and_later_files_win(tmp_path, model):
     assert printed(r.stdout, "L") == pytest.approx((1.0 - 0.5) ** 2)
 
 
-@pytest.mark.parametrize("value, x", [
-    ("2", np.array(2.0)),
-    ("-0.5", np.array(-0.5)),
-    ("1e-3", np.array(1e-3)),
-    ("[1, 2, 3]", np.array([1.0, 2.0, 3.0])),
-    ("[[1, 2], [3, 4.5]]", np.array([[1.0, 2.0], [3.0, 4.5]])),
-])
+@pytest.mark.parametrize(
+    "value, x",
+    [
+        ("2", np.array(2.0)),
+        ("-0.5", np.array(-0.5)),
+        ("1e-3", np.array(1e-3)),
+        ("[1, 2, 3]", np.array([1.0, 2.0, 3.0])),
+        ("[[1, 2], [3, 4.5]]", np.array([[1.0, 2.0], [3.0, 4.5]])),
+    ],
+)
 def test_set_number_and_json_list(tmp_path, model, value, x):
     r = ok("eval", model("input x\nL = sum(x^2) + 1\n"), "--set", f"x={value}", "-o", "o.npz", cwd=tmp_path)
-    assert printed(r.stdout, "L") == pytest.approx(np.sum(x ** 2) + 1, rel=1e-5)
+    assert printed(r.stdout, "L") == pytest.approx(np.sum(x**2) + 1, rel=1e-5)
     with np.load(tmp_path / "o.npz") as f:
         np.testing.assert_array_equal(f["x"], x)
 
@@ -213,8 +232,7 @@ def test_set_after_inputs_wins(tmp_path, model):
 
 
 def test_set_gives_a_param_value(tmp_path, model):
-    r = ok("eval", model("param w: [2] = 0\nL = sum(w * x)\n"), "--set", "w=[2, 3]", "--set", "x=[1, 10]",
-           cwd=tmp_path)
+    r = ok("eval", model("param w: [2] = 0\nL = sum(w * x)\n"), "--set", "w=[2, 3]", "--set", "x=[1, 10]", cwd=tmp_path)
     assert printed(r.stdout, "L") == 32.0
 
 
@@ -255,13 +273,16 @@ def test_error_from_stdin_is_rendered(tmp_path):
 # ---- --help ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, words", [
-    ([], ["check", "eval"]),
-    (["check"], ["MODEL"]),
-    (["eval"], ["MODEL", "--inputs", "--set", "--seed", "-o"]),
-    (["grad"], ["MODEL", "--wrt"]),
-    (["gradcheck"], ["MODEL"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ([], ["check", "eval"]),
+        (["check"], ["MODEL"]),
+        (["eval"], ["MODEL", "--inputs", "--set", "--seed", "-o"]),
+        (["grad"], ["MODEL", "--wrt"]),
+        (["gradcheck"], ["MODEL"]),
+    ],
+)
 def test_help(tmp_path, args, words):
     r = ok(*args, "--help", cwd=tmp_path)
     assert "usage:" in r.stdout.lower()
@@ -272,17 +293,20 @@ def test_help(tmp_path, args, words):
 # ---- exit codes --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["frobnicate", "m.gc"],                 # unknown command
-    [],                                     # no command
-    ["check"],                              # no model
-    ["eval", "m.gc", "--bogus"],            # unknown option
-    ["check", "m.gc", "--set", "x=1"],      # option of another command
-    ["eval", "m.gc", "--set", "x"],         # --set without =
-    ["eval", "m.gc", "--set", "=3"],        # --set without a name
-    ["eval", "m.gc", "--seed", "abc"],      # not an integer
-    ["eval", "m.gc", "--inputs"],           # option without its value
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["frobnicate", "m.gc"],  # unknown command
+        [],  # no command
+        ["check"],  # no model
+        ["eval", "m.gc", "--bogus"],  # unknown option
+        ["check", "m.gc", "--set", "x=1"],  # option of another command
+        ["eval", "m.gc", "--set", "x"],  # --set without =
+        ["eval", "m.gc", "--set", "=3"],  # --set without a name
+        ["eval", "m.gc", "--seed", "abc"],  # not an integer
+        ["eval", "m.gc", "--inputs"],  # option without its value
+    ],
+)
 def test_usage_errors_exit_2(tmp_path, model, args):
     model("input x\nL = 2*x\n")
     r = graphc(*args, cwd=tmp_path)
@@ -290,20 +314,23 @@ def test_usage_errors_exit_2(tmp_path, model, args):
     assert r.stderr.strip() and r.stdout == ""
 
 
-@pytest.mark.parametrize("src, args", [
-    ("y = (x + \n", ["check"]),                                  # bad syntax
-    ("y = sigmoud(x)\n", ["check"]),                             # unknown function
-    ("input x: [3]\ny = 2*x\n", ["check"]),                     # non-scalar loss
-    ("", ["check"]),                                             # empty model
-    ("input x: [3]\nL = sum(x)\n", ["eval"]),                   # missing input
-    ("input x: [3]\nL = sum(x)\n", ["eval", "--set", "x=[1, 2]"]),  # wrong shape
-    ("input x: [3]\nL = sum(x)\n", ["eval", "--inputs", "missing.npz"]),  # missing npz
-    ("input x: [3]\nL = sum(x)\n", ["eval", "--set", "x=[1, 2, 3]", "--set", "zz=1"]),  # unknown name
-    ("input X: [N, D]\ninput w: [D]\nL = sum(X @ w)\n", ["eval", "--set", "X=[[1, 2], [3, 4]]", "--set", "w=[1]"]),
-    ("param W: [99999999999999999999, 2]\nL = sum(W)\n", ["eval"]),   # a param too big to make
-    ("L = max(x)\n", ["eval", "--set", "x=[]"]),                      # max of nothing
-    ("L = logsumexp(x)\n", ["eval", "--set", "x=[]"]),
-])
+@pytest.mark.parametrize(
+    "src, args",
+    [
+        ("y = (x + \n", ["check"]),  # bad syntax
+        ("y = sigmoud(x)\n", ["check"]),  # unknown function
+        ("input x: [3]\ny = 2*x\n", ["check"]),  # non-scalar loss
+        ("", ["check"]),  # empty model
+        ("input x: [3]\nL = sum(x)\n", ["eval"]),  # missing input
+        ("input x: [3]\nL = sum(x)\n", ["eval", "--set", "x=[1, 2]"]),  # wrong shape
+        ("input x: [3]\nL = sum(x)\n", ["eval", "--inputs", "missing.npz"]),  # missing npz
+        ("input x: [3]\nL = sum(x)\n", ["eval", "--set", "x=[1, 2, 3]", "--set", "zz=1"]),  # unknown name
+        ("input X: [N, D]\ninput w: [D]\nL = sum(X @ w)\n", ["eval", "--set", "X=[[1, 2], [3, 4]]", "--set", "w=[1]"]),
+        ("param W: [99999999999999999999, 2]\nL = sum(W)\n", ["eval"]),  # a param too big to make
+        ("L = max(x)\n", ["eval", "--set", "x=[]"]),  # max of nothing
+        ("L = logsumexp(x)\n", ["eval", "--set", "x=[]"]),
+    ],
+)
 def test_model_and_data_errors_exit_1(tmp_path, model, src, args):
     m = model(src)
     r = graphc(args[0], m, *args[1:], cwd=tmp_path)

@@ -53,8 +53,9 @@ def assert_rendered(e: GraphcError, src: str, path: str = "model.gc") -> None:
     assert shown.endswith(source_line), f"source line not shown:\n{out[1]}"
     indent = len(shown) - len(source_line)
     caret = out[2]
-    assert len(caret) > indent + col - 1 and caret[indent + col - 1] == "^", \
+    assert len(caret) > indent + col - 1 and caret[indent + col - 1] == "^", (
         f"caret not under column {col}:\n{out[1]}\n{caret}"
+    )
     assert caret[: indent + col - 1].strip() == ""
     if e.hint:
         assert any(e.hint in o for o in out[3:])
@@ -267,13 +268,16 @@ def test_loss_and_output_of_an_unknown_name():
     assert (e.span.line, e.span.col) == (3, 11) and "`yy`" in e.message
 
 
-@pytest.mark.parametrize("src, line, col, words", [
-    ("param w: [3] = gaussian(0, 1)\ny = sum(w)", 1, 16, ["gaussian", "normal"]),
-    ("param w: [3] = normal(0)\ny = sum(w)", 1, 16, ["normal", "2", "1"]),
-    ("param w: [3] = uniform(0, 1, 2)\ny = sum(w)", 1, 16, ["uniform", "2", "3"]),
-    ("param w: [3] = glorot\ny = sum(w)", 1, 7, ["glorot", "2"]),
-    ("param w: [3] = normal(0, -1)\ny = sum(w)", 1, 16, ["std"]),
-])
+@pytest.mark.parametrize(
+    "src, line, col, words",
+    [
+        ("param w: [3] = gaussian(0, 1)\ny = sum(w)", 1, 16, ["gaussian", "normal"]),
+        ("param w: [3] = normal(0)\ny = sum(w)", 1, 16, ["normal", "2", "1"]),
+        ("param w: [3] = uniform(0, 1, 2)\ny = sum(w)", 1, 16, ["uniform", "2", "3"]),
+        ("param w: [3] = glorot\ny = sum(w)", 1, 7, ["glorot", "2"]),
+        ("param w: [3] = normal(0, -1)\ny = sum(w)", 1, 16, ["std"]),
+    ],
+)
 def test_bad_initialiser(src, line, col, words):
     e = compile_error(src)
     assert (e.span.line, e.span.col) == (line, col)
@@ -422,8 +426,16 @@ def test_empty_file(tmp_path):
 def cli(*args, cwd, stdin=None):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GRAPHC_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "graphc", *map(str, args)], check=False, cwd=cwd, input=stdin,
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "graphc", *map(str, args)],
+        check=False,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04truncated", "npz-half"])

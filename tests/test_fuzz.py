@@ -22,12 +22,74 @@ EXAMPLES = {p.name: p.read_text(encoding="utf-8") for p in sorted((REPO / "examp
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # characters the language uses, plus a few it does not
-ALPHABET = list("abcdexyzXYZTWNDλ_0123456789 .,;:=+-*/^@()[]#\n\t\"'!$%&{}|~\\`?<>") + ["**", ".T", "\r\n", "\x00",
-                                                                                          "é", "→", "\u200b"]
-TOKENS = ["input", "param", "const", "loss", "output", "x", "y", "W", "b", "t", "N", "D", "λ", "=", ":", ",", ";",
-          "\n", "(", ")", "[", "]", "+", "-", "*", "/", "@", "^", "**", ".T", "0", "1", "2.5", ".5", "1e-3", "-1",
-          "exp", "log", "sum", "mean", "max", "softmax", "log_softmax", "logsumexp", "sigmoid", "maximum",
-          "transpose", "axis", "keepdims", "true", "false", "normal", "uniform", "glorot", "he", "# c\n", "sigmoud"]
+ALPHABET = list("abcdexyzXYZTWNDλ_0123456789 .,;:=+-*/^@()[]#\n\t\"'!$%&{}|~\\`?<>") + [
+    "**",
+    ".T",
+    "\r\n",
+    "\x00",
+    "é",
+    "→",
+    "\u200b",
+]
+TOKENS = [
+    "input",
+    "param",
+    "const",
+    "loss",
+    "output",
+    "x",
+    "y",
+    "W",
+    "b",
+    "t",
+    "N",
+    "D",
+    "λ",
+    "=",
+    ":",
+    ",",
+    ";",
+    "\n",
+    "(",
+    ")",
+    "[",
+    "]",
+    "+",
+    "-",
+    "*",
+    "/",
+    "@",
+    "^",
+    "**",
+    ".T",
+    "0",
+    "1",
+    "2.5",
+    ".5",
+    "1e-3",
+    "-1",
+    "exp",
+    "log",
+    "sum",
+    "mean",
+    "max",
+    "softmax",
+    "log_softmax",
+    "logsumexp",
+    "sigmoid",
+    "maximum",
+    "transpose",
+    "axis",
+    "keepdims",
+    "true",
+    "false",
+    "normal",
+    "uniform",
+    "glorot",
+    "he",
+    "# c\n",
+    "sigmoud",
+]
 
 
 def compiles_or_graphc_error(src: str):
@@ -80,9 +142,9 @@ def mutated_example(draw):
             if kind == "insert":
                 text = text[:i] + ch + text[i:]
             elif kind == "delete":
-                text = text[:i] + text[i + 1:]
+                text = text[:i] + text[i + 1 :]
             else:
-                text = text[:i] + ch + text[i + 1:]
+                text = text[:i] + ch + text[i + 1 :]
         else:
             lines = text.split("\n")
             if len(lines) < 2:
@@ -114,11 +176,16 @@ def test_every_example_compiles():
 # ---- mutated models that compile are evaluated on their example's data -----------------------
 
 DATA = {
-    "chain_rule.gc": "chain_rule.npz", "digits_mlp.gc": "digits_test.npz", "least_squares.gc": "least_squares.npz",
+    "chain_rule.gc": "chain_rule.npz",
+    "digits_mlp.gc": "digits_test.npz",
+    "least_squares.gc": "least_squares.npz",
     "logistic_least_squares.gc": "logistic_least_squares.npz",
     "logistic_least_squares_l2.gc": "logistic_least_squares.npz",
-    "softmax_regression.gc": "softmax_regression.npz", "two_layer.gc": "two_layer.npz",
-    "xor_features.gc": "xor.npz", "xor_mlp.gc": "xor_mlp.npz", "xor_threshold.gc": "xor.npz",
+    "softmax_regression.gc": "softmax_regression.npz",
+    "two_layer.gc": "two_layer.npz",
+    "xor_features.gc": "xor.npz",
+    "xor_mlp.gc": "xor_mlp.npz",
+    "xor_threshold.gc": "xor.npz",
 }
 _LOADED: dict = {}
 

@@ -58,17 +58,20 @@ class TestLexical:
         v = evaluate("a = x + 1; b = a * 2; c = b - x", x=1.0)
         assert (v["a"], v["b"], v["c"]) == (2.0, 4.0, 3.0)
 
-    @pytest.mark.parametrize("src", [
-        "a = x + 1;\nb = a * 2;",            # trailing semicolons
-        "a = x + 1;;b = a * 2",              # empty statements
-        ";a = x + 1\nb = a * 2",             # leading semicolon
-        "\n\n\na = x + 1\n\n\n\nb = a * 2\n\n",  # blank lines everywhere
-        "a = x + 1\n   \n\t\nb = a * 2",     # blank lines holding whitespace
-        "a = x + 1\r\nb = a * 2\r\n",        # Windows line endings
-        "\ta = x + 1\n  b = a * 2",          # indentation is just whitespace
-        "a=x+1\nb=a*2",                      # no spaces at all
-        "a = x + 1 ;  b = a * 2",            # spaces around ;
-    ])
+    @pytest.mark.parametrize(
+        "src",
+        [
+            "a = x + 1;\nb = a * 2;",  # trailing semicolons
+            "a = x + 1;;b = a * 2",  # empty statements
+            ";a = x + 1\nb = a * 2",  # leading semicolon
+            "\n\n\na = x + 1\n\n\n\nb = a * 2\n\n",  # blank lines everywhere
+            "a = x + 1\n   \n\t\nb = a * 2",  # blank lines holding whitespace
+            "a = x + 1\r\nb = a * 2\r\n",  # Windows line endings
+            "\ta = x + 1\n  b = a * 2",  # indentation is just whitespace
+            "a=x+1\nb=a*2",  # no spaces at all
+            "a = x + 1 ;  b = a * 2",  # spaces around ;
+        ],
+    )
     def test_separator_variants(self, src):
         v = evaluate(src, x=1.0)
         assert v["a"] == 2.0 and v["b"] == 4.0
@@ -88,8 +91,9 @@ class TestNames:
         v = evaluate("param θ = 0.5\nconst λ = 0.25\nL = θ * x + λ", x=2.0)
         assert v["θ"] == 0.5 and v["λ"] == 0.25 and v["L"] == 1.25
 
-    @pytest.mark.parametrize("name", ["inputs", "params", "constant", "loss_fn", "lossy", "outputs", "output2",
-                                      "input_x"])
+    @pytest.mark.parametrize(
+        "name", ["inputs", "params", "constant", "loss_fn", "lossy", "outputs", "output2", "input_x"]
+    )
     def test_names_that_only_start_with_a_reserved_word_are_ordinary(self, name):
         v = evaluate(f"{name} = 3*x\ny = {name} - 1", x=2.0)
         assert v[name] == 6.0 and v["y"] == 5.0
@@ -112,16 +116,29 @@ class TestNames:
 
 
 class TestNumbers:
-    @pytest.mark.parametrize("text, value", [
-        ("3", 3.0), ("0.5", 0.5), (".5", 0.5), ("1e-3", 1e-3), ("2.5E+4", 2.5e4),
-        ("1E3", 1e3), ("10", 10.0), ("0", 0.0), ("123.456", 123.456), ("7e0", 7.0), ("1.5e2", 150.0),
-    ])
+    @pytest.mark.parametrize(
+        "text, value",
+        [
+            ("3", 3.0),
+            ("0.5", 0.5),
+            (".5", 0.5),
+            ("1e-3", 1e-3),
+            ("2.5E+4", 2.5e4),
+            ("1E3", 1e3),
+            ("10", 10.0),
+            ("0", 0.0),
+            ("123.456", 123.456),
+            ("7e0", 7.0),
+            ("1.5e2", 150.0),
+        ],
+    )
     def test_number_forms(self, text, value):
         v = evaluate(f"y = {text} * x", x=1.0)
         assert v["y"] == value
 
-    @pytest.mark.parametrize("text, value", [("3", 3.0), (".5", 0.5), ("-2", -2.0), ("1e-3", 1e-3),
-                                             ("-2.5E+4", -2.5e4)])
+    @pytest.mark.parametrize(
+        "text, value", [("3", 3.0), (".5", 0.5), ("-2", -2.0), ("1e-3", 1e-3), ("-2.5E+4", -2.5e4)]
+    )
     def test_number_forms_in_declarations(self, text, value):
         v = evaluate(f"param p = {text}\nconst c = {text}\ny = p + c")
         assert v["p"] == value and v["c"] == value and v["y"] == 2 * value
@@ -164,7 +181,7 @@ class TestInputDeclarations:
         v = evaluate(src, X=X, t=t)
         assert v["w"].shape == (3,)  # D = 3, from X
         np.testing.assert_array_equal(v["w"], np.zeros(3))  # 1-dim param: default 0
-        np.testing.assert_allclose(v["E"], np.sum(t ** 2))
+        np.testing.assert_allclose(v["E"], np.sum(t**2))
 
     def test_symbolic_dim_fixed_by_one_input_checks_the_next(self):
         m = graphc.compile("input X: [N, D]\ninput w: [D]\ny = sum(X @ w)")
@@ -179,8 +196,10 @@ class TestInputDeclarations:
 
 
 class TestParamDeclarations:
-    @pytest.mark.parametrize("init, value", [("0", 0.0), ("1", 1.0), ("0.5", 0.5), ("-1", -1.0), (".25", 0.25),
-                                             ("1e-2", 0.01), ("-2.5E+1", -25.0)])
+    @pytest.mark.parametrize(
+        "init, value",
+        [("0", 0.0), ("1", 1.0), ("0.5", 0.5), ("-1", -1.0), (".25", 0.25), ("1e-2", 0.01), ("-2.5E+1", -25.0)],
+    )
     def test_number_initialiser_fills_the_shape(self, init, value):
         v = evaluate(f"param b: [3, 2] = {init}\nL = sum(b)")
         assert v["b"].shape == (3, 2)
@@ -285,8 +304,12 @@ class TestConstDeclarations:
     def test_kinds_in_summary(self):
         src = "input x: [3]\nparam w: [3] = 1\nconst c = 2\ny = c * sum(w * x)"
         r = rows(src)
-        assert r == {"x": ("input", "[3]", 1), "w": ("param", "[3]", 2), "c": ("const", "[]", 3),
-                     "y": ("value", "[]", 4)}
+        assert r == {
+            "x": ("input", "[3]", 1),
+            "w": ("param", "[3]", 2),
+            "c": ("const", "[]", 3),
+            "y": ("value", "[]", 4),
+        }
 
 
 # ---- statements ---------------------------------------------------------------------------
@@ -311,15 +334,18 @@ class TestStatements:
         m = graphc.compile("a = x*2\nb = x*3\nloss a")
         assert m.loss_name == "a"
 
-    @pytest.mark.parametrize("src, loss", [
-        ("a = 2*x\nb = 3*x", "b"),                        # two unused: the last defined
-        ("b = a*2\na = x + 1\nc = x - 1", "c"),          # a is used by b
-        ("c = x - 1\nb = a*2\na = x + 1", "b"),          # unused: c and b, b defined later
-        ("y = 2*x\nz = y + 1\nw = y*z", "w"),             # a chain: only w unused
-        ("y = 2*x\nparam q = 1", "y"),                    # a param is not a defined value
-        ("y = 2*x\nconst k = 3", "y"),                    # nor is a const
-        ("y = 2*x\ninput extra", "y"),                    # nor an input
-    ])
+    @pytest.mark.parametrize(
+        "src, loss",
+        [
+            ("a = 2*x\nb = 3*x", "b"),  # two unused: the last defined
+            ("b = a*2\na = x + 1\nc = x - 1", "c"),  # a is used by b
+            ("c = x - 1\nb = a*2\na = x + 1", "b"),  # unused: c and b, b defined later
+            ("y = 2*x\nz = y + 1\nw = y*z", "w"),  # a chain: only w unused
+            ("y = 2*x\nparam q = 1", "y"),  # a param is not a defined value
+            ("y = 2*x\nconst k = 3", "y"),  # nor is a const
+            ("y = 2*x\ninput extra", "y"),  # nor an input
+        ],
+    )
     def test_default_loss_is_the_unused_value_defined_last(self, src, loss):
         assert graphc.compile(src).loss_name == loss
 
@@ -347,16 +373,16 @@ class TestStatements:
 
 A_, B_, C_ = 2.0, 3.0, 5.0
 PRECEDENCE = [
-    ("-a^2", -(A_ ** 2)),
-    ("-a**2", -(A_ ** 2)),
-    ("2^3^2", 2.0 ** 9),
-    ("2**3**2", 2.0 ** 9),
-    ("2^3**2", 2.0 ** 9),
+    ("-a^2", -(A_**2)),
+    ("-a**2", -(A_**2)),
+    ("2^3^2", 2.0**9),
+    ("2**3**2", 2.0**9),
+    ("2^3**2", 2.0**9),
     ("(2^3)^2", 64.0),
     ("-2^2", -4.0),
     ("(-2)^2", 4.0),
     ("2^-1", 0.5),
-    ("a^-b", A_ ** -B_),
+    ("a^-b", A_**-B_),
     ("a - b - c", (A_ - B_) - C_),
     ("a - (b - c)", A_ - (B_ - C_)),
     ("a / b / c", (A_ / B_) / C_),
@@ -371,19 +397,19 @@ PRECEDENCE = [
     ("+a", A_),
     ("--a", A_),
     ("-a * b", -A_ * B_),
-    ("a ^ b * c", (A_ ** B_) * C_),
-    ("a * b ^ c", A_ * (B_ ** C_)),
-    ("a / b ^ 2", A_ / B_ ** 2),
-    ("c ^ a / b", C_ ** A_ / B_),
+    ("a ^ b * c", (A_**B_) * C_),
+    ("a * b ^ c", A_ * (B_**C_)),
+    ("a / b ^ 2", A_ / B_**2),
+    ("c ^ a / b", C_**A_ / B_),
     ("-exp(a)", -math.exp(A_)),
     ("exp(a)^2", math.exp(A_) ** 2),
     ("-exp(a)^2", -(math.exp(A_) ** 2)),
-    ("exp(a^2)", math.exp(A_ ** 2)),
+    ("exp(a^2)", math.exp(A_**2)),
     ("sqrt(b)*sqrt(b)", math.sqrt(B_) ** 2),
     ("maximum(a, b) - minimum(a, b)", B_ - A_),
     ("exp(log(c))", C_),
     ("a.T * b", A_ * B_),
-    ("-a.T^2", -(A_ ** 2)),
+    ("-a.T^2", -(A_**2)),
     ("1 - a/b/c*2", 1 - A_ / B_ / C_ * 2),
     ("a*b - c*a + b/a", A_ * B_ - C_ * A_ + B_ / A_),
 ]
@@ -400,12 +426,12 @@ class TestPrecedence:
         p = RNG.normal(size=4)
         v = evaluate("u = x ^ p\nw = x ** p\nL = sum(u) + sum(w)", x=x, p=p)
         np.testing.assert_array_equal(v["u"], v["w"])
-        np.testing.assert_allclose(v["u"], x ** p, rtol=1e-14)
+        np.testing.assert_allclose(v["u"], x**p, rtol=1e-14)
 
     def test_unary_minus_binds_looser_than_power_on_arrays(self):
         x = RNG.normal(size=5)
         v = evaluate("y = -x^2\nL = sum(y)", x=x)
-        np.testing.assert_allclose(v["y"], -(x ** 2))
+        np.testing.assert_allclose(v["y"], -(x**2))
         assert np.all(v["y"] <= 0)
 
     def test_matmul_and_star_share_a_level_left_to_right(self):
@@ -425,12 +451,13 @@ class TestPrecedence:
     def test_power_binds_tighter_than_matmul(self):
         A, v = RNG.normal(size=(3, 3)), RNG.normal(size=3)
         out = evaluate("y = A @ v ^ 2\nL = sum(y)", A=A, v=v)
-        np.testing.assert_allclose(out["y"], A @ (v ** 2))
+        np.testing.assert_allclose(out["y"], A @ (v**2))
 
     def test_transpose_binds_tightest(self):
         A, B, v = RNG.normal(size=(3, 4)), RNG.normal(size=(3, 2)), RNG.normal(size=3)
-        out = evaluate("P = A.T @ B\nq = A.T @ v\nR = -A.T\nS = A.T.T\nL = sum(P) + sum(q) + sum(R) + sum(S)",
-                       A=A, B=B, v=v)
+        out = evaluate(
+            "P = A.T @ B\nq = A.T @ v\nR = -A.T\nS = A.T.T\nL = sum(P) + sum(q) + sum(R) + sum(S)", A=A, B=B, v=v
+        )
         np.testing.assert_allclose(out["P"], A.T @ B)
         np.testing.assert_allclose(out["q"], A.T @ v)
         np.testing.assert_allclose(out["R"], -A.T)

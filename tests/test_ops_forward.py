@@ -81,7 +81,7 @@ def anywhere(shape, key):
     """Normal values with exact zeros and small magnitudes sprinkled in (kinks of relu, step, abs)."""
     x = rng("any", key, shape).normal(scale=2.0, size=shape)
     flat = x.reshape(-1)
-    flat[:: 3] = 0.0
+    flat[::3] = 0.0
     return x
 
 
@@ -138,14 +138,38 @@ def test_every_user_op_is_tested():
 
 
 def test_spec_functions_and_aliases_are_all_present():
-    spec = {"exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "logistic", "relu", "softplus", "softrelu",
-            "step", "identity", "square", "maximum", "minimum", "sum", "mean", "max", "logsumexp", "softmax",
-            "log_softmax", "transpose"}
+    spec = {
+        "exp",
+        "log",
+        "sqrt",
+        "abs",
+        "sin",
+        "cos",
+        "tanh",
+        "sigmoid",
+        "logistic",
+        "relu",
+        "softplus",
+        "softrelu",
+        "step",
+        "identity",
+        "square",
+        "maximum",
+        "minimum",
+        "sum",
+        "mean",
+        "max",
+        "logsumexp",
+        "softmax",
+        "log_softmax",
+        "transpose",
+    }
     assert spec <= set(O.FUNCTIONS)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, op in O.OPS.items()
-                                         if not op.user and n not in O.FUNCTIONS and n not in P.RESERVED))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, op in O.OPS.items() if not op.user and n not in O.FUNCTIONS and n not in P.RESERVED)
+)
 def test_internal_ops_are_not_callable_from_a_model(name):
     with pytest.raises(GraphcError, match="unknown function"):
         graphc.compile(f"y = {name}(x, x)\nL = sum(y)")
@@ -253,16 +277,16 @@ def test_negation():
 # ---- matmul --------------------------------------------------------------------------------
 
 MATMUL_SHAPES = [
-    ((3,), (3,)),            # vector . vector -> scalar
-    ((2, 3), (3,)),          # matrix . vector
-    ((3,), (3, 4)),          # vector . matrix
-    ((2, 3), (3, 4)),        # matrix . matrix
+    ((3,), (3,)),  # vector . vector -> scalar
+    ((2, 3), (3,)),  # matrix . vector
+    ((3,), (3, 4)),  # vector . matrix
+    ((2, 3), (3, 4)),  # matrix . matrix
     ((1, 1), (1, 1)),
-    ((5, 2, 3), (3, 4)),     # batched . matrix
-    ((2, 3), (5, 3, 4)),     # matrix . batched
+    ((5, 2, 3), (3, 4)),  # batched . matrix
+    ((2, 3), (5, 3, 4)),  # matrix . batched
     ((5, 2, 3), (5, 3, 4)),  # batched . batched
-    ((5, 2, 3), (3,)),       # batched . vector
-    ((3,), (5, 3, 4)),       # vector . batched
+    ((5, 2, 3), (3,)),  # batched . vector
+    ((3,), (5, 3, 4)),  # vector . batched
     ((2, 1, 2, 3), (4, 3, 5)),  # broadcast batch dims
 ]
 
@@ -319,8 +343,17 @@ def test_reduction_of_a_scalar(name):
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
-@pytest.mark.parametrize("axis, keepdims, want", [(None, False, "[]"), (None, True, "[1,1]"), (0, False, "[D]"),
-                                                   (-1, False, "[N]"), (1, True, "[N,1]"), (-2, True, "[1,D]")])
+@pytest.mark.parametrize(
+    "axis, keepdims, want",
+    [
+        (None, False, "[]"),
+        (None, True, "[1,1]"),
+        (0, False, "[D]"),
+        (-1, False, "[N]"),
+        (1, True, "[N,1]"),
+        (-2, True, "[1,D]"),
+    ],
+)
 def test_reduction_declared_shape(name, axis, keepdims, want):
     kw = (f", axis={axis}" if axis is not None else "") + (", keepdims=true" if keepdims else "")
     src = f"input x: [N, D]\ny = {name}(x{kw})\nL = sum(y)"
@@ -376,8 +409,9 @@ def test_transpose(form, shape):
 
 @pytest.mark.parametrize("form", ["x.T", "transpose(x)"])
 def test_transpose_declared_shape(form):
-    shapes = {n: s.replace(" ", "") for n, _, s, _ in graphc.compile(f"input x: [N, 3, 5]\ny = {form}\nL = sum(y)")
-              .summary()}
+    shapes = {
+        n: s.replace(" ", "") for n, _, s, _ in graphc.compile(f"input x: [N, 3, 5]\ny = {form}\nL = sum(y)").summary()
+    }
     assert shapes["y"] == "[5,3,N]"
 
 
@@ -387,8 +421,11 @@ def test_transpose_declared_shape(form):
 def test_against_scipy():
     special = pytest.importorskip("scipy.special")
     x = rng("scipy").normal(scale=4.0, size=(4, 5))
-    v = run("a = sigmoid(x)\nb = softmax(x, axis=0)\nc = log_softmax(x)\nd = logsumexp(x, axis=1)\ne = logsumexp(x)\n"
-            "f = softplus(x)\nL = sum(a) + sum(b) + sum(c) + sum(d) + e + sum(f)", x=x)
+    v = run(
+        "a = sigmoid(x)\nb = softmax(x, axis=0)\nc = log_softmax(x)\nd = logsumexp(x, axis=1)\ne = logsumexp(x)\n"
+        "f = softplus(x)\nL = sum(a) + sum(b) + sum(c) + sum(d) + e + sum(f)",
+        x=x,
+    )
     close(v["a"], special.expit(x))
     close(v["b"], special.softmax(x, axis=0))
     close(v["c"], special.log_softmax(x, axis=-1))
@@ -400,13 +437,15 @@ def test_against_scipy():
 # ---- numerical stability -------------------------------------------------------------------
 
 EXTREME = np.array([-1e4, -1000.0, -745.0, -40.0, -1.0, 0.0, 1.0, 40.0, 745.0, 1000.0, 1e4])
-EXTREME_ROWS = np.array([
-    [1e4, 0.0, -1e4],
-    [-1e4, -1e4, -1e4],
-    [1e4, 1e4, 0.0],
-    [1000.0, 999.0, -1000.0],
-    [-1e4, 1e4, -1e4 + 1.0],
-])
+EXTREME_ROWS = np.array(
+    [
+        [1e4, 0.0, -1e4],
+        [-1e4, -1e4, -1e4],
+        [1e4, 1e4, 0.0],
+        [1000.0, 999.0, -1000.0],
+        [-1e4, 1e4, -1e4 + 1.0],
+    ]
+)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import graphc
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from models import chain_model, nested_model
+from models import chain_model, nested_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +91,18 @@ def test_5000_deep_parentheses_gradient(nested):
     np.testing.assert_allclose(grads["x"], [1.0, 1.0])
 
 
-@pytest.mark.parametrize("src, x, want", [
-    ("y = " + "-" * DEPTH + "x", 2.0, 2.0 * (-1) ** DEPTH),                       # unary minus chain
-    ("y = " + "- " * (DEPTH + 1) + "x", 2.0, 2.0 * (-1) ** (DEPTH + 1)),
-    ("y = x" + "^1" * DEPTH, 3.0, 3.0),                                          # right-associative powers
-    ("y = x" + " + 1" * DEPTH, 0.5, 0.5 + DEPTH),                                # a long left-associative sum
-    ("y = " + "abs(" * DEPTH + "x" + ")" * DEPTH, -2.0, 2.0),                      # deeply nested calls
-    ("y = " + "maximum(x, " * DEPTH + "x" + ")" * DEPTH, 1.5, 1.5),                 # nested two-argument calls
-], ids=["unary-minus", "spaced-unary-minus", "power-chain", "long-sum", "nested-calls", "nested-maximum"])
+@pytest.mark.parametrize(
+    "src, x, want",
+    [
+        ("y = " + "-" * DEPTH + "x", 2.0, 2.0 * (-1) ** DEPTH),  # unary minus chain
+        ("y = " + "- " * (DEPTH + 1) + "x", 2.0, 2.0 * (-1) ** (DEPTH + 1)),
+        ("y = x" + "^1" * DEPTH, 3.0, 3.0),  # right-associative powers
+        ("y = x" + " + 1" * DEPTH, 0.5, 0.5 + DEPTH),  # a long left-associative sum
+        ("y = " + "abs(" * DEPTH + "x" + ")" * DEPTH, -2.0, 2.0),  # deeply nested calls
+        ("y = " + "maximum(x, " * DEPTH + "x" + ")" * DEPTH, 1.5, 1.5),  # nested two-argument calls
+    ],
+    ids=["unary-minus", "spaced-unary-minus", "power-chain", "long-sum", "nested-calls", "nested-maximum"],
+)
 def test_other_deep_expressions(src, x, want):
     out = graphc.compile(src).evaluate({"x": x})
     assert out["y"] == pytest.approx(want, rel=1e-9)
@@ -109,7 +113,14 @@ def test_cli_check_of_big_and_deep_models(tmp_path):
     (tmp_path / "nested.gc").write_text(nested_model(DEPTH))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for name in ("chain.gc", "nested.gc"):
-        r = subprocess.run([sys.executable, "-m", "graphc", "check", name], check=False, cwd=tmp_path,
-                           capture_output=True, text=True, env=env, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "graphc", "check", name],
+            check=False,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
