@@ -74,6 +74,26 @@ class Model:
             return equations(_gradient_graph(g, wrt), latex)
         return equations(self.backward(wrt), latex)
 
+    def emit(self, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model") -> str:
+        """The source of a standalone NumPy module with forward() and loss_and_grad()."""
+        from .codegen import emit
+
+        return emit(self, wrt, dtype, module_name)
+
+    def compiled(self, wrt: list[str] | None = None, dtype: str = "float64"):
+        """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)."""
+        import builtins
+        import types
+
+        key = ("compiled", tuple(wrt or ()), dtype)
+        if key not in self._cache:
+            source = self.emit(wrt, dtype, module_name="model")
+            module = types.ModuleType("graphc_model", "graphc: emitted module")
+            exec(builtins.compile(source, f"<graphc emit {self.graph.path}>", "exec"), module.__dict__)  # noqa: S102
+            module.__source__ = source
+            self._cache[key] = module
+        return self._cache[key]
+
     # ---- numeric --------------------------------------------------------------------------
     def _bound(self, values: dict, seed: int):
         g, env = interp.bind(self.graph, values or {}, seed)
@@ -100,6 +120,19 @@ class Model:
         gb = self._specialised(g, ("grad", tuple(wrt or ())), lambda g: _gradient_graph(g, wrt))
         vals = interp.run(gb, env, targets=[gb.loss, *gb.grads.values()])
         return float(vals[gb.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in gb.grads.items()}
+
+    def trace(
+        self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, backward: bool = True
+    ) -> tuple[Graph, dict[int, np.ndarray]]:
+        """The graph graphc runs -- the gradient graph, or with backward=False the forward graph as
+        `evaluate` runs it -- and, given values (None: none), the value of every node in it,
+        anonymous and backward ones included: (Graph, {node id: array})."""
+        if values is None:
+            g = self.graph.copy()
+            return (_gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)), {}
+        g, env = self._bound(values, seed)
+        g = _gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)
+        return g, {i: np.asarray(v) for i, v in interp.run(g, env).items()}
 
     def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""

@@ -119,6 +119,22 @@ def cmd_equations(m: api.Model, args) -> int:
     return 0
 
 
+def cmd_emit(m: api.Model, args) -> int:
+    from pathlib import Path
+
+    name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
+    if args.order == 2:
+        raise GraphcError("emit --order 2 is not supported yet; use `graphc grad --order 2` or Model.hessian",
+                          usage=True)
+    source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"))
+    if args.output:
+        data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=[args.model])
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="graphc",
@@ -156,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="entries checked per value; larger values are sampled (default 1000)",
     )
     c.set_defaults(run=cmd_gradcheck)
+
+    c = sub.add_parser("emit", help="write a standalone NumPy module: forward() and loss_and_grad()")
+    _model_args(c, values=False)
+    c.add_argument("-o", "--output", metavar="FILE.py", help="where to write it (default: stdout)")
+    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
+    c.add_argument("--order", type=int, choices=(1, 2), default=1, help=argparse.SUPPRESS)
+    c.set_defaults(run=cmd_emit)
 
     c = sub.add_parser("equations", help="the forward and backward passes as equations (ȳ = dL/dy)")
     _model_args(c)

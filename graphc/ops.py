@@ -235,7 +235,7 @@ _op(
     along_axis,
     log_softmax_grad,
     kwargs={"axis": -1},
-    helpers=("_log_softmax", "_logsumexp"),
+    helpers=("_log_softmax",),
 )
 _op("transpose", 1, "{0}.T", transpose_shape, lambda y, g, x: (transpose(g),), label="ᵀ")
 

@@ -155,8 +155,8 @@ def identities(g: Graph) -> bool:
                 to = a
             elif _is(g, a, 0.0) and same(b):
                 to = b if op == "add" else _new(g, i, "neg", [b])
-            elif op == "add" and g[b]["op"] == "neg" and _replaceable(g, b):
-                to = _new(g, i, "sub", [a, g[b]["args"][0]])
+            elif g[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
+                to = _new(g, i, "sub" if op == "add" else "add", [a, g[b]["args"][0]])
         elif (
             op == "div"
             and _is(g, args[1], 1.0)
@@ -170,6 +170,9 @@ def identities(g: Graph) -> bool:
             to = _new(g, i, "mul", [args[0], args[0]])
         elif op == "neg" and g[args[0]]["op"] == "neg":
             to = g[args[0]]["args"][0]
+        elif op == "neg" and g[args[0]]["op"] == "broadcast" and _replaceable(g, args[0]):
+            b = g[args[0]]  # -broadcast(s) -> broadcast(-s): negate the small thing
+            to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
         elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
             to = _new(g, i, "sub", g[args[0]]["args"][::-1])
         elif op == "exp" and g[args[0]]["op"] == "log_softmax":
@@ -182,6 +185,8 @@ def identities(g: Graph) -> bool:
             to = args[0]
         elif op == "identity" and n["name"] is None:
             to = args[0]
+        if to is None and op in ("mul", "div"):
+            to = _pull_neg(g, i)
         if to is None and op in ("add", "sub", "mul", "div"):
             to = _drop_broadcast(g, i)
         if to is not None and to != i:
@@ -205,21 +210,66 @@ def _fold_scale(g: Graph, i: int) -> int | None:
     return None
 
 
+def _pull_neg(g: Graph, i: int) -> int | None:
+    """(-a) * b -> -(a * b), so that the minus can meet a sum: x - (-a) * b -> x + a * b."""
+    args = list(g[i]["args"])
+    for k in (0, 1):
+        if g[args[k]]["op"] == "neg" and _replaceable(g, args[k]):
+            args[k] = g[args[k]]["args"][0]
+            return _new(g, i, "neg", [_new(g, i, g[i]["op"], args)])
+    return None
+
+
+def _spread(g: Graph, i: int) -> int | None:
+    """If node i only spreads a value over a bigger shape, the value spread, such that an elementwise op
+    whose other operand has the full shape broadcasts it the same way (a scalar spreads anywhere)."""
+    n = g[i]
+    if n["op"] == "broadcast":
+        s, ax = n["args"][0], n["attrs"].get("axis")
+        if ax is None or g[s]["shape"] == ():
+            return s
+        return _new(g, i, "expand_dims", [s], {"axis": ax})
+    if n["op"] == "expand_dims":
+        inner = _spread(g, n["args"][0]) if g[n["args"][0]]["op"] in ("broadcast", "expand_dims") else None
+        return inner if inner is not None and g[inner]["shape"] == () else None
+    return None
+
+
 def _drop_broadcast(g: Graph, i: int) -> int | None:
     """Elementwise ops broadcast by themselves: op(broadcast(s, ref), y) -> op(s, y) when y already has the
     result's shape, and op(broadcast(s, ref), c) -> broadcast(op(s, c), ref) for a scalar c."""
     n = g[i]
-    args = list(n["args"])
+    if n["shape"] is None:
+        return None
     for k in (0, 1):
+        args = list(n["args"])
         b, other = g[args[k]], g[args[1 - k]]
-        if b["op"] != "broadcast" or b["attrs"].get("axis") is not None or n["shape"] is None:
+        if b["op"] not in ("broadcast", "expand_dims") or not _replaceable(g, args[k]):
             continue
-        args[k] = b["args"][0]
         if other["shape"] == n["shape"]:
-            return _new(g, i, n["op"], args)
-        if other["shape"] == () and g[b["args"][1]]["shape"] == n["shape"]:
-            return _new(g, i, "broadcast", [_new(g, i, n["op"], args), b["args"][1]])
+            s = _spread(g, args[k])
+            if s is not None:
+                args[k] = s
+                return _new(g, i, n["op"], args)
+        elif other["shape"] == () and b["op"] == "broadcast" and g[b["args"][1]]["shape"] == n["shape"]:
+            args[k] = b["args"][0]
+            return _new(g, i, "broadcast", [_new(g, i, n["op"], args), b["args"][1]], b["attrs"])
     return None
+
+
+def share_softmax(g: Graph) -> bool:
+    """softmax(z) -> exp(log_softmax(z)) where log_softmax(z) is computed anyway: one exp instead of a
+    second max, exp, sum and divide."""
+    logs = {(g[i]["args"], g[i]["attrs"].get("axis", -1)): i for i in g.nx.nodes if g[i]["op"] == "log_softmax"}
+    changed = False
+    for i in list(g.nx.nodes):
+        n = g[i]
+        key = (n["args"], n["attrs"].get("axis", -1))
+        if n["op"] == "softmax" and key in logs:
+            n["op"], n["attrs"] = "exp", {}
+            g.set_args(i, [logs[key]])
+            changed = True
+    return changed
 
 
 def _key(g: Graph, i: int):
@@ -264,7 +314,7 @@ def remove_dead(g: Graph) -> bool:
     return bool(dead)
 
 
-PIPELINE = (fold_constants, identities, merge_common, remove_dead)
+PIPELINE = (fold_constants, identities, share_softmax, merge_common, remove_dead)
 
 
 def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:

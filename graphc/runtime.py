@@ -8,9 +8,8 @@ import numpy as np
 
 
 def _sigmoid(x):
-    # exp of a non-positive number never overflows; both branches are exact.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    # exp(709) is the largest that does not overflow; below x = -709, sigmoid is 0 to 1e-307.
+    return 1.0 / (1.0 + np.exp(np.minimum(-x, 709.0)))
 
 
 def _logsumexp(x, axis=None, keepdims=False):
@@ -26,7 +25,8 @@ def _softmax(x, axis=-1):
 
 
 def _log_softmax(x, axis=-1):
-    return x - _logsumexp(x, axis=axis, keepdims=True)
+    s = x - np.max(x, axis=axis, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
 
 
 def _broadcast(g, x, axis=None):
@@ -42,8 +42,8 @@ def _unbroadcast(g, x):
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1)
-    return np.reshape(np.sum(g, axis=axes), shape)
+    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
+    return np.reshape(np.sum(g, axis=tuple(range(lead)) + tuple(kept)), shape)
 
 
 def _max_mask(x, y, axis=None, keepdims=False):

@@ -87,6 +87,17 @@ def test_merge_common_merges_identical_subexpressions():
     assert ops_of(g).count("exp") == 1
 
 
+def test_share_softmax_reuses_log_softmax():
+    _, g = compiled("input z: [2, 3]\ny = softmax(z)\nL = sum(log_softmax(z)) + sum(y)")
+    assert passes.share_softmax(g)
+    y = g[g.names["y"]]
+    assert y["op"] == "exp" and g[y["args"][0]]["op"] == "log_softmax"
+    m = graphc.compile("input z: [2, 3]\ny = softmax(z)\nL = sum(log_softmax(z)) + sum(y)")
+    z = np.random.default_rng(0).normal(size=(2, 3))
+    e = np.exp(z - z.max(1, keepdims=True))
+    assert_close(m.evaluate({"z": z})["y"], e / e.sum(1, keepdims=True), rtol=1e-15)
+
+
 def test_remove_dead_drops_only_what_nothing_needs():
     _, g = compiled("input x: [3]\ny = sum(x)")
     dangling = g.add("exp", [g.names["x"]], shape=(3,))
@@ -102,7 +113,8 @@ def test_simplify_keeps_every_model_value_and_gradient():
 
 
 def test_pipeline_is_visible_and_every_pass_runs():
-    assert [p.__name__ for p in passes.PIPELINE] == ["fold_constants", "identities", "merge_common", "remove_dead"]
+    assert [p.__name__ for p in passes.PIPELINE] == ["fold_constants", "identities", "share_softmax", "merge_common",
+                                                         "remove_dead"]
 
 
 # ---- op count: the lecture's two-layer network -------------------------------------------------------

@@ -1,0 +1,311 @@
+"""Emit a standalone NumPy module: forward() and loss_and_grad(), one readable line per step.
+
+The module imports only NumPy. Values keep their model names, error signals are `<name>_bar`,
+each step says which model line it comes from, and the helpers the code calls are copied in
+from graphc/runtime.py, so the numbers are the interpreter's to the last bit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import textwrap
+
+from . import ops as O
+from . import passes, runtime
+from .graph import LEAVES, Graph
+
+WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
+ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
+INFIX = {"add": ("+", ADD), "sub": ("-", ADD), "mul": ("*", MUL), "div": ("/", MUL), "matmul": ("@", MUL),
+         "pow": ("**", POW)}
+
+
+def _py(name: str) -> str:
+    """A model name as a Python identifier: keywords get a trailing underscore."""
+    return name + "_" if keyword.iskeyword(name) or name in ("np",) else name
+
+
+class _Printer:
+    """Turns nodes into Python expressions, inlining anonymous values used once."""
+
+    def __init__(self, g: Graph, names: dict[int, str], dtype: str, dims: dict[str, str] | None = None):
+        self.g, self.names, self.dtype = g, names, dtype
+        self.helpers: set[str] = set()
+        self.dims = dims or {}  # symbolic dim -> where to read it
+        self.used_dims: set[str] = set()
+
+    def expr(self, i: int) -> tuple[str, int]:
+        if i in self.names:
+            return self.names[i], ATOM
+        n = self.g[i]
+        op = n["op"]
+        if op == "const":
+            v = n["attrs"]["value"]
+            text = repr(float(v)) if self.dtype == "float64" else f"np.{self.dtype}({float(v)!r})"
+            return text, (ATOM if v >= 0 else UNARY)
+        lowered = self.lower(i)
+        if lowered is not None:
+            return lowered
+        args = [self.expr(a) for a in n["args"]]
+        if op in INFIX:
+            sym, prec = INFIX[op]
+            right_assoc = op == "pow"
+            a = self.wrap(args[0], prec, strict=right_assoc)
+            b = self.wrap(args[1], prec, strict=not right_assoc)
+            if op == "pow" and args[0][1] == ATOM and args[1][1] == ATOM:
+                return f"{a}**{b}", POW  # simple operands hug `**`, as ruff formats them
+            return f"{a} {sym} {b}", prec
+        if op == "neg":
+            return f"-{self.wrap(args[0], UNARY)}", UNARY
+        spec = O.OPS[op]
+        self.helpers.update(spec.helpers)
+        texts = [self.wrap(a, ATOM) if f"{{{k}}}." in spec.code or f"{{{k}}}[" in spec.code else a[0]
+                 for k, a in enumerate(args)]
+        return spec.render(texts, n["attrs"]), ATOM
+
+    @staticmethod
+    def wrap(arg: tuple[str, int], prec: int, strict: bool = False) -> str:
+        text, p = arg
+        return text if p > prec or (p == prec and not strict) else f"({text})"
+
+    def lower(self, i: int):
+        """Specialise shape-generic ops when the shapes are known when emitting."""
+        g, n = self.g, self.g[i]
+        if n["op"] == "unbroadcast":
+            src, ref = n["args"]
+            gs, xs = g[src]["shape"], g[ref]["shape"]
+            if gs is None or xs is None:
+                return None
+            lead = len(gs) - len(xs)
+            axes = list(range(lead)) + [lead + k for k, d in enumerate(xs) if d == 1 and gs[lead + k] != 1]
+            inner = self.wrap(self.expr(src), ATOM)
+            if not axes:
+                return self.expr(src)
+            if not xs:
+                return f"np.sum({self.expr(src)[0]})", ATOM
+            ax = axes[0] if len(axes) == 1 else tuple(axes)
+            kept = [k for k in axes if k >= lead]
+            text = f"{inner}.sum(axis={ax!r})"  # gs is known and not scalar: an array
+            if kept:
+                text += f".reshape({self.shape_of(ref)})"
+            return text, ATOM
+        if n["op"] == "mul" and all(g[a]["op"] == "expand_dims" for a in n["args"]):
+            (u,), (v,) = (g[a]["args"] for a in n["args"])
+            if [g[a]["attrs"]["axis"] for a in n["args"]] == [-1, -2] and g[u]["shape"] and g[v]["shape"] and (
+                    len(g[u]["shape"]) == len(g[v]["shape"]) == 1):
+                return f"np.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
+        if n["op"] in ("sum", "mean", "max") and g[n["args"][0]]["shape"]:  # an array: its method is faster
+            kw = O.OPS[n["op"]].render(["x"], n["attrs"])[len(f"np.{n['op']}(x"):-1].lstrip(", ")
+            return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM
+        if n["op"] == "size_ratio":
+            return self.size_ratio(*(g[a]["shape"] for a in n["args"]))
+        if n["op"] == "mT" and g[n["args"][0]]["shape"] is not None and len(g[n["args"][0]]["shape"]) == 2:
+            return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.T", ATOM
+        return None
+
+    def size_ratio(self, num, den):
+        """size(y) / size(x) from the shapes, with symbolic dims read from the inputs: 1 / N."""
+        if num is None or den is None:
+            return None
+        num, den = list(num), list(den)
+        for d in list(num):
+            if d in den:
+                num.remove(d)
+                den.remove(d)
+        syms = [d for d in num + den if isinstance(d, str)]
+        if any(d not in self.dims for d in syms):
+            return None
+        self.used_dims.update(syms)
+        num = [self.dims[d] if isinstance(d, str) else d for d in num]
+        den = [self.dims[d] if isinstance(d, str) else d for d in den]
+
+        def product(ds):
+            k = 1
+            for d in ds:
+                k *= d if isinstance(d, int) else 1
+            return " * ".join(([str(k)] if k != 1 or not any(isinstance(d, str) for d in ds) else []) +
+                              [d for d in ds if isinstance(d, str)])
+
+        top, bottom = product(num), product(den)
+        if not any(isinstance(d, str) for d in num + den):
+            return repr(eval(f"{top} / {bottom}")), ATOM  # noqa: S307 - integers we made
+        if bottom == "1":
+            return top, (ATOM if " " not in top else MUL)
+        bottom = bottom if " " not in bottom else f"({bottom})"
+        return f"{top} / {bottom}", MUL
+
+    def shape_only(self, u: int) -> bool:
+        """Does node u need only its arguments' shapes, known when emitting (1 / N)?"""
+        n = self.g[u]
+        return n["op"] == "size_ratio" and self.size_ratio(*(self.g[a]["shape"] for a in n["args"])) is not None
+
+    def shape_of(self, i: int) -> str:
+        return f"np.shape({self.expr(i)[0]})"
+
+
+def _defaults(g: Graph) -> dict[str, str]:
+    """Python default expressions for params with a numeric initial value (None marks "derive")."""
+    out = {}
+    for name, i in g.names.items():
+        n = g[i]
+        if n["op"] == "param" and n["attrs"]["init"][0] == "number":
+            out[name] = repr(float(n["attrs"]["init"][1]))
+    return out
+
+
+def _dim_sources(g: Graph) -> dict[str, tuple[str, str]]:
+    """For each symbolic dim, a variable name and where to read it at run time: the first input declared
+    with it (N -> np.shape(X)[0])."""
+    src = {}
+    for name, i in g.names.items():
+        n = g[i]
+        if n["op"] == "input" and n["attrs"]["declared"]:
+            for k, d in enumerate(n["attrs"]["declared"]):
+                if isinstance(d, str) and d not in src:
+                    var = _py(d) if d not in g.names else f"{d}_dim"
+                    src[d] = (var, f"{_py(name)}.shape[{k}]")
+    return src
+
+
+def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model") -> str:
+    """The source text of a standalone module for the model."""
+    from .api import _gradient_graph
+
+    if dtype not in ("float64", "float32"):
+        from .errors import GraphcError
+
+        raise GraphcError(f"--dtype must be float64 or float32, not {dtype}", usage=True)
+    fwd = model.graph
+    gb = _gradient_graph(fwd.copy(), wrt)
+    path = fwd.path
+    src_lines = fwd.source.splitlines()
+    free = [n for n, i in fwd.names.items() if fwd[i]["op"] in ("input", "param")]
+    defaults = _defaults(fwd)
+    dims = _dim_sources(fwd)
+    required = [n for n in free if n not in defaults]
+    optional = [n for n in free if n in defaults]
+    sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
+
+    consts = {i: _py(fwd[i]["name"]) for i in fwd.nx.nodes if fwd[i]["op"] == "const" and fwd[i]["name"]}
+    const_lines = [f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
+                   for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)]
+
+    prologue = []
+    for n in optional:
+        i = fwd.names[n]
+        shape = fwd[i]["attrs"]["declared"]
+        val = defaults[n]
+        if shape:
+            dimtext = ", ".join(str(d) if isinstance(d, int) else dims[d][1] if d in dims else repr(d) for d in shape)
+            val = f"np.full(({dimtext},), {val})" if len(shape) == 1 else f"np.full(({dimtext}), {val})"
+        prologue.append(f"if {_py(n)} is None:\n    {_py(n)} = {val}")
+    if dtype != "float64":
+        prologue += [f"{_py(n)} = np.asarray({_py(n)}, dtype=np.{dtype})" for n in free]
+
+    gf = passes.simplify(passes.stabilise(fwd))
+    dim_vars = {d: var for d, (var, _) in dims.items()}
+    printer_f = _Body(gf, dtype, consts, dim_vars)
+    fwd_body = printer_f.statements(gf.order(), set(gf.nx.nodes))
+    returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
+    printer_b = _Body(gb, dtype, {i: _py(gb[i]["name"]) for i in gb.nx.nodes
+                                  if gb[i]["op"] == "const" and gb[i]["name"]}, dim_vars)
+    forward_ids = gb.upstream([gb.loss])
+    order = gb.order()
+    needed = gb.upstream([gb.loss, *gb.grads.values()])
+    body_f = printer_b.statements([i for i in order if i in forward_ids], needed)
+    body_b = printer_b.statements([i for i in order if i not in forward_ids and i in needed], needed)
+    loss = printer_b.expr(gb.loss)[0]
+    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer_b.expr(i)[0]}' for w, i in gb.grads.items()], "}")
+    helpers = sorted(printer_f.helpers | printer_b.helpers)
+    helper_src = [inspect.getsource(getattr(runtime, h)) for h in _with_dependencies(helpers)]
+
+    example_args = ", ".join(f"{_py(n)}=..." for n in required)
+    wrt_names = ", ".join(gb.grads)
+    model_text = textwrap.indent("\n".join(line.rstrip() for line in src_lines if line.strip()), "    ")
+    parts = [
+        f'"""Gradient code for {path}, generated by graphc. Only NumPy is needed.\n\n'
+        f"The model:\n\n{model_text}\n\n"
+        f"Usage:\n\n    import {module_name}\n"
+        f"    values = {module_name}.forward({example_args})  # every named value\n"
+        f"    loss, grads = {module_name}.loss_and_grad({example_args})  # d{gb.label(gb.loss)}/d({wrt_names})\n"
+        '"""\n',
+        "import numpy as np\n",
+    ]
+    if const_lines:
+        parts.append("\n".join(const_lines) + "\n")
+    parts += [h.rstrip() + "\n" for h in helper_src]
+    doc_f = '"""Every named value of the forward pass."""'
+    doc_b = (f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
+             f"    Error signals are named <value>_bar: y_bar = d{gb.label(gb.loss)}/dy.\n"
+             '    """')
+    dims_f = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_f.used_dims)]
+    dims_b = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_b.used_dims)]
+    parts.append(_function("forward", sig, doc_f, prologue + dims_f + fwd_body + [returned]))
+    parts.append(_function("loss_and_grad", sig, doc_b, prologue + dims_b + ["# forward pass"] + body_f +
+                           ["", "# backward pass"] + body_b + [grads]))
+    head = parts[:3] if const_lines else parts[:2]
+    rest = parts[len(head):]
+    return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
+
+
+def _call_lines(opening: str, items: list[str], closing: str) -> str:
+    """`return {a, b}` on one line when it fits, else one item a line with a trailing comma (ruff's style)."""
+    one = opening + ", ".join(items) + closing
+    if len(one) + 4 <= WIDTH:
+        return one
+    return opening + "\n" + "".join(f"    {item},\n" for item in items) + closing
+
+
+def _with_dependencies(helpers: list[str]) -> list[str]:
+    out = list(helpers)
+    for h in helpers:
+        src = inspect.getsource(getattr(runtime, h))
+        out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
+    return sorted(set(out), key=lambda h: (h not in ("_logsumexp",), h))
+
+
+def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
+    lines = [f"def {name}({sig}):", f"    {doc}"]
+    for stmt in body:
+        lines += ["    " + ln if ln else "" for ln in stmt.split("\n")]
+    return "\n".join(lines) + "\n"
+
+
+class _Body(_Printer):
+    """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
+
+    def __init__(self, g: Graph, dtype: str, consts: dict[int, str], dims: dict[str, str]):
+        names = {i: _py(g[i]["name"]) for i in g.nx.nodes if g[i]["name"] and g[i]["op"] in LEAVES}
+        names.update(consts)
+        super().__init__(g, names, dtype, dims)
+        self.taken = {g[i]["name"] for i in g.nx.nodes if g[i]["name"]}
+        self.temps = 0
+
+    def temp(self) -> str:
+        while True:
+            self.temps += 1
+            name = f"tmp{self.temps}"
+            if name not in self.taken:
+                return name
+
+    def statements(self, nodes: list[int], needed: set[int]) -> list[str]:
+        g = self.g
+        out = []
+        for i in nodes:
+            n = g[i]
+            if n["op"] in LEAVES or i in self.names:
+                continue
+            users = [u for u in g.nx.successors(i) if u in needed and not self.shape_only(u)]
+            if n["name"] is None and len(users) == 1 and len(self.expr(i)[0]) <= 48 and i != g.loss:
+                continue  # inlined into its one user
+            name = _py(n["name"]) if n["name"] else self.temp()
+            text = self.expr(i)[0]
+            line = f"{name} = {text}"
+            comment = f"  # line {n['span'].line}" if n["span"] else ""
+            if len(line) + len(comment) + 4 > WIDTH and comment:
+                out.append(comment.strip())
+                comment = ""
+            out.append(line + comment)
+            self.names[i] = name
+        return out
