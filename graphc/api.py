@@ -100,26 +100,31 @@ class Model:
         check_loss_shape(g, g[g.loss]["shape"])
         return g, env
 
-    def _specialised(self, g: Graph, key, make):
-        """Graphs built for one set of concrete shapes are reused for the next call with the same shapes."""
-        sig = (key, tuple(sorted((n, g[i]["shape"]) for n, i in g.names.items())))
-        if sig not in self._cache:
-            self._cache[sig] = make(g)
-        return self._cache[sig]
+    def _run(self, kind, values: dict | None, seed: int, make, targets, extra: dict | None = None):
+        """Run the graph `make` builds for these values' shapes. It is built once per set of shapes (and
+        seed, for the params' initial values) and then reused, so a training loop pays only for the
+        plan's steps. `extra` gives values to nodes `make` added (by name)."""
+        arrays = {k: interp.as_array(k, v) for k, v in (values or {}).items()}
+        key = (kind, seed, tuple(sorted((k, a.shape) for k, a in arrays.items())))
+        prepared = self._cache.get(key)
+        if prepared is None:
+            g, env = self._bound(arrays, seed)
+            gx = make(g)
+            prepared = self._cache[key] = (gx, interp.Plan(gx, targets(gx)), env)
+        gx, plan, env = prepared
+        given = {**arrays, **(extra or {})}
+        return gx, plan.run({**env, **{gx.names[k]: a for k, a in given.items()}})
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Every named value of the forward pass."""
-        g, env = self._bound(values, seed)
-        gs = self._specialised(g, "forward", lambda g: passes.stabilise(g, inplace=True))
-        vals = interp.run(gs, env)
+        g, vals = self._run("forward", values, seed, lambda g: passes.stabilise(g, inplace=True), lambda g: None)
         return {name: np.asarray(vals[i]) for name, i in g.names.items()}
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
-        g, env = self._bound(values, seed)
-        gb = self._specialised(g, ("grad", tuple(wrt or ())), lambda g: _gradient_graph(g, wrt))
-        vals = interp.run(gb, env, targets=[gb.loss, *gb.grads.values()])
-        return float(vals[gb.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in gb.grads.items()}
+        g, vals = self._run(("grad", tuple(wrt or ())), values, seed, lambda g: _gradient_graph(g, wrt),
+                            lambda g: [g.loss, *g.grads.values()])
+        return float(vals[g.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in g.grads.items()}
 
     def trace(
         self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, backward: bool = True
@@ -136,34 +141,28 @@ class Model:
 
     def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
-        g, env = self._bound(values, seed)
-        wrt = wrt or (autodiff.default_wrt(g) or [None])[0]
-        if wrt is None or wrt not in g.names:
+        wrt = wrt or (self.params or self.inputs or [None])[0]
+        if wrt is None or wrt not in self.graph.names:
             raise GraphcError(f"no value `{wrt}` to take the Hessian for", usage=True)
-        gh = self._specialised(g, ("hvp", wrt), lambda g: _hvp_graph(g, wrt))
+        g, _ = self._bound(values, seed)
         shape = g[g.names[wrt]]["shape"]
         size = int(np.prod(shape))
         if size > 4096:
-            raise GraphcError(
-                f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
-                hint="use Model.hvp for Hessian-vector products",
-            )
-        vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
+            raise GraphcError(f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
+                              hint="use Model.hvp for Hessian-vector products")
         cols = []
         for k in range(size):
             e = np.zeros(size)
             e[k] = 1.0
-            vals = interp.run(gh, {**env, gh.names[vname]: e.reshape(shape)}, targets=[gh.grads[wrt]])
-            cols.append(np.asarray(vals[gh.grads[wrt]], dtype=np.float64).reshape(size))
+            cols.append(self.hvp(values, e.reshape(shape), wrt, seed).reshape(size))
         return np.stack(cols, axis=1).reshape(shape + shape)
 
-    def hvp(self, values: dict, v, wrt: str, seed: int = 0) -> np.ndarray:
-        """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph."""
-        g, env = self._bound(values, seed)
-        gh = self._specialised(g, ("hvp", wrt), lambda g: _hvp_graph(g, wrt))
-        vname = next(n for n in gh.names if n not in g.names and gh[gh.names[n]]["op"] == "input")
-        vals = interp.run(gh, {**env, gh.names[vname]: np.asarray(v, dtype=np.float64)}, targets=[gh.grads[wrt]])
-        return np.asarray(vals[gh.grads[wrt]], dtype=np.float64)
+    def hvp(self, values: dict | None, v, wrt: str, seed: int = 0) -> np.ndarray:
+        """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph again."""
+        vname = autodiff.hvp_input_name(self.graph)
+        g, vals = self._run(("hvp", wrt), values, seed, lambda g: _hvp_graph(g, wrt, vname),
+                            lambda g: [g.grads[wrt]], extra={vname: interp.as_array(vname, v)})
+        return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
 
 
 def _gradient_graph(g: Graph, wrt) -> Graph:
@@ -171,8 +170,8 @@ def _gradient_graph(g: Graph, wrt) -> Graph:
     return passes.simplify(autodiff.differentiate(passes.stabilise(g, inplace=True), wrt, inplace=True), inplace=True)
 
 
-def _hvp_graph(g: Graph, wrt: str) -> Graph:
-    return passes.simplify(autodiff.hvp_graph(passes.stabilise(g, inplace=True), wrt), inplace=True)
+def _hvp_graph(g: Graph, wrt: str, vname: str) -> Graph:
+    return passes.simplify(autodiff.hvp_graph(passes.stabilise(g, inplace=True), wrt, vname), inplace=True)
 
 
 def compile(source: str, path: str = "<model>") -> Model:

@@ -87,17 +87,22 @@ def _name(g: Graph, i: int, of: str) -> None:
     g.names[name] = i
 
 
-def hvp_graph(graph: Graph, wrt: str) -> Graph:
-    """A graph whose ``grads[wrt]`` is H·v, the Hessian of the loss w.r.t. `wrt` times a new input `v`."""
+def hvp_input_name(graph: Graph) -> str:
+    """A name for the vector v of H·v that the model does not use."""
+    name = "v"
+    while name in graph.names:
+        name += "_"
+    return name
+
+
+def hvp_graph(graph: Graph, wrt: str, vname: str) -> Graph:
+    """A graph whose ``grads[wrt]`` is H·v: the Hessian of the loss w.r.t. `wrt` times a new input
+    `vname` shaped like `wrt`, by differentiating the backward graph again."""
     g1 = differentiate(graph, [wrt])
-    gw = V(g1, g1.grads[wrt])
     w = g1.names[wrt]
-    vname = "v"
-    while vname in g1.names:
-        vname += "_"
     v = g1.add("input", attrs={"declared": g1[w]["shape"]}, name=vname, shape=g1[w]["shape"], span=g1[w]["span"])
     g1.names[vname] = v
-    s = O.rsum(gw * V(g1, v))
+    s = O.rsum(V(g1, g1.grads[wrt]) * V(g1, v))
     g2 = differentiate(g1, [wrt], loss=s.id, inplace=True)
     g2.loss = graph.loss
     return g2

@@ -34,6 +34,7 @@ class _Printer:
         self.helpers: set[str] = set()
         self.dims = dims or {}  # symbolic dim -> where to read it
         self.used_dims: set[str] = set()
+        self.local = False  # True: may only refer to the node's own arguments (an interpreter kernel)
 
     def expr(self, i: int) -> tuple[str, int]:
         if i in self.names:
@@ -92,7 +93,9 @@ class _Printer:
             return text, ATOM
         if n["op"] == "mul" and all(g[a]["op"] == "expand_dims" for a in n["args"]):
             (u,), (v,) = (g[a]["args"] for a in n["args"])
-            if [g[a]["attrs"]["axis"] for a in n["args"]] == [-1, -2] and g[u]["shape"] and g[v]["shape"] and (
+            reach = not self.local or (u in self.names and v in self.names)
+            axes = [g[a]["attrs"]["axis"] for a in n["args"]]
+            if reach and axes == [-1, -2] and g[u]["shape"] and g[v]["shape"] and (
                     len(g[u]["shape"]) == len(g[v]["shape"]) == 1):
                 return f"np.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
         if n["op"] in ("sum", "mean", "max") and g[n["args"][0]]["shape"]:  # an array: its method is faster
@@ -142,6 +145,14 @@ class _Printer:
 
     def shape_of(self, i: int) -> str:
         return f"np.shape({self.expr(i)[0]})"
+
+
+def node_expression(g: Graph, i: int) -> tuple[tuple[str, ...], str]:
+    """Node i as an expression of parameters a0, a1, ...: the interpreter's kernel for it."""
+    params = tuple(f"a{k}" for k in range(len(g[i]["args"])))
+    printer = _Printer(g, dict(zip(g[i]["args"], params)), "float64")
+    printer.local = True
+    return params, printer.expr(i)[0]
 
 
 def _defaults(g: Graph) -> dict[str, str]:

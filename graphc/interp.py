@@ -11,21 +11,21 @@ from . import ops as O
 from . import runtime
 from . import shapes as S
 from .errors import GraphcError
-from .graph import Graph
+from .graph import LEAVES, Graph
 
 
 @cache
-def _kernel(opname: str, attrs: tuple):
-    """Compile an op's code template into a function: the same code `graphc emit` writes."""
-    op = O.OPS[opname]
-    params = [f"a{k}" for k in range(op.arity)]
-    src = f"lambda {', '.join(params)}: {op.render(params, dict(attrs))}"
-    return eval(src, {"np": np, **vars(runtime)})
+def _compiled(params: tuple[str, ...], expr: str):
+    return eval(f"lambda {', '.join(params)}: {expr}", {"np": np, **vars(runtime)})  # noqa: S307 - our code
 
 
 def kernel(g: Graph, i: int):
-    n = g[i]
-    return _kernel(n["op"], tuple(sorted(n["attrs"].items())))
+    """Node i's function: the expression `graphc emit` writes for it, specialised to the shapes the graph
+    knows (a 2-D transpose is `.T`, summing a gradient back to a bias is `.sum(axis=0)`)."""
+    from .codegen import node_expression
+
+    params, expr = node_expression(g, i)
+    return _compiled(params, expr)
 
 
 def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
@@ -132,20 +132,29 @@ def _match(g: Graph, name: str, declared, actual) -> None:
         )
 
 
+class Plan:
+    """A graph compiled for repeated runs: its kernels, in order, with their argument ids."""
+
+    def __init__(self, g: Graph, targets=None):
+        keep = g.upstream(targets) if targets is not None else None
+        self.graph = g
+        self.consts = {i: np.float64(g[i]["attrs"]["value"]) for i in g.nx.nodes if g[i]["op"] == "const"}
+        self.steps = [(i, kernel(g, i), g[i]["args"]) for i in g.order()
+                      if g[i]["op"] not in LEAVES and (keep is None or i in keep)]
+
+    def run(self, env: dict) -> dict:
+        """{node id: value} for every step, given the leaves' values (consts are known)."""
+        vals = {**self.consts, **env}
+        with np.errstate(all="ignore"):
+            try:
+                for i, fn, args in self.steps:
+                    vals[i] = fn(*[vals[a] for a in args])
+            except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
+                n = self.graph[i]
+                raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
+        return vals
+
+
 def run(g: Graph, env: dict, targets=None) -> dict:
     """Evaluate nodes in topological order (only those `targets` need, if given)."""
-    nodes = g.order()
-    if targets is not None:
-        keep = g.upstream(targets)
-        nodes = [i for i in nodes if i in keep]
-    vals = dict(env)
-    with np.errstate(all="ignore"):
-        for i in nodes:
-            if i in vals:
-                continue
-            n = g[i]
-            try:
-                vals[i] = kernel(g, i)(*[vals[a] for a in n["args"]])
-            except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
-                raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
-    return vals
+    return Plan(g, targets).run(env)
