@@ -14,15 +14,16 @@ $(VENV)/.done: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/graphc check examples/two_layer.gc
-	$(BIN)/graphc eval examples/two_layer.gc --inputs examples/two_layer.npz
-	$(BIN)/graphc grad examples/two_layer.gc --inputs examples/two_layer.npz
+	@$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/pip install -q -e '.[plot]' \
+		|| echo "could not install matplotlib: the demo will skip the loss plot"
+	$(BIN)/graphc demo --out out
 
 test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python bench/check_time.py
+	$(BIN)/python bench/compile_time.py
+	$(BIN)/python bench/mlp_step.py
 
 clean:
 	rm -rf $(VENV) build dist

@@ -66,8 +66,8 @@ class Graph:
     def order(self) -> list[int]:
         """Node ids, arguments before users; among the ready, the earliest made first, so the
         order follows the model's text and the backward pass follows the forward pass."""
-        succ = self.nx.succ
-        indeg = {i: len(p) for i, p in self.nx.pred.items()}
+        succ = self.nx._succ  # networkx's own adjacency dicts: its views cost 3x more per lookup
+        indeg = {i: len(p) for i, p in self.nx._pred.items()}
         ready = [i for i, d in indeg.items() if d == 0]
         heapq.heapify(ready)
         out = []

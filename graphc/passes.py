@@ -95,12 +95,12 @@ def _rewrite(g: Graph, i: int, op: str, args, attrs=None) -> None:
 # ---- simplification -----------------------------------------------------------------------
 
 
-def fold_constants(g: Graph) -> bool:
+def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
     """Evaluate ops whose arguments are all anonymous scalar constants; size ratios of known shapes."""
     from .interp import kernel
 
     changed = False
-    for i in g.order():
+    for i in order or g.order():
         n = g[i]
         if n["op"] in ("input", "param", "const") or not _replaceable(g, i):
             continue
@@ -121,10 +121,10 @@ def fold_constants(g: Graph) -> bool:
     return changed
 
 
-def identities(g: Graph) -> bool:
-    """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, exp(log_softmax) -> softmax, no-op reshapes."""
+def identities(g: Graph, order: list[int] | None = None) -> bool:
+    """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
     changed = False
-    for i in g.order():
+    for i in order or g.order():
         if i not in g.nx or not _replaceable(g, i):
             continue
         n = g[i]
@@ -175,8 +175,6 @@ def identities(g: Graph) -> bool:
             to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
         elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
             to = _new(g, i, "sub", g[args[0]]["args"][::-1])
-        elif op == "exp" and g[args[0]]["op"] == "log_softmax":
-            to = _new(g, i, "softmax", g[args[0]]["args"], g[args[0]]["attrs"])
         elif (
             op in ("unbroadcast", "broadcast")
             and n["attrs"].get("axis") is None
@@ -257,7 +255,7 @@ def _drop_broadcast(g: Graph, i: int) -> int | None:
     return None
 
 
-def share_softmax(g: Graph) -> bool:
+def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
     """softmax(z) -> exp(log_softmax(z)) where log_softmax(z) is computed anyway: one exp instead of a
     second max, exp, sum and divide."""
     logs = {(g[i]["args"], g[i]["attrs"].get("axis", -1)): i for i in g.nx.nodes if g[i]["op"] == "log_softmax"}
@@ -281,11 +279,11 @@ def _key(g: Graph, i: int):
     return (n["op"], n["args"], tuple(sorted(n["attrs"].items())))
 
 
-def merge_common(g: Graph) -> bool:
+def merge_common(g: Graph, order: list[int] | None = None) -> bool:
     """Common-subexpression merging: one node per (op, args, attrs)."""
     seen: dict = {}
     changed = False
-    for i in g.order():
+    for i in order or g.order():
         k = _key(g, i)
         if k is None:
             continue
@@ -300,7 +298,7 @@ def merge_common(g: Graph) -> bool:
     return changed
 
 
-def remove_dead(g: Graph) -> bool:
+def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
     """Drop nodes that no named model value, loss, output or gradient depends on."""
     roots = {i for i in g.names.values() if not g[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
@@ -321,8 +319,9 @@ def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
     g = g if inplace else g.copy()
     for _ in range(max_rounds):
         changed = False
+        order = g.order()  # one order a round: nodes a pass adds are visited next round
         for p in PIPELINE:  # every pass runs each round, until a round changes nothing
-            changed = p(g) or changed
+            changed = p(g, order) or changed
         if not changed:
             break
     return g

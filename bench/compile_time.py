@@ -1,0 +1,66 @@
+"""Front-end and compiler speed, process start included (what a user waits for):
+
+    python bench/compile_time.py [--repeat 5]
+
+`graphc check` of a 10,000-statement model (issue target: under 1 s), and `graphc emit` (parse,
+differentiate, simplify, emit) of 10,000 and 20,000 statements (targets: under 3 s, and linear
+growth: the 20,000 under 2.3x the 10,000). Also differentiation alone over chains of 25k-200k nodes.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from models import chain_model  # noqa: E402
+
+
+def timed(cmd, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    a = ap.parse_args()
+    py = [sys.executable, "-m", "graphc"]
+    with tempfile.TemporaryDirectory() as d:
+        paths = {}
+        for n in (10_000, 20_000):
+            paths[n] = Path(d) / f"chain{n}.gc"
+            paths[n].write_text(chain_model(n))
+        check = timed([*py, "check", str(paths[10_000])], a.repeat)
+        print(f"graphc check, 10,000 statements: median {check:.2f} s")
+        e10 = timed([*py, "emit", str(paths[10_000])], a.repeat)
+        e20 = timed([*py, "emit", str(paths[20_000])], a.repeat)
+        print(f"graphc emit, 10,000 statements: median {e10:.2f} s")
+        print(f"graphc emit, 20,000 statements: median {e20:.2f} s ({e20 / e10:.2f}x the 10,000)")
+
+    import graphc
+    from graphc import autodiff, passes
+
+    print("\ndifferentiate + simplify a chain (in process, median of 3):")
+    for n in (25_000, 50_000, 100_000):
+        src = "param w = 0.5\nv0 = w\n" + "".join(f"v{k} = sin(v{k - 1})\n" for k in range(1, n)) + f"L = v{n - 1}"
+        g = graphc.compile(src).graph
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            passes.simplify(autodiff.differentiate(g, ["w"]), inplace=True)
+            times.append(time.perf_counter() - t)
+        med = statistics.median(times)
+        print(f"  {len(g):>7} nodes: {med:6.2f} s, {med / len(g) * 1e6:5.1f} µs a node")
+
+
+if __name__ == "__main__":
+    main()
