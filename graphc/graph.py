@@ -132,8 +132,8 @@ class Graph:
         except S.ShapeError as e:
             raise GraphcError(str(e), n["span"]) from None
 
-    def infer_all(self) -> None:
-        for i in self.order():
+    def infer_all(self, order: list[int] | None = None) -> None:
+        for i in order or self.order():
             self.infer(i)
         for n in self.nx.nodes.values():  # symbolic dims may have been bound along the way
             n["shape"] = self.dims.shape(n["shape"])

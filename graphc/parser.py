@@ -422,12 +422,14 @@ def _finish(b: _Builder) -> Graph:
             Span(1, 1) if g.source.strip() else None,
             "write an equation such as `y = w*x + b`",
         )
-    _check_acyclic(g)
+    order = g.order()
+    if len(order) < len(g):  # a topological order leaves out every node on a cycle
+        _report_cycle(g)
     for i in g.nx.nodes:
         n = g[i]
         if n["op"] in ("input", "param"):
             n["shape"] = n["attrs"]["declared"]
-    g.infer_all()
+    g.infer_all(order)
     for tok in b.outputs:
         g.outputs.append(_lookup(g, b, tok))
     if b.loss is not None:
@@ -456,9 +458,7 @@ def _lookup(g: Graph, b: _Builder, tok: lark.Token) -> int:
     return g.names[name]
 
 
-def _check_acyclic(g: Graph) -> None:
-    if nx.is_directed_acyclic_graph(g.nx):
-        return
+def _report_cycle(g: Graph) -> None:
     cycle = [u for u, _ in nx.find_cycle(g.nx)]
     named = [i for i in cycle if g[i]["name"]]
     first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))
