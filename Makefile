@@ -10,7 +10,7 @@ $(VENV)/.done: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	sh scripts/install-graphviz.sh
+	sh scripts/install-system-deps.sh
 	touch $@
 
 demo: setup
