@@ -164,6 +164,15 @@ class Model:
                             lambda g: [g.grads[wrt]], extra={vname: interp.as_array(vname, v)})
         return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
 
+    # ---- training -------------------------------------------------------------------------
+    def train(self, data: dict, **options):
+        """Fit the params to `data` (inputs keyed by name, examples along axis 0) by gradient descent
+        or mini-batch SGD; see graphc.train.train for the options. Returns a TrainResult, whose
+        .params the other methods take as values."""
+        from .train import train
+
+        return train(self, data, **options)
+
 
 def _gradient_graph(g: Graph, wrt) -> Graph:
     """The pipeline, on a graph the caller owns: stabilise, differentiate, simplify."""

@@ -186,7 +186,132 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
     c.add_argument("--latex", action="store_true", help="an align* block for LaTeX")
     c.set_defaults(run=cmd_equations)
+
+    c = sub.add_parser(
+        "train",
+        help="fit the params: gradient descent or mini-batch SGD on --data",
+        description="Fit the model's params to the data by full-batch gradient descent (no --batch-size, "
+        "or one >= the number of examples) or mini-batch SGD (reshuffled each epoch from --seed). "
+        "The data file's arrays are the model's inputs, one example per row (axis 0).",
+    )
+    _model_args(c, values=False)
+    c.add_argument("--data", required=True, metavar="TRAIN.npz", help="the training data, keyed by input name")
+    c.add_argument("--val", metavar="VAL.npz", help="validation data: loss (and metric) reported each epoch")
+    c.add_argument("--lr", type=float, default=0.1, help="learning rate: the step size (default 0.1)")
+    c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
+    c.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default: all, full-batch GD)")
+    c.add_argument("--seed", type=int, default=0, help="seeds the params' initialisers and the shuffling (default 0)")
+    c.add_argument("--schedule", choices=("constant", "halve"), default="constant",
+                   help="halve: halve the learning rate when the epoch loss goes up (default constant)")
+    c.add_argument("--tol", type=float, metavar="T", help="stop when the gradient norm falls below T")
+    c.add_argument("--patience", type=int, metavar="P",
+                   help="with --val: stop after P epochs without a lower val loss, keeping the best params")
+    c.add_argument("--l2", type=float, default=0.0, metavar="λ",
+                   help="weight decay: add λ/2·Σ‖p‖² over all params to the objective (default 0)")
+    c.add_argument("--metric", choices=("accuracy",), help="report accuracy of the model's first output")
+    c.add_argument("--target", metavar="NAME",
+                   help="the data key holding the metric's targets (default: the input the loss uses and the "
+                   "output does not)")
+    c.add_argument("--init", metavar="PARAMS.npz", help="start from these params (e.g. a previous -o) to resume")
+    c.add_argument("--quiet", action="store_true", help="no progress bar or log lines; only the result")
+    c.add_argument("--plot", metavar="LOSS.png", help="draw training and val loss per epoch (needs matplotlib)")
+    c.add_argument("-o", "--output", metavar="PARAMS.npz", help="save the trained params (written atomically)")
+    c.set_defaults(run=cmd_train)
+
+    from .demo import MODEL as _DEMO_MODEL
+
+    c = sub.add_parser(
+        "demo",
+        help="train the digits network and write params, loss plot, pictures and code to a folder",
+        description="Train the lecture's two-layer network on the shipped 8x8 digits with a progress bar, "
+        "print the held-out accuracy, and write the trained params, the loss plot, the forward and backward "
+        "pictures and the emitted gradient module into --out.",
+    )
+    c.add_argument("--out", default="out", metavar="DIR", help="the output folder (default out/)")
+    c.add_argument("--epochs", type=int, default=30, help="passes over the training images (default 30)")
+    c.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffling (default 0)")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(run=cmd_demo, model=str(_DEMO_MODEL))
     return p
+
+
+# ---- train and demo (graphc/train.py, graphc/demo.py) ------------------------------------------
+def _check_writable(path: str | None, protect, flag: str) -> None:
+    """Fail before training, not after it, when an output could not be written."""
+    if not path:
+        return
+    from pathlib import Path
+
+    target = Path(path)
+    for p in protect:
+        if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
+            raise GraphcError(f"{flag} {path} would overwrite the input file {p}", hint="choose another path",
+                              usage=True)
+    if target.is_dir():
+        raise GraphcError(f"{flag} {path} is a folder", hint="give a file name, e.g. out/params.npz", usage=True)
+    if not target.parent.is_dir():
+        raise GraphcError(f"{flag} {path}: there is no folder {target.parent}")
+
+
+def cmd_train(m: api.Model, args) -> int:
+    from .train import train
+
+    protect = [args.model, args.data, args.val, args.init]
+    _check_writable(args.output, protect, "-o")
+    _check_writable(args.plot, protect, "--plot")
+    r = train(
+        m,
+        data.load_npz(args.data),
+        lr=args.lr,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        schedule=args.schedule,
+        tol=args.tol,
+        val=data.load_npz(args.val) if args.val else None,
+        patience=args.patience,
+        l2=args.l2,
+        metric=args.metric,
+        metric_target=args.target,
+        init=args.init,
+        quiet=args.quiet,
+        plot=args.plot,
+        protect=protect,
+    )
+    how = r.method + (f", batch {r.batch_size}" if r.method != "gradient descent" else "")
+    lr = f"lr {r.history['lr'][0]:g}" + (f" -> {r.lr:g}" if r.lr != r.history["lr"][0] else "")
+    stop = ""
+    if r.stopped == "tol":
+        stop = f", stopped early: gradient norm {r.grad_norm:.3g} < tol {args.tol:g}"
+    elif r.stopped == "patience":
+        stop = f", stopped early: no lower val loss for {args.patience} epochs"
+    ex = f"{r.n_examples} example" + ("" if r.n_examples == 1 else "s")
+    print(f"trained {r.epochs} epochs ({r.steps} steps) of {how} on {ex}, {lr}, "
+          f"{r.engine} gradient step{stop}")
+    print(f"{m.loss_name} = {r.loss:.10g}")
+    if r.metric is not None:
+        print(f"{args.metric} = {r.metric:.6g}")
+    if r.val_loss is not None:
+        print(f"val {m.loss_name} = {r.val_loss:.10g}")
+        if r.val_metric is not None:
+            print(f"val {args.metric} = {r.val_metric:.6g}")
+        kept = "kept" if args.patience else "final params are from the last epoch"
+        print(f"best epoch = {r.best_epoch} (lowest val {m.loss_name}; {kept})")
+    for name, v in r.params.items():
+        print(f"{name} = {fmt_value(v)}" if v.size <= 10 else f"{name}: shape {list(v.shape)}")
+    if args.plot:
+        print(f"wrote the loss plot to {args.plot}")
+    if args.output:
+        data.save_npz(args.output, r.params, protect=protect)
+        print(f"wrote {len(r.params)} params to {args.output}")
+    return 0
+
+
+def cmd_demo(m: api.Model, args) -> int:
+    from .demo import run
+
+    run(out=args.out, epochs=args.epochs, seed=args.seed, model=m, quiet=args.quiet)
+    return 0
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,650 @@
+"""Training: full-batch gradient descent and mini-batch SGD on a model's params.
+
+    result = graphc.train.train(model, data, lr=0.5, epochs=30, batch_size=32, metric="accuracy")
+    result.params          # {name: array}, ready for Model.evaluate or data.save_npz
+    result.history         # per epoch: "loss", "lr", and "accuracy", "val_loss", ... when asked for
+
+The data's arrays are the model's inputs with the examples along axis 0 (0-d arrays are passed
+whole to every step; keys the model does not use are ignored). The mean over a batch is the
+model's business: its loss is usually a `mean`, and the trainer takes the loss as it comes.
+
+What each number means:
+- `history["loss"]`: the batch-size-weighted mean of the batch losses seen during the epoch (for
+  full-batch gradient descent, the loss at the start of the epoch), plus the L2 penalty
+  (l2/2)·Σ‖p‖² when `l2` is set: the objective that is being minimised.
+- `history["accuracy"]` (or another metric), `history["val_loss"]`, `history["val_accuracy"]`:
+  on the whole training / validation data at the end of the epoch.
+- `result.loss`, `result.metric`, `result.val_loss`, `result.val_metric`: the model's loss (no
+  penalty) and metric at the returned params, on all the training / validation data.
+
+The gradient step sits behind one function, `_gradient_step`, so the loop runs whichever step is
+fastest: the compiled (emitted) `loss_and_grad` when the API offers one, else the interpreter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GraphcError
+
+SCHEDULES = ("constant", "halve")
+METRICS = ("accuracy",)
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
+MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the params and how training went."""
+
+    params: dict[str, np.ndarray]
+    history: dict[str, list[float]]
+    epochs: int  # epochs run (fewer than asked when stopped early)
+    steps: int  # parameter updates made
+    stopped: str  # "epochs", "tol" (gradient norm below tol) or "patience" (no val improvement)
+    method: str  # "gradient descent" (full batch) or "mini-batch SGD"
+    batch_size: int
+    n_examples: int
+    lr: float  # the step size at the end (the halve schedule may have lowered it)
+    loss: float  # the model's loss on all the training data at the returned params
+    metric: float | None = None
+    val_loss: float | None = None
+    val_metric: float | None = None
+    best_epoch: int | None = None  # the epoch with the lowest val loss (1-based)
+    grad_norm: float | None = None  # the last full-data gradient norm, when tol is set
+    engine: str = "interpreter"  # which gradient step ran: "compiled" (emitted code) or "interpreter"
+    notes: list[str] = field(default_factory=list)  # e.g. "lr halved to 0.25 at epoch 7"
+
+
+# ---- the gradient step -------------------------------------------------------------------------
+def _compiled(model, wrt: list[str]):
+    """The model's emitted module loaded in memory (`Model.compiled`), and a function that maps
+    model names to its keyword arguments; (None, None) when there is none to be had."""
+    compiled = getattr(model, "compiled", None)
+    if compiled is None:
+        return None, None
+    try:
+        module = compiled(wrt)
+    except (GraphcError, NotImplementedError, SyntaxError):  # an op the code generator lacks: interpret
+        return None, None
+    # the module's keyword arguments are the model's names; a Python keyword gets a trailing `_`
+    accepted = set(inspect.signature(module.loss_and_grad).parameters)
+    rename = {n: n + "_" for n in model.names if n not in accepted and n + "_" in accepted}
+    if not rename:
+        return module, None
+    return module, lambda values: {rename.get(k, k): v for k, v in values.items()}
+
+
+def _gradient_step(model, wrt: list[str]):
+    """f(values) -> (loss, {name: grad}) for the names in `wrt`; f.engine says which code runs.
+
+    The compiled step (the emitted module's `loss_and_grad`, loaded in memory by
+    `Model.compiled`) when the model offers one, else the interpreter's `Model.loss_and_grad`.
+    """
+    module, rename = _compiled(model, wrt)
+    if module is None:
+
+        def step(values):
+            return model.loss_and_grad(values, wrt)
+
+        step.engine = "interpreter"
+        return step
+    fn = module.loss_and_grad
+    if rename is None:
+
+        def step(values):
+            loss, grads = fn(**values)
+            return float(loss), grads
+
+    else:
+
+        def step(values):
+            loss, grads = fn(**rename(values))
+            return float(loss), grads
+
+    step.engine = "compiled"
+    return step
+
+
+def _forward(model, wrt: list[str], seed: int):
+    """f(values) -> {name: value}: the compiled forward pass when there is one, else Model.evaluate."""
+    module, rename = _compiled(model, wrt)
+    if module is None or not hasattr(module, "forward"):
+        return lambda values: model.evaluate(values, seed=seed)
+    fn = module.forward
+    return (lambda values: fn(**values)) if rename is None else (lambda values: fn(**rename(values)))
+
+
+# ---- the metric --------------------------------------------------------------------------------
+def accuracy(y, t) -> float:
+    """The fraction of examples classified right.
+
+    Several outputs per example (y [..., K], K > 1): argmax over the last axis, against the argmax
+    of one-hot targets of y's shape or against integer labels of shape y.shape[:-1].
+    One output per example (y [N], [N, 1] or a scalar): y > 0.5 against t > 0.5.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    t = np.asarray(t)
+    if y.ndim >= 1 and y.shape[-1] > 1 and t.shape == y.shape[:-1]:
+        right = np.argmax(y, axis=-1) == np.round(t.astype(np.float64))
+    elif y.ndim >= 2 and y.shape[-1] > 1 and t.shape == y.shape:
+        right = np.argmax(y, axis=-1) == np.argmax(t, axis=-1)
+    elif y.size == t.size and (y.ndim < 2 or y.shape[-1] == 1):
+        right = (y.reshape(-1) > 0.5) == (np.asarray(t, dtype=np.float64).reshape(-1) > 0.5)
+    else:
+        raise GraphcError(
+            f"accuracy: cannot compare predictions of shape {list(y.shape)} with targets of shape {list(t.shape)}",
+            hint="targets are one-hot rows like the predictions, integer labels, or 0/1 for a single output",
+        )
+    return float(np.mean(right)) if right.size else float("nan")
+
+
+def _target_name(model, metric_target: str | None, data: dict) -> str:
+    """The target the metric compares the first output with: given, or the one input that the
+    loss uses and the output does not."""
+    if metric_target is not None:
+        if metric_target not in data:
+            raise GraphcError(
+                f"no `{metric_target}` in the data for the metric's target",
+                hint=f"the data holds: {', '.join(sorted(data)) or 'nothing'}",
+                usage=True,
+            )
+        return metric_target
+    g = model.graph
+    out = g.names[model.output_names[0]]
+    before_loss = g.upstream([g.loss])
+    before_out = g.upstream([out])
+    cands = [n for n in model.inputs if g.names[n] in before_loss and g.names[n] not in before_out]
+    if len(cands) != 1:
+        which = f"several ({', '.join(cands)})" if cands else "none"
+        raise GraphcError(
+            f"cannot tell which input holds the targets for the metric: {which} of the inputs feed the loss "
+            f"but not the output `{model.output_names[0]}`",
+            hint="name it with --target NAME (Python: metric_target='NAME')",
+            usage=True,
+        )
+    return cands[0]
+
+
+# ---- progress ----------------------------------------------------------------------------------
+class _Progress:
+    """A tqdm bar on a terminal, plain log lines otherwise, or nothing (quiet)."""
+
+    def __init__(self, epochs: int, mode: str, file, log_every: int | None, desc: str):
+        self.mode, self.file, self.epochs = mode, file, epochs
+        self.every = log_every or (1 if epochs <= 50 else math.ceil(epochs / 20))
+        self.width = len(str(epochs))
+        self.bar = None
+        if mode == "bar":
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", file=file, dynamic_ncols=True, leave=True)
+
+    @staticmethod
+    def _fields(rec: dict) -> list[tuple[str, str]]:
+        out = []
+        for key, value in rec.items():
+            if key in ("epoch", "lr") or value is None:
+                continue
+            out.append((key, f"{value:.4f}" if "accuracy" in key else f"{value:.4g}"))
+        return out
+
+    def epoch(self, rec: dict, last: bool = False) -> None:
+        if self.mode == "bar":
+            self.bar.set_postfix({k.replace("accuracy", "acc"): v for k, v in self._fields(rec)}, refresh=False)
+            self.bar.update(1)
+        elif self.mode == "log":
+            k = rec["epoch"]
+            if k == 1 or k % self.every == 0 or last:
+                parts = [f"epoch {k:>{self.width}}/{self.epochs}"]
+                parts += [f"{key} {text}" for key, text in self._fields(rec)]
+                parts.append(f"lr {rec['lr']:.4g}")
+                print("  ".join(parts), file=self.file, flush=True)
+
+    def note(self, text: str) -> None:
+        if self.mode == "bar":
+            self.bar.write(text, file=self.file)
+        elif self.mode == "log":
+            print(text, file=self.file, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---- the plot ----------------------------------------------------------------------------------
+def _require_matplotlib():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise GraphcError(
+            "--plot needs matplotlib, which is not installed",
+            hint="pip install 'graphc[plot]'  (or pip install matplotlib)",
+        ) from None
+    return plt
+
+
+def _plot_format(path: str) -> str:
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in PLOT_FORMATS:
+        raise GraphcError(
+            f"--plot {path}: cannot tell the picture format from the extension `.{ext}`" if ext
+            else f"--plot {path}: the file name has no extension to tell the picture format",
+            hint=f"end the name with one of: {', '.join('.' + e for e in PLOT_FORMATS)}",
+            usage=True,
+        )
+    return ext
+
+
+def plot_history(history: dict, path: str, title: str = "", protect=()) -> None:
+    """Training and validation loss per epoch, written atomically to `path` (png, svg, pdf, jpg)."""
+    from .data import write_atomic
+
+    fmt = _plot_format(path)
+    plt = _require_matplotlib()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    ax.plot(epochs, history["loss"], marker="." if len(epochs) <= 50 else None, label="training loss")
+    if history.get("val_loss"):
+        ax.plot(epochs, history["val_loss"], marker="." if len(epochs) <= 50 else None, label="validation loss")
+    losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
+    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    try:
+        write_atomic(path, lambda f: fig.savefig(f, format=fmt), protect)
+    finally:
+        plt.close(fig)
+
+
+# ---- data --------------------------------------------------------------------------------------
+def _as_float(name: str, a) -> np.ndarray:
+    try:
+        out = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GraphcError(f"the data for `{name}` is not numeric") from None
+    return out
+
+
+def _split(model, data: dict, what: str) -> tuple[dict, dict, int]:
+    """The model's inputs from `data`: (batched arrays, 0-d arrays passed whole, N examples)."""
+    missing = [n for n in model.inputs if n not in data]
+    if missing:
+        raise GraphcError(
+            f"the {what} has no `{missing[0]}`" + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""),
+            hint=f"the model's inputs: {', '.join(model.inputs)}; the {what} holds: "
+            f"{', '.join(sorted(data)) or 'nothing'}",
+        )
+    batched, whole = {}, {}
+    for name in model.inputs:
+        a = _as_float(name, data[name])
+        (batched if a.ndim else whole)[name] = a
+    sizes = {n: a.shape[0] for n, a in batched.items()}
+    if len(set(sizes.values())) > 1:
+        desc = ", ".join(f"`{n}` has {s}" for n, s in sizes.items())
+        raise GraphcError(
+            f"the {what}'s arrays disagree on the number of examples (axis 0): {desc}",
+            hint="every input holds one row per example",
+        )
+    n = next(iter(sizes.values()), 1)
+    if n == 0:
+        raise GraphcError(f"the {what} has no examples (axis 0 has length 0)")
+    return batched, whole, n
+
+
+def _initial_params(model, init, first: dict, seed: int, params: list[str]) -> dict[str, np.ndarray]:
+    """The params' starting values: from `init` (a dict or an .npz path) where given, else their
+    initialisers (with `seed`). `first` is a small batch that fixes symbolic dims."""
+    given: dict = {}
+    if init is not None:
+        if isinstance(init, (str, Path)):
+            from .data import load_npz
+
+            init = load_npz(str(init))
+        given = {k: v for k, v in init.items() if k in params}
+        if not given:
+            raise GraphcError(
+                "the init params hold none of the model's params",
+                hint=f"the model's params: {', '.join(params)}; given: {', '.join(sorted(init)) or 'nothing'}",
+            )
+        given = {k: _as_float(k, v) for k, v in given.items()}
+    values = model.evaluate({**first, **given}, seed=seed)  # checks shapes of given params too
+    return {p: np.array(values[p], dtype=np.float64) for p in params}
+
+
+def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric) -> None:
+    def bad(message, hint=None):
+        raise GraphcError(message, hint=hint, usage=True)
+
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        bad(f"the learning rate must be a positive number, got {lr}")
+    if not isinstance(epochs, int) or epochs < 1:
+        bad(f"epochs must be a whole number >= 1, got {epochs}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        bad(f"the batch size must be a whole number >= 1, got {batch_size}", "omit it for full-batch gradient descent")
+    if schedule not in SCHEDULES:
+        bad(f"unknown schedule {schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
+    if tol is not None and not (math.isfinite(tol) and tol > 0):
+        bad(f"tol must be a positive number, got {tol}")
+    if patience is not None:
+        if not isinstance(patience, int) or patience < 1:
+            bad(f"patience must be a whole number >= 1, got {patience}")
+        if val is None:
+            bad("patience needs validation data to watch", "pass --val val.npz")
+    if not (math.isfinite(l2) and l2 >= 0):
+        bad(f"l2 must be a number >= 0, got {l2}")
+    if metric is not None and metric not in METRICS:
+        bad(f"unknown metric {metric!r}", f"choose one of: {', '.join(METRICS)}")
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+def train(
+    model,
+    data: dict,
+    lr: float = 0.1,
+    epochs: int = 10,
+    batch_size: int | None = None,
+    seed: int = 0,
+    schedule: str = "constant",
+    tol: float | None = None,
+    val: dict | None = None,
+    patience: int | None = None,
+    l2: float = 0.0,
+    metric: str | None = None,
+    init=None,
+    progress: bool | None = None,
+    quiet: bool = False,
+    plot: str | None = None,
+    metric_target: str | None = None,
+    wrt: list[str] | None = None,
+    file=None,
+    log_every: int | None = None,
+    protect=(),
+) -> TrainResult:
+    """Fit the model's params (or `wrt`) to `data` by gradient descent; see the module's docstring.
+
+    batch_size None or >= N: full-batch gradient descent; else mini-batch SGD, reshuffled each
+    epoch from `seed` (which also seeds the params' initialisers). schedule "halve" halves the
+    step when the epoch loss goes up (and retries an epoch whose loss is not finite). tol: stop
+    when the norm of the full-data gradient falls below it. val: data to watch each epoch;
+    with patience, stop after that many epochs without a lower val loss and return the best
+    params. l2: add (l2/2)·Σ‖p‖² to the objective (l2·p to each gradient). metric "accuracy":
+    from the model's first output against `metric_target` (default: the input the loss uses and
+    the output does not). init: starting params (dict or .npz path). progress: True a tqdm bar,
+    False plain log lines, None a bar when `file` (default stdout) is a terminal. plot: a picture
+    of the loss per epoch (needs matplotlib), never written over a path in `protect`.
+    """
+    _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric)
+    file = file if file is not None else sys.stdout
+    wrt = list(wrt) if wrt else list(model.params)
+    if not wrt:
+        raise GraphcError(
+            "nothing to train: the model has no params",
+            hint="declare the weights to learn with `param w` (e.g. `param w: [3] = 0`)",
+        )
+    unknown = [w for w in wrt if w not in model.params]
+    if unknown:
+        raise GraphcError(f"`{unknown[0]}` is not a param of the model", hint=f"params: {', '.join(model.params)}")
+    if plot is not None:
+        _plot_format(plot)
+        _require_matplotlib()  # fail before training, not after
+    if metric is not None and not model.output_names:
+        raise GraphcError(
+            f"--metric {metric} needs the model's predictions, but it declares no output",
+            hint="add a line like `output y` naming the predictions",
+        )
+
+    batched, whole, n = _split(model, data, "training data")
+    bs = n if batch_size is None or batch_size >= n or not batched else batch_size
+    full = bs >= n
+    target = _target_name(model, metric_target, data) if metric else None
+    targets = _as_float(target, data[target]) if target else None
+    if val is not None:
+        vbatched, vwhole, _ = _split(model, val, "validation data")
+        val_inputs = {**vbatched, **vwhole}
+        if metric and target not in val:
+            raise GraphcError(f"the validation data has no `{target}` for the metric's targets")
+        val_targets = _as_float(target, val[target]) if metric else None
+
+    first = {**whole, **{k: v[: min(bs, n)] for k, v in batched.items()}}
+    params = _initial_params(model, init, first, seed, list(model.params))
+    fixed = {p: v for p, v in params.items() if p not in wrt}
+    learn = {p: params[p] for p in wrt}
+    step = _gradient_step(model, wrt)
+    rng = np.random.default_rng(seed)
+    all_inputs = {**batched, **whole}
+
+    forward = _forward(model, wrt, seed)
+
+    def full_eval(inputs):
+        return forward({**inputs, **fixed, **learn})
+
+    def penalty() -> float:
+        return 0.5 * l2 * sum(float(np.vdot(p, p)) for p in learn.values()) if l2 else 0.0
+
+    def full_grad_norm() -> float:
+        _, grads = step({**all_inputs, **fixed, **learn})
+        return math.sqrt(sum(float(np.vdot(g + l2 * learn[k], g + l2 * learn[k])) for k, g in grads.items()))
+
+    history: dict[str, list[float]] = {"loss": [], "lr": []}
+    if tol is not None:
+        history["grad_norm"] = []
+    if metric:
+        history[metric] = []
+    if val is not None:
+        history["val_loss"] = []
+        if metric:
+            history["val_" + metric] = []
+
+    mode = "quiet" if quiet else ("bar" if progress or (progress is None and _terminal(file)) else "log")
+    desc = Path(getattr(model.graph, "path", "") or "train").name
+    bar = _Progress(epochs, mode, file, log_every, desc)
+    notes: list[str] = []
+    steps, stopped, epoch, grad_norm = 0, "epochs", 0, None
+    best = (math.inf, None, None)  # (val loss, epoch, params)
+    wait = 0
+    prev_loss = math.inf
+    halvings = 0
+
+    def full_step():
+        loss, grads = step({**all_inputs, **fixed, **learn})
+        if l2:
+            return loss + penalty(), {k: g + l2 * learn[k] for k, g in grads.items()}
+        return loss, grads
+
+    def sgd_epoch() -> tuple[float, int]:
+        """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss."""
+        perm = rng.permutation(n)
+        shuffled = {k: v[perm] for k, v in batched.items()}
+        values = {**whole, **fixed, **learn}  # learn's arrays are updated in place
+        total, b = 0.0, 0
+        for s in range(0, n, bs):
+            for k, v in shuffled.items():
+                values[k] = v[s : s + bs]
+            loss, grads = step(values)
+            b += 1
+            if l2:
+                loss += penalty()
+                for k, g in grads.items():
+                    learn[k] -= lr * (g + l2 * learn[k])
+            else:
+                for k, g in grads.items():
+                    learn[k] -= lr * g
+            if not math.isfinite(loss):
+                return loss, b
+            total += loss * min(bs, n - s)
+        return total / n, b
+
+    def diverged(loss, where):
+        hint = f"use a smaller learning rate (e.g. --lr {lr / 10:g})" + ("" if schedule == "halve" else
+                                                                          " or --schedule halve")
+        if where == "start":
+            return GraphcError(f"the loss is {loss} at the initial params: there is nothing to descend",
+                               hint="check the data and the params' initial values (--init, --seed)")
+        return GraphcError(f"training diverged: the loss is {loss} at epoch {epoch} (lr {lr:g})", hint=hint)
+
+    prev = None  # full batch with --schedule halve: (params before the last step, its gradient)
+    try:
+        with np.errstate(all="ignore"):
+            epoch = 0
+            while epoch < epochs:
+                epoch += 1
+                converged = False
+                if full:
+                    loss, grads = full_step()
+                    if not math.isfinite(loss) and prev is not None:
+                        # the last step overshot to a non-finite loss: redo it with half the step until it is finite
+                        bad = loss
+                        while not math.isfinite(loss) and halvings < MAX_HALVINGS:
+                            lr /= 2
+                            halvings += 1
+                            for k, g in prev[1].items():
+                                learn[k][...] = prev[0][k] - lr * g
+                            loss, grads = full_step()
+                        history["lr"][-1] = lr
+                        notes.append(f"epoch {epoch - 1}: its step made the loss {bad}; redone with lr {lr:g}")
+                        bar.note(notes[-1])
+                    if not math.isfinite(loss):
+                        raise diverged(loss, "start" if epoch == 1 else "")
+                    if schedule == "halve" and _went_up(loss, prev_loss):
+                        lr /= 2
+                        notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
+                    if tol is not None:
+                        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+                        converged = grad_norm < tol
+                    if not converged:
+                        if schedule == "halve":
+                            prev = ({k: v.copy() for k, v in learn.items()}, grads)
+                        for k, g in grads.items():
+                            learn[k] -= lr * g
+                        steps += 1
+                    epoch_loss = loss
+                else:
+                    snapshot = {k: v.copy() for k, v in learn.items()} if schedule == "halve" else None
+                    retried = False
+                    while True:
+                        epoch_loss, b = sgd_epoch()
+                        steps += b
+                        ok = math.isfinite(epoch_loss)
+                        if ok and snapshot is not None:  # the epoch's last steps may have overshot too
+                            ok = math.isfinite(float(full_eval(all_inputs)[model.loss_name]))
+                        if ok or snapshot is None or b == 1 or halvings >= MAX_HALVINGS:
+                            break
+                        for k, v in snapshot.items():  # back to the start of the epoch, with half the step
+                            learn[k][...] = v
+                        lr /= 2
+                        halvings += 1
+                        retried = True
+                    if not ok:
+                        raise diverged(epoch_loss, "start" if epoch == 1 and b == 1 else "")
+                    if retried:
+                        notes.append(f"epoch {epoch}: the loss was not finite; redone with lr {lr:g}")
+                        bar.note(notes[-1])
+                    if tol is not None:
+                        grad_norm = full_grad_norm()
+                        converged = grad_norm < tol
+
+                rec = {"epoch": epoch, "loss": epoch_loss, "lr": lr}
+                history["loss"].append(epoch_loss)
+                history["lr"].append(lr)
+                if tol is not None:
+                    history["grad_norm"].append(grad_norm)
+                if metric:
+                    outs = full_eval(all_inputs)
+                    rec[metric] = accuracy(outs[model.output_names[0]], targets)
+                    history[metric].append(rec[metric])
+                if val is not None:
+                    vout = full_eval(val_inputs)
+                    vloss = float(vout[model.loss_name])
+                    rec["val_loss"] = vloss
+                    history["val_loss"].append(vloss)
+                    if metric:
+                        rec["val_" + metric] = accuracy(vout[model.output_names[0]], val_targets)
+                        history["val_" + metric].append(rec["val_" + metric])
+                    if vloss < best[0]:
+                        best = (vloss, epoch, {k: v.copy() for k, v in learn.items()})
+                        wait = 0
+                    else:
+                        wait += 1
+
+                if converged:
+                    stopped = "tol"
+                elif patience is not None and wait >= patience:
+                    stopped = "patience"
+                bar.epoch(rec, last=stopped != "epochs" or epoch == epochs)
+                if stopped != "epochs":
+                    break
+                if schedule == "halve" and not full and _went_up(epoch_loss, prev_loss):
+                    lr /= 2  # known only at the end of an epoch of mini-batches: the next epoch takes smaller steps
+                    notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
+                prev_loss = epoch_loss
+    finally:
+        bar.close()
+
+    if stopped == "tol":
+        bar.note(f"stopped at epoch {epoch}: gradient norm {grad_norm:.3g} < tol {tol:g}")
+    elif stopped == "patience":
+        bar.note(f"stopped at epoch {epoch}: no lower val loss for {patience} epochs; kept epoch {best[1]}")
+    if patience is not None and best[2] is not None:
+        learn = best[2]
+
+    final = full_eval(all_inputs)
+    result = TrainResult(
+        params={p: (learn[p] if p in learn else fixed[p]) for p in model.params},
+        history=history,
+        epochs=len(history["loss"]),
+        steps=steps,
+        stopped=stopped,
+        method="gradient descent" if full else "mini-batch SGD",
+        batch_size=bs,
+        n_examples=n,
+        lr=lr,
+        loss=float(final[model.loss_name]),
+        best_epoch=best[1],
+        grad_norm=grad_norm,
+        engine=step.engine,
+        notes=notes,
+    )
+    if metric:
+        result.metric = accuracy(final[model.output_names[0]], targets)
+    if val is not None:
+        vout = full_eval(val_inputs)
+        result.val_loss = float(vout[model.loss_name])
+        if metric:
+            result.val_metric = accuracy(vout[model.output_names[0]], val_targets)
+    if plot is not None:
+        plot_history(history, plot, title=f"{desc}: {result.method}, lr {history['lr'][0]:g}", protect=protect)
+    return result
+
+
+def _went_up(loss: float, before: float) -> bool:
+    """Whether the loss went up by more than rounding (near a minimum it wobbles in the last digits)."""
+    return loss > before + 1e-12 * abs(before)
+
+
+def _terminal(file) -> bool:
+    """Whether `file` is a terminal a bar can be drawn on (one of size 0x0 would hide it)."""
+    import os
+
+    try:
+        if not file.isatty():
+            return False
+        size = os.get_terminal_size(file.fileno())
+    except (AttributeError, ValueError, OSError):
+        return False
+    return size.columns > 0 and size.lines > 0
