@@ -1,20 +1,21 @@
 """Per-step overhead of `graphc train` over calling its gradient step directly, on the digits model.
 
-    python bench/train_overhead.py [--epochs 30] [--repeat 7]
+    python bench/train_overhead.py [--epochs 30] [--repeat 11]
 
 Both sides run the same gradient step (`graphc.train._gradient_step`: the emitted `loss_and_grad`
 loaded in memory when the API offers `Model.compiled`, else the interpreter) on mini-batches of 32
 of the 1437 training images (45 steps an epoch):
 
 - direct: a bare loop calling the step on batches sliced beforehand, nothing else;
-- train:  `graphc.train.train(..., quiet=True)`. Per step: the extra time a run of 2E epochs takes
-          over a run of E epochs, divided by the extra steps (reshuffling, slicing, parameter
-          updates, the step itself). Whole run: a run's wall time divided by its steps, with the
-          once-per-run setup and final evaluation included.
+- train:  `graphc.train.train(..., quiet=True)`: its epochs (reshuffling, slicing, parameter
+          updates, bookkeeping), each timed against a direct epoch run right after it from train's
+          epoch callback; and its whole runs (with setup and the final evaluation) against whole
+          direct runs made back to back.
 
-Runs interleaved, single-threaded BLAS; prints medians and the overhead (target < 20%).
-A second line shows the cost of `--metric accuracy --val` (a full pass over both sets each epoch),
-which is extra work rather than overhead.
+Single-threaded BLAS; prints medians of the ratios (target < 20%) and quartiles, since a machine
+busy with other work makes single timings noisy.
+The last line shows the cost of `--metric accuracy --val` (a full pass over both sets each
+epoch), which is extra work rather than overhead.
 """
 
 import os
@@ -42,7 +43,7 @@ BATCH, LR = 32, 0.5
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30, help="epochs of the timed runs (default 30, as in the README)")
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=11)
     a = ap.parse_args()
 
     m = graphc.load(REPO / "examples" / "digits_mlp.gc")
@@ -52,45 +53,59 @@ def main():
     n = len(X)
     params = {k: v for k, v in m.evaluate({"X": X[:1], "T": T[:1]}).items() if k in m.params}
     step = _gradient_step(m, list(m.params))
+    steps = -(-n // BATCH)
     rng = np.random.default_rng(0)
     batches = []
     for _ in range(a.epochs):
         perm = rng.permutation(n)
         batches += [{"X": X[perm[s : s + BATCH]], "T": T[perm[s : s + BATCH]]} for s in range(0, n, BATCH)]
 
-    def direct():
+    def direct(epochs):
         t = time.perf_counter()
-        for b in batches:
+        for b in batches[: epochs * steps]:
             step({**b, **params})
-        return (time.perf_counter() - t) / len(batches)
+        return time.perf_counter() - t
 
     def trained(epochs, **kw):
         t = time.perf_counter()
         r = train(m, data, lr=LR, epochs=epochs, batch_size=BATCH, quiet=True, **kw)
-        return time.perf_counter() - t, r.steps
+        assert r.steps == epochs * steps
+        return time.perf_counter() - t
 
-    direct(), trained(1)  # warm up: compile, caches
-    d, whole, marginal, fixed, extra = [], [], [], [], []
+    direct(1), trained(1)  # warm up: compile, caches
+    E = a.epochs
+
+    # per epoch: train's callback times one direct epoch right after each of train's own epochs, so
+    # each pair runs within milliseconds of each other and a busy machine slows both alike
+    per_epoch, marks = [], []
+
+    def interleave(rec):
+        now = time.perf_counter()
+        d = direct(1)
+        if marks:  # the first epoch also holds train's setup
+            per_epoch.append((now - marks[-1]) / d)
+        marks.append(time.perf_counter())
+
+    ratio, extra, per_step = [], [], []
     for _ in range(a.repeat):
-        d.append(direct())
-        t1, s1 = trained(a.epochs)
-        t2, s2 = trained(2 * a.epochs)
-        whole.append(t1 / s1)
-        marginal.append((t2 - t1) / (s2 - s1))
-        fixed.append(t1 - s1 * (t2 - t1) / (s2 - s1))
-        t3, s3 = trained(a.epochs, val=val, metric="accuracy")
-        extra.append(t3 / s3)
-    d, whole, marginal = statistics.median(d), statistics.median(whole), statistics.median(marginal)
-    fixed, extra = statistics.median(fixed), statistics.median(extra)
-    steps = -(-n // BATCH)
-    print(f"digits_mlp.gc, batch {BATCH} ({steps} steps an epoch), {step.engine} gradient step, median of {a.repeat}:")
-    print(f"  direct step                {d * 1e6:8.1f} us/step")
-    print(f"  graphc train, per step     {marginal * 1e6:8.1f} us/step   overhead {100 * (marginal / d - 1):+5.1f}%"
-          f"  (target < 20%; from {a.epochs} vs {2 * a.epochs} epochs)")
-    print(f"  graphc train, whole run    {whole * 1e6:8.1f} us/step   overhead {100 * (whole / d - 1):+5.1f}%"
-          f"  ({a.epochs} epochs, incl. {fixed * 1e3:.1f} ms once per run: setup, final evaluation)")
-    print(f"  + --val, --metric accuracy {extra * 1e6:8.1f} us/step   {100 * (extra / d - 1):+5.1f}%"
-          f"  (extra work: a full pass over both sets each epoch)")
+        marks.clear()
+        train(m, data, lr=LR, epochs=E, batch_size=BATCH, quiet=True, callback=interleave)
+        d, t = direct(E), trained(E)  # whole runs, back to back
+        tm = trained(E, val=val, metric="accuracy")
+        ratio.append(t / d)
+        extra.append(tm / d)
+        per_step.append(d / (E * steps))
+    med = statistics.median
+    q = statistics.quantiles(per_epoch, n=4)
+    print(f"digits_mlp.gc, mini-batches of {BATCH} ({steps} steps an epoch), {step.engine} gradient step, "
+          f"{a.repeat} runs of {E} epochs")
+    print(f"  the gradient step alone             {med(per_step) * 1e6:7.1f} us/step (median)")
+    print(f"  graphc train, per step              {100 * (med(per_epoch) - 1):+6.1f}% overhead (median of "
+          f"{len(per_epoch)} epochs, quartiles {100 * (q[0] - 1):+.1f}%, {100 * (q[2] - 1):+.1f}%); target < 20%")
+    print(f"  graphc train, whole run             {100 * (med(ratio) - 1):+6.1f}% (median of {a.repeat}; "
+          "with setup and the final evaluation)")
+    print(f"  whole run, --val --metric accuracy  {100 * (med(extra) - 1):+6.1f}% (extra work, not overhead: "
+          "a full pass over both sets each epoch)")
 
 if __name__ == "__main__":
     main()

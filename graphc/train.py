@@ -47,7 +47,7 @@ class TrainResult:
     history: dict[str, list[float]]
     epochs: int  # epochs run (fewer than asked when stopped early)
     steps: int  # parameter updates made
-    stopped: str  # "epochs", "tol" (gradient norm below tol) or "patience" (no val improvement)
+    stopped: str  # "epochs", "tol" (gradient norm below tol), "patience" (no val improvement), "callback"
     method: str  # "gradient descent" (full batch) or "mini-batch SGD"
     batch_size: int
     n_examples: int
@@ -253,9 +253,10 @@ def plot_history(history: dict, path: str, title: str = "", protect=()) -> None:
     plt = _require_matplotlib()
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
     epochs = np.arange(1, len(history["loss"]) + 1)
-    ax.plot(epochs, history["loss"], marker="." if len(epochs) <= 50 else None, label="training loss")
+    marker = "." if len(epochs) <= 50 else None
+    ax.plot(epochs, history["loss"], marker=marker, label="training loss (mean over the epoch)")
     if history.get("val_loss"):
-        ax.plot(epochs, history["val_loss"], marker="." if len(epochs) <= 50 else None, label="validation loss")
+        ax.plot(epochs, history["val_loss"], marker=marker, label="validation loss (end of epoch)")
     losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
     if losses and min(losses) > 0 and max(losses) / min(losses) > 100:
         ax.set_yscale("log")
@@ -375,6 +376,7 @@ def train(
     file=None,
     log_every: int | None = None,
     protect=(),
+    callback=None,
 ) -> TrainResult:
     """Fit the model's params (or `wrt`) to `data` by gradient descent; see the module's docstring.
 
@@ -388,6 +390,8 @@ def train(
     the output does not). init: starting params (dict or .npz path). progress: True a tqdm bar,
     False plain log lines, None a bar when `file` (default stdout) is a terminal. plot: a picture
     of the loss per epoch (needs matplotlib), never written over a path in `protect`.
+    callback(record): called after each epoch with its numbers ({"epoch", "loss", "lr", ...});
+    returning True stops training there.
     """
     _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric)
     file = file if file is not None else sys.stdout
@@ -424,7 +428,14 @@ def train(
     first = {**whole, **{k: v[: min(bs, n)] for k, v in batched.items()}}
     params = _initial_params(model, init, first, seed, list(model.params))
     fixed = {p: v for p, v in params.items() if p not in wrt}
-    learn = {p: params[p] for p in wrt}
+    # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update
+    # is then two NumPy calls, theta -= lr * gradient, whatever the number of params
+    theta = np.concatenate([params[p].reshape(-1) for p in wrt])
+    gbuf = np.empty_like(theta)
+    learn, at = {}, 0
+    for p in wrt:
+        learn[p] = theta[at : at + params[p].size].reshape(params[p].shape)
+        at += params[p].size
     step = _gradient_step(model, wrt)
     rng = np.random.default_rng(seed)
     all_inputs = {**batched, **whole}
@@ -435,11 +446,18 @@ def train(
         return forward({**inputs, **fixed, **learn})
 
     def penalty() -> float:
-        return 0.5 * l2 * sum(float(np.vdot(p, p)) for p in learn.values()) if l2 else 0.0
+        return 0.5 * l2 * float(theta @ theta)
+
+    def flat(grads) -> np.ndarray:
+        """The gradient as one vector like theta (in gbuf), with the L2 term."""
+        np.concatenate([grads[p] for p in wrt], axis=None, out=gbuf)
+        if l2:
+            np.add(gbuf, l2 * theta, out=gbuf)
+        return gbuf
 
     def full_grad_norm() -> float:
         _, grads = step({**all_inputs, **fixed, **learn})
-        return math.sqrt(sum(float(np.vdot(g + l2 * learn[k], g + l2 * learn[k])) for k, g in grads.items()))
+        return math.sqrt(float(np.dot(flat(grads), gbuf)))
 
     history: dict[str, list[float]] = {"loss": [], "lr": []}
     if tol is not None:
@@ -462,29 +480,30 @@ def train(
     halvings = 0
 
     def full_step():
+        """(objective, its gradient as a vector: a copy, kept for a redone step) on all the data."""
         loss, grads = step({**all_inputs, **fixed, **learn})
-        if l2:
-            return loss + penalty(), {k: g + l2 * learn[k] for k, g in grads.items()}
-        return loss, grads
+        return (loss + penalty() if l2 else loss), flat(grads).copy()
 
     def sgd_epoch() -> tuple[float, int]:
-        """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss."""
+        """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss.
+        The hot loop: the gradient step, then as few NumPy calls as can be (see bench/train_overhead.py)."""
         perm = rng.permutation(n)
-        shuffled = {k: v[perm] for k, v in batched.items()}
         values = {**whole, **fixed, **learn}  # learn's arrays are updated in place
         total, b = 0.0, 0
+        inputs = list(batched.items())
+        concatenate, descend, scale = np.concatenate, theta.__isub__, gbuf.__imul__
         for s in range(0, n, bs):
-            for k, v in shuffled.items():
-                values[k] = v[s : s + bs]
+            idx = perm[s : s + bs]
+            for k, v in inputs:  # gathered batch by batch: cache-friendly, no copy of all the data
+                values[k] = v.take(idx, axis=0)
             loss, grads = step(values)
             b += 1
             if l2:
                 loss += penalty()
-                for k, g in grads.items():
-                    learn[k] -= lr * (g + l2 * learn[k])
+                flat(grads)
             else:
-                for k, g in grads.items():
-                    learn[k] -= lr * g
+                concatenate([grads[p] for p in wrt], axis=None, out=gbuf)
+            descend(scale(lr))  # theta -= lr * gradient, in place
             if not math.isfinite(loss):
                 return loss, b
             total += loss * min(bs, n - s)
@@ -513,8 +532,7 @@ def train(
                         while not math.isfinite(loss) and halvings < MAX_HALVINGS:
                             lr /= 2
                             halvings += 1
-                            for k, g in prev[1].items():
-                                learn[k][...] = prev[0][k] - lr * g
+                            np.subtract(prev[0], lr * prev[1], out=theta)
                             loss, grads = full_step()
                         history["lr"][-1] = lr
                         notes.append(f"epoch {epoch - 1}: its step made the loss {bad}; redone with lr {lr:g}")
@@ -525,17 +543,16 @@ def train(
                         lr /= 2
                         notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
                     if tol is not None:
-                        grad_norm = math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+                        grad_norm = math.sqrt(float(grads @ grads))
                         converged = grad_norm < tol
                     if not converged:
                         if schedule == "halve":
-                            prev = ({k: v.copy() for k, v in learn.items()}, grads)
-                        for k, g in grads.items():
-                            learn[k] -= lr * g
+                            prev = (theta.copy(), grads)
+                        theta -= lr * grads
                         steps += 1
                     epoch_loss = loss
                 else:
-                    snapshot = {k: v.copy() for k, v in learn.items()} if schedule == "halve" else None
+                    snapshot = theta.copy() if schedule == "halve" else None
                     retried = False
                     while True:
                         epoch_loss, b = sgd_epoch()
@@ -545,8 +562,7 @@ def train(
                             ok = math.isfinite(float(full_eval(all_inputs)[model.loss_name]))
                         if ok or snapshot is None or b == 1 or halvings >= MAX_HALVINGS:
                             break
-                        for k, v in snapshot.items():  # back to the start of the epoch, with half the step
-                            learn[k][...] = v
+                        theta[...] = snapshot  # back to the start of the epoch, with half the step
                         lr /= 2
                         halvings += 1
                         retried = True
@@ -586,6 +602,8 @@ def train(
                     stopped = "tol"
                 elif patience is not None and wait >= patience:
                     stopped = "patience"
+                elif callback is not None and callback(dict(rec)):
+                    stopped = "callback"
                 bar.epoch(rec, last=stopped != "epochs" or epoch == epochs)
                 if stopped != "epochs":
                     break
@@ -605,7 +623,7 @@ def train(
 
     final = full_eval(all_inputs)
     result = TrainResult(
-        params={p: (learn[p] if p in learn else fixed[p]) for p in model.params},
+        params={p: (learn[p].copy() if p in learn else fixed[p]) for p in model.params},
         history=history,
         epochs=len(history["loss"]),
         steps=steps,

@@ -718,3 +718,11 @@ def test_model_train_is_the_same_as_train():
     a = LSQ.train(LSQ_DATA, lr=0.3, epochs=4, quiet=True)
     b = quiet_train(LSQ, LSQ_DATA, lr=0.3, epochs=4)
     np.testing.assert_array_equal(a.params["w"], b.params["w"])
+
+
+def test_callback_sees_each_epoch_and_can_stop_training():
+    seen = []
+    r = quiet_train(LSQ, LSQ_DATA, lr=0.5, epochs=50, callback=lambda rec: seen.append(rec) or rec["epoch"] == 4)
+    assert [rec["epoch"] for rec in seen] == [1, 2, 3, 4]
+    assert r.stopped == "callback" and r.epochs == 4 and r.steps == 4
+    assert [rec["loss"] for rec in seen] == r.history["loss"]
