@@ -285,9 +285,11 @@ def cmd_train(m: api.Model, args) -> int:
         stop = f", stopped early: gradient norm {r.grad_norm:.3g} < tol {args.tol:g}"
     elif r.stopped == "patience":
         stop = f", stopped early: no lower val loss for {args.patience} epochs"
-    ex = f"{r.n_examples} example" + ("" if r.n_examples == 1 else "s")
-    print(f"trained {r.epochs} epochs ({r.steps} steps) of {how} on {ex}, {lr}, "
-          f"{r.engine} gradient step{stop}")
+    def count(k: int, what: str) -> str:
+        return f"{k} {what}" + ("" if k == 1 else "s")
+
+    print(f"trained {count(r.epochs, 'epoch')} ({count(r.steps, 'step')}) of {how} on "
+          f"{count(r.n_examples, 'example')}, {lr}, {r.engine} gradient step{stop}")
     print(f"{m.loss_name} = {r.loss:.10g}")
     if r.metric is not None:
         print(f"{args.metric} = {r.metric:.6g}")

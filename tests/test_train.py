@@ -726,3 +726,13 @@ def test_callback_sees_each_epoch_and_can_stop_training():
     assert [rec["epoch"] for rec in seen] == [1, 2, 3, 4]
     assert r.stopped == "callback" and r.epochs == 4 and r.steps == 4
     assert [rec["loss"] for rec in seen] == r.history["loss"]
+
+
+def test_cli_summary_counts_in_words(monkeypatch, capsys):
+    from graphc import cli
+
+    monkeypatch.chdir(REPO)
+    code = cli.main(["train", "examples/logistic_least_squares.gc", "--data", "examples/logistic_least_squares.npz",
+                     "--epochs", "1", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("trained 1 epoch (1 step) of gradient descent on 1 example, lr 0.1")
