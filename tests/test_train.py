@@ -431,6 +431,7 @@ def test_quiet_prints_nothing():
 def test_cli_draws_a_bar_on_a_terminal_and_logs_otherwise(tmp_path):
     import fcntl
     import pty
+    import select
     import struct
     import termios
 
@@ -442,10 +443,10 @@ def test_cli_draws_a_bar_on_a_terminal_and_logs_otherwise(tmp_path):
     p = subprocess.Popen(args, stdout=slave, stderr=slave, env=env, cwd=tmp_path)
     os.close(slave)
     chunks = []
-    while True:
+    while select.select([master], [], [], 60)[0]:  # never blocks for good on a hung child
         try:
             chunk = os.read(master, 4096)
-        except OSError:
+        except OSError:  # the child closed the terminal
             break
         if not chunk:
             break
