@@ -12,6 +12,9 @@ of the 1437 training images (45 steps an epoch):
           epoch callback; and its whole runs (with setup and the final evaluation) against whole
           direct runs made back to back.
 
+A third figure times train's loop alone, with a step that returns zero gradients at once: what is
+left is the reshuffling, the batch gathers, the parameter updates and the bookkeeping.
+
 Single-threaded BLAS; prints medians of the ratios (target < 20%) and quartiles, since a machine
 busy with other work makes single timings noisy.
 The last line shows the cost of `--metric accuracy --val` (a full pass over both sets each
@@ -34,6 +37,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import graphc  # noqa: E402
+import graphc.train as trainmod  # noqa: E402
 from graphc.data import load_npz  # noqa: E402
 from graphc.train import _gradient_step, train  # noqa: E402
 
@@ -95,6 +99,30 @@ def main():
         ratio.append(t / d)
         extra.append(tm / d)
         per_step.append(d / (E * steps))
+    # the loop alone: train with a step that returns at once (zero gradients), so what is left is the
+    # reshuffling, the batch gathers, the parameter updates and the bookkeeping
+    grads0 = {k: np.zeros_like(v) for k, v in step({**batches[0], **params})[1].items()}
+    loop_marks, loop_epochs = [], []
+
+    def loop_time(rec):
+        now = time.perf_counter()
+        if loop_marks:
+            loop_epochs.append((now - loop_marks[-1]) / steps)
+        loop_marks.append(time.perf_counter())
+
+    def no_op_step(model, wrt):
+        f = lambda values: (1.0, grads0)  # noqa: E731
+        f.engine = "none"
+        return f
+
+    real_step, trainmod._gradient_step = trainmod._gradient_step, no_op_step
+    try:
+        for _ in range(a.repeat):
+            loop_marks.clear()
+            train(m, data, lr=LR, epochs=E, batch_size=BATCH, quiet=True, callback=loop_time)
+    finally:
+        trainmod._gradient_step = real_step
+
     med = statistics.median
     q = statistics.quantiles(per_epoch, n=4)
     print(f"digits_mlp.gc, mini-batches of {BATCH} ({steps} steps an epoch), {step.engine} gradient step, "
@@ -102,6 +130,8 @@ def main():
     print(f"  the gradient step alone             {med(per_step) * 1e6:7.1f} us/step (median)")
     print(f"  graphc train, per step              {100 * (med(per_epoch) - 1):+6.1f}% overhead (median of "
           f"{len(per_epoch)} epochs, quartiles {100 * (q[0] - 1):+.1f}%, {100 * (q[2] - 1):+.1f}%); target < 20%")
+    print(f"  the training loop alone             {med(loop_epochs) * 1e6:7.1f} us/step = "
+          f"{100 * med(loop_epochs) / med(per_step):.1f}% of a step (a no-op step: reshuffling, gathers, updates)")
     print(f"  graphc train, whole run             {100 * (med(ratio) - 1):+6.1f}% (median of {a.repeat}; "
           "with setup and the final evaluation)")
     print(f"  whole run, --val --metric accuracy  {100 * (med(extra) - 1):+6.1f}% (extra work, not overhead: "
