@@ -688,7 +688,10 @@ def test_demo_writes_params_plot_and_code_and_says_what_next(tmp_path):
         assert "def loss_and_grad" in (out / "digits_backprop.py").read_text()
     else:
         assert "no `emit` command" in r.stdout
-    if not _available("graphc render x"):
+    if _available("graphc render x"):  # Graphviz's dot is installed by the setup
+        assert "<svg" in (out / "forward.svg").read_text() and "<svg" in (out / "backward.svg").read_text()
+        assert "forward.svg" in r.stdout and "backward.svg" in r.stdout
+    else:
         assert "no `render` command" in r.stdout
     assert "next, try:" in r.stdout and "graphc eval" in r.stdout
     # the params it wrote give the accuracy it printed
