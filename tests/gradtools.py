@@ -22,6 +22,18 @@ def numeric_grad(model: graphc.Model, values: dict, name: str, h: float = 1e-6) 
     return out
 
 
+def assert_matches_finite_differences(model, values: dict, name: str, grad, rtol: float = 1e-5):
+    """grad agrees with central differences wherever those are trustworthy: where two step sizes
+    (1e-5 and 1e-6) agree with each other. On wildly oscillating functions (sin(exp(exp(x))) at large
+    x) differences are noise, and only exact references (PyTorch) can judge."""
+    coarse, fine = numeric_grad(model, values, name, h=1e-5), numeric_grad(model, values, name, h=1e-6)
+    scale = np.maximum(1.0, np.maximum(np.abs(coarse), np.abs(fine)))
+    reliable = np.abs(coarse - fine) / scale <= rtol / 10
+    assert reliable.mean() >= 0.5, f"finite differences are unreliable here: {coarse} vs {fine}"
+    g = np.broadcast_to(np.asarray(grad, dtype=np.float64), fine.shape)
+    assert_close(g[reliable], fine[reliable], rtol=rtol, what=f"d/d{name} vs finite differences")
+
+
 def assert_close(a, b, rtol=1e-6, atol=1e-7, what=""):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape, f"{what}: shapes {a.shape} != {b.shape}"
