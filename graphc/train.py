@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,22 +333,23 @@ def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, met
     def bad(message, hint=None):
         raise GraphcError(message, hint=hint, usage=True)
 
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    whole = (lambda k: isinstance(k, numbers.Integral) and not isinstance(k, bool))
+    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
         bad(f"the learning rate must be a positive number, got {lr}")
-    if not isinstance(epochs, int) or epochs < 1:
+    if not whole(epochs) or epochs < 1:
         bad(f"epochs must be a whole number >= 1, got {epochs}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (not whole(batch_size) or batch_size < 1):
         bad(f"the batch size must be a whole number >= 1, got {batch_size}", "omit it for full-batch gradient descent")
     if schedule not in SCHEDULES:
         bad(f"unknown schedule {schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
-    if tol is not None and not (math.isfinite(tol) and tol > 0):
+    if tol is not None and not (isinstance(tol, numbers.Real) and math.isfinite(tol) and tol > 0):
         bad(f"tol must be a positive number, got {tol}")
     if patience is not None:
-        if not isinstance(patience, int) or patience < 1:
+        if not whole(patience) or patience < 1:
             bad(f"patience must be a whole number >= 1, got {patience}")
         if val is None:
             bad("patience needs validation data to watch", "pass --val val.npz")
-    if not (math.isfinite(l2) and l2 >= 0):
+    if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
         bad(f"l2 must be a number >= 0, got {l2}")
     if metric is not None and metric not in METRICS:
         bad(f"unknown metric {metric!r}", f"choose one of: {', '.join(METRICS)}")

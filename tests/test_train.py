@@ -344,11 +344,17 @@ def test_params_start_from_their_initialisers_with_the_seed():
 
 
 def test_bad_options_are_usage_errors():
-    for kw in ({"lr": -1}, {"lr": float("nan")}, {"epochs": 0}, {"batch_size": 0}, {"schedule": "cosine"},
-               {"tol": 0.0}, {"patience": 2}, {"l2": -1.0}, {"metric": "f1"}):
+    for kw in ({"lr": -1}, {"lr": float("nan")}, {"lr": "0.1"}, {"epochs": 0}, {"epochs": 2.5}, {"epochs": True},
+               {"batch_size": 0}, {"schedule": "cosine"}, {"tol": 0.0}, {"patience": 2}, {"l2": -1.0},
+               {"l2": None}, {"metric": "f1"}):
         with pytest.raises(GraphcError) as e:
             quiet_train(LSQ, LSQ_DATA, **{"lr": 0.1, "epochs": 1, **kw})
         assert e.value.usage, kw
+
+
+def test_numpy_numbers_are_fine_as_options():
+    r = quiet_train(LSQ, LSQ_DATA, lr=np.float64(0.3), epochs=np.int64(3), batch_size=np.int32(50))
+    assert r.epochs == 3 and r.steps == 6
 
 
 def test_data_errors():
