@@ -273,7 +273,7 @@ def _with_dependencies(helpers: list[str]) -> list[str]:
     for h in helpers:
         src = inspect.getsource(getattr(runtime, h))
         out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
-    return sorted(set(out), key=lambda h: (h not in ("_logsumexp",), h))
+    return sorted(set(out))
 
 
 def _function(name: str, sig: str, doc: str, body: list[str]) -> str:

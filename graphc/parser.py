@@ -376,7 +376,7 @@ class _Parser:
 
 def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -> GraphcError:
     line, col, text = where
-    if prev and prev[2] in RESERVED and text in ("=", ":", ",", ";") or kind == "_NL" and prev and prev[2] in RESERVED:
+    if prev and prev[2] in RESERVED and (text in ("=", ":", ",", ";") or kind == "_NL"):  # `loss = ...`
         word = prev[2]
         return GraphcError(
             f"`{word}` is a reserved word, not a value",
