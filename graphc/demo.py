@@ -142,11 +142,17 @@ def run(
             say(f"  {s}")
     say()
     mdl, tst, prm = _rel(MODEL), _rel(EXAMPLES / "digits_test.npz"), _rel(params)
+    two = _rel(EXAMPLES / "two_layer.gc")
     say("next, try:")
-    say(f"  graphc eval {mdl} --inputs {tst} --inputs {prm}    # the trained network on the test images")
+    say(f"  graphc eval {mdl} --inputs {tst} --inputs {prm}")
+    say("      the trained network on the test images: the loss and the class probabilities Y")
     say(f"  graphc train {mdl} --data {_rel(EXAMPLES / 'digits_train.npz')} --val {tst} "
-        f"--lr {LR} --batch-size {BATCH} --epochs 60 --metric accuracy --patience 5 -o params.npz")
-    say("  graphc equations examples/two_layer.gc                 # backprop in the lecture's ȳ notation")
-    say("  graphc gradcheck examples/softmax_regression.gc --inputs examples/softmax_regression.npz")
-    say("  and every lecture model in examples/README.md")
+        f"--lr {LR} --batch-size {BATCH} --epochs 100 --patience 5 --metric accuracy")
+    say("      longer, stopping when the held-out loss stops improving (--plot loss.png, -o params.npz)")
+    say(f"  graphc equations {two}")
+    say("      backprop for the lecture's two-layer network, in its ȳ notation")
+    if _subcommand("render"):
+        say(f"  graphc render {two} --inputs {_rel(EXAMPLES / 'two_layer.npz')} --backward -o two_layer.svg")
+        say("      its forward and backward graphs, every value and error signal written on them")
+    say(f"  every lecture model, with its command and result: {_rel(EXAMPLES / 'README.md')}")
     return written

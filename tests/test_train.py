@@ -700,6 +700,11 @@ def test_demo_writes_params_plot_and_code_and_says_what_next(tmp_path):
     else:
         assert "no `render` command" in r.stdout
     assert "next, try:" in r.stdout and "graphc eval" in r.stdout
+    suggested = [ln.strip() for ln in r.stdout.split("next, try:")[1].splitlines() if ln.startswith("  graphc ")]
+    assert len(suggested) >= 3
+    for line in suggested:  # every command it suggests runs
+        s = run(*shlex.split(line)[1:], cwd=tmp_path)
+        assert s.returncode == 0, (line, s.stderr)
     # the params it wrote give the accuracy it printed
     m = graphc.load(EXAMPLES / "digits_mlp.gc")
     test = load_npz(str(EXAMPLES / "digits_test.npz"))
