@@ -24,6 +24,11 @@ test: setup
 bench: setup
 	$(BIN)/python bench/compile_time.py
 	$(BIN)/python bench/mlp_step.py
+	$(BIN)/python bench/train_overhead.py
+
+golden: setup  # regenerate the golden files the tests compare against (never edit them by hand)
+	$(BIN)/python tests/regen_emit_golden.py
+	@if [ -f tests/regen_render_golden.py ]; then $(BIN)/python tests/regen_render_golden.py; fi
 
 clean:
 	rm -rf $(VENV) build dist
