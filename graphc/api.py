@@ -139,6 +139,26 @@ class Model:
         g = _gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)
         return g, {i: np.asarray(v) for i, v in interp.run(g, env).items()}
 
+    # ---- pictures (graphc/render.py) -------------------------------------------------------
+    def to_digraph(self, backward: bool = False, values: dict | None = None, **options):
+        """The picture of the model as a graphviz.Digraph, which Jupyter displays inline; with values,
+        every node shows its value (and with backward its error signal). Options: graphc.render.to_digraph."""
+        from .render import to_digraph
+
+        return to_digraph(self, backward=backward, values=values, **options)
+
+    def render(self, path, backward: bool = False, values: dict | None = None, **options) -> str:
+        """Draw the model into path: svg, png, pdf or dot, from its extension; written atomically."""
+        from .render import render
+
+        return render(self, str(path), backward=backward, values=values, **options)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows a model as the picture of its forward graph."""
+        from .render import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
         wrt = wrt or (self.params or self.inputs or [None])[0]

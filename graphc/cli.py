@@ -119,6 +119,34 @@ def cmd_equations(m: api.Model, args) -> int:
     return 0
 
 
+def cmd_render(m: api.Model, args) -> int:
+    from . import render
+
+    if args.output:
+        render.format_of(args.output)  # a wrong extension is a usage error, found before any work
+    dg = render.to_digraph(
+        m,
+        backward=args.backward,
+        values=_values(m, args) if (args.inputs or args.set) else None,
+        wrt=_wrt(args.wrt),
+        seed=args.seed,
+        rankdir=args.rankdir,
+        group_by_line=args.group_by_line,
+        collapse=args.collapse,
+        legend=not args.no_legend,
+    )
+    n = render.node_count(dg)
+    if n > render.LARGE and not (args.group_by_line or args.collapse):
+        print(f"note: {n} nodes; --collapse (a box per named value) or --group-by-line make it easier to read",
+              file=sys.stderr)
+    if not args.output:
+        sys.stdout.write(dg.source)
+        return 0
+    render.save(dg, args.output, protect=[args.model, *args.inputs])
+    print(f"wrote {args.output} ({n} nodes)", file=sys.stderr)
+    return 0
+
+
 def cmd_emit(m: api.Model, args) -> int:
     from pathlib import Path
 
@@ -186,6 +214,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
     c.add_argument("--latex", action="store_true", help="an align* block for LaTeX")
     c.set_defaults(run=cmd_equations)
+
+    c = sub.add_parser(
+        "render",
+        help="draw the computation graph with Graphviz (svg, png, pdf or dot)",
+        description="Draw the forward graph, and with --backward the backward graph beside it (error signals "
+        "ȳ = dL/dy). With --inputs/--set every node shows its value and, with --backward, its error signal.",
+    )
+    _model_args(c)
+    c.add_argument("-o", "--output", metavar="GRAPH.svg",
+                   help="the picture; its extension picks the format: svg, png, pdf, dot (default: DOT on stdout)")
+    c.add_argument("--backward", action="store_true", help="add the backward graph: error signals, dashed reuses")
+    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    c.add_argument("--rankdir", type=str.upper, choices=("LR", "TB", "RL", "BT"), default="LR",
+                   help="LR: left to right (default); TB: top to bottom")
+    c.add_argument("--group-by-line", action="store_true", help="cluster the nodes by model line (large graphs)")
+    c.add_argument("--collapse", action="store_true",
+                   help="one box per named value, its expression inside, instead of a node per operation")
+    c.add_argument("--no-legend", action="store_true", help="leave out the legend")
+    c.set_defaults(run=cmd_render)
 
     c = sub.add_parser(
         "train",

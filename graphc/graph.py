@@ -111,6 +111,12 @@ class Graph:
     def inputs(self) -> list[str]:
         return [n for n, i in self.names.items() if self.nx.nodes[i]["op"] == "input"]
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows a graph as its picture (with its backward part, if it has one)."""
+        from .render import mimebundle
+
+        return mimebundle(self, include, exclude)
+
     def copy(self) -> Graph:
         g = Graph.__new__(Graph)
         g.__dict__.update(self.__dict__)
