@@ -182,6 +182,7 @@ class _Drawing:
                     contribs: list[int] = []
                     self._collect(i, contribs, top=True)
                     self.fanout[i] = contribs
+                    self.boxed.update(c for c in contribs if g[c]["op"] == "const")  # a constant contribution
         self.stmts = self._statements()
         self.used_nodes: set[str] = set()
         self.used_edges: set[str] = set()
@@ -283,7 +284,7 @@ class _Drawing:
             parts.append(_esc(self.temps[i]))
         parts += [_bar(w) for w in self.bars.get(i, [])]
         if not parts:
-            parts.append(_esc(self.g.label(i)))
+            parts.append(_esc(_num(n["attrs"]["value"]) if n["op"] == "const" else self.g.label(i)))
         return " = ".join(parts)
 
     def op_text(self, i: int) -> str:
@@ -322,7 +323,8 @@ class _Drawing:
             rows.append(_small(_esc(_num(n["attrs"]["value"])), "#222222"))
         if n["op"] == "param" and i not in self.vals and n["attrs"].get("init"):
             rows.append(_small("init " + _esc(_init_text(n["attrs"]["init"])), "#7a5a2a"))
-        rows += self.value_lines(i)
+        if n["op"] != "const" or n["name"]:  # an anonymous constant's value is its title
+            rows += self.value_lines(i)
         s = self.signal_of.get(i)
         if s is not None and s != i and s in self.vals and n["op"] != "const":
             name = n["name"] if n["name"] else g.label(i)

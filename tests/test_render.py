@@ -169,6 +169,38 @@ def test_forward_picture_has_a_node_per_operation_and_an_edge_per_argument():
         assert len(d.edges) == args + named, path.name
 
 
+def example_cases():
+    for path in sorted(EX.glob("*.gc")):
+        npz = path.with_suffix(".npz")
+        yield pytest.param(path, npz if npz.exists() else None, id=path.stem)
+
+
+@pytest.mark.parametrize("path, npz", example_cases())
+def test_every_edge_joins_drawn_nodes_in_every_mode(path, npz):
+    m = graphc.load(path)
+    values = None if npz is None else {k: v for k, v in data.load_npz(str(npz)).items() if k in m.names}
+    for options in (
+        {},
+        {"backward": True},
+        {"backward": True, "values": values},
+        {"backward": True, "collapse": True, "values": values},
+        {"backward": True, "group_by_line": True},
+    ):
+        d = dot_of(m, **options)
+        ends = {x for a, b, _, _ in d.edges for x in (a, b)}
+        assert ends <= set(d.nodes), (options, ends - set(d.nodes))
+        assert all(kind in render.NODE_STYLES for kind in d.kinds()), d.kinds()
+
+
+def test_a_constant_contribution_to_a_fan_out_is_drawn():
+    """chain rule slide: f = y + exp(x y), so ȳ = 1 + x exp(x y): the 1 comes straight from f."""
+    m = graphc.load(EX / "chain_rule.gc")
+    d = dot_of(m, backward=True, values={"t": 0.7})
+    (sigma,) = d.of("fanout")
+    sources = [a for a, b, k, _ in d.edges if k == "contribution" and b == sigma]
+    assert len(sources) == 2 and any(d.nodes[a][0] == "const" and d.nodes[a][1].startswith("1 ") for a in sources)
+
+
 def test_kinds_have_distinct_shapes_and_colours_and_a_legend():
     src = render.to_digraph(graphc.load(EX / "logistic_least_squares_l2.gc"), backward=True).source
     styles = {}
