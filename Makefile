@@ -28,7 +28,7 @@ bench: setup
 
 golden: setup  # regenerate the golden files the tests compare against (never edit them by hand)
 	$(BIN)/python tests/regen_emit_golden.py
-	@if [ -f tests/regen_render_golden.py ]; then $(BIN)/python tests/regen_render_golden.py; fi
+	$(BIN)/python tests/regen_render_golden.py
 
 clean:
 	rm -rf $(VENV) build dist
