@@ -40,6 +40,10 @@ def _values(m: api.Model, args) -> dict:
     return values
 
 
+def _wrt_arg(p: argparse.ArgumentParser, what: str = "names to differentiate w.r.t.") -> None:
+    p.add_argument("--wrt", metavar="A,B", help=f"{what} (default: params, else inputs)")
+
+
 def _wrt(text: str | None) -> list[str] | None:
     return [w.strip() for w in text.split(",") if w.strip()] if text else None
 
@@ -183,14 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("grad", help="the loss and its gradients")
     _model_args(c)
-    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    _wrt_arg(c)
     c.add_argument("--order", type=int, choices=(1, 2), default=1, help="2: the Hessian w.r.t. one --wrt name")
     c.add_argument("-o", "--output", metavar="GRADS.npz", help="save the gradients keyed by name")
     c.set_defaults(run=cmd_grad)
 
     c = sub.add_parser("gradcheck", help="compare symbolic gradients with central finite differences")
     _model_args(c)
-    c.add_argument("--wrt", metavar="A,B", help="names to check (default: params, else inputs)")
+    _wrt_arg(c, "names to check")
     c.add_argument("--tol", type=float, default=1e-6, help="largest relative error allowed (default 1e-6)")
     c.add_argument(
         "--max-checks",
@@ -204,14 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("emit", help="write a standalone NumPy module: forward() and loss_and_grad()")
     _model_args(c, values=False)
     c.add_argument("-o", "--output", metavar="FILE.py", help="where to write it (default: stdout)")
-    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    _wrt_arg(c)
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
     c.add_argument("--order", type=int, choices=(1, 2), default=1, help=argparse.SUPPRESS)
     c.set_defaults(run=cmd_emit)
 
     c = sub.add_parser("equations", help="the forward and backward passes as equations (ȳ = dL/dy)")
     _model_args(c)
-    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    _wrt_arg(c)
     c.add_argument("--latex", action="store_true", help="an align* block for LaTeX")
     c.set_defaults(run=cmd_equations)
 
@@ -225,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="GRAPH.svg",
                    help="the picture; its extension picks the format: svg, png, pdf, dot (default: DOT on stdout)")
     c.add_argument("--backward", action="store_true", help="add the backward graph: error signals, dashed reuses")
-    c.add_argument("--wrt", metavar="A,B", help="names to differentiate w.r.t. (default: params, else inputs)")
+    _wrt_arg(c)
     c.add_argument("--rankdir", type=str.upper, choices=("LR", "TB", "RL", "BT"), default="LR",
                    help="LR: left to right (default); TB: top to bottom")
     c.add_argument("--group-by-line", action="store_true", help="cluster the nodes by model line (large graphs)")
