@@ -6,32 +6,20 @@ Every run goes through a real subprocess; expected numbers are computed with Num
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import run_graphc
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 
 def graphc(*args, cwd, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("GRAPHC_DEBUG", None)
-    r = subprocess.run(
-        [sys.executable, "-m", "graphc", *map(str, args)],
-        check=False,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    r = run_graphc(*args, cwd=cwd, stdin=stdin)
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
     assert "internal error" not in r.stderr, r.stderr
     return r

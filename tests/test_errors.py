@@ -6,14 +6,12 @@ hint, and the rendered form `path:line:col: error: message`, the source line, a 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import run_graphc
 
 import graphc
 from graphc import GraphcError
@@ -424,18 +422,7 @@ def test_empty_file(tmp_path):
 
 
 def cli(*args, cwd, stdin=None):
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("GRAPHC_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "graphc", *map(str, args)],
-        check=False,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    return run_graphc(*args, cwd=cwd, stdin=stdin)
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04truncated", "npz-half"])

@@ -1,11 +1,11 @@
 """The lecture's examples against its hand-derived backward passes, and the equations printed for them."""
 
 import subprocess
-import sys
 import unicodedata
 
 import numpy as np
 import pytest
+from clitools import run_graphc
 from gradtools import assert_close
 
 import graphc
@@ -149,7 +149,7 @@ def test_equations_latex_is_an_align_block():
 
 
 def run(*args, input=None):
-    return subprocess.run([sys.executable, "-m", "graphc", *args], capture_output=True, text=True, input=input)
+    return run_graphc(*args, stdin=input)
 
 
 def test_cli_grad_prints_and_saves_gradients(tmp_path):
