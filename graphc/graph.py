@@ -35,8 +35,16 @@ class Graph:
     def add(self, op: str | None, args=(), attrs=None, span=None, name=None, shape=None) -> int:
         i = self._next
         self._next += 1
-        self.nx.add_node(i, op=op, args=tuple(args), attrs=attrs or {}, span=span, name=name, shape=shape)
-        self.nx.add_edges_from((a, i) for a in args)
+        args = tuple(args)
+        # What nx.add_node + add_edges_from write, without their per-call checks (a fresh id, and
+        # arguments that exist): graph building is most of parsing and differentiating.
+        G = self.nx
+        G._node[i] = {"op": op, "args": args, "attrs": attrs or {}, "span": span, "name": name, "shape": shape}
+        G._succ[i] = {}
+        G._pred[i] = pred = {}
+        succ = G._succ
+        for a in args:
+            pred[a] = succ[a][i] = {}
         return i
 
     def op(self, name: str, *args, **attrs) -> V:
