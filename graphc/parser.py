@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -18,7 +19,7 @@ RESERVED = ("input", "param", "const", "loss", "output")
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "pow", "**": "pow"}
 INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
 TOKEN_TEXT = {
-    "_NL": "end of line",
+    "_SEP": "end of line or `;`",
     "$END": "end of file",
     "ADDOP": "`+` or `-`",
     "MULOP": "`*`, `/` or `@`",
@@ -29,7 +30,6 @@ TOKEN_TEXT = {
     "LSQB": "`[`",
     "RSQB": "`]`",
     "COMMA": "`,`",
-    "SEMICOLON": "`;`",
     "EQUAL": "`=`",
     "COLON": "`:`",
     "NAME": "a name",
@@ -46,8 +46,30 @@ def grammar_path() -> Path:
     raise FileNotFoundError("graphc.lark not found; is graphc installed correctly?")
 
 
-def _span(tok: lark.Token) -> Span:
-    return Span(tok.line, tok.column, tok.end_line, tok.end_column)
+class Tok(str):
+    """A token: its text, with its terminal's name and where it starts (lighter than Tok)."""
+
+    __slots__ = ("type", "line", "column")
+
+
+def _tok(kind: str, value: str, line: int, column: int) -> Tok:
+    t = Tok(value)
+    t.type, t.line, t.column = kind, line, column
+    return t
+
+
+def _cache_path() -> str | bool:
+    """Where Lark keeps the analysed grammar between runs (a per-user cache; it checks the grammar's hash)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    try:
+        os.makedirs(os.path.join(root, "graphc"), exist_ok=True)
+    except OSError:
+        return False
+    return os.path.join(root, "graphc", f"grammar-lark{lark.__version__}.cache")
+
+
+def _span(tok: Tok) -> Span:
+    return Span(tok.line, tok.column, tok.line, tok.column + len(tok))
 
 
 class E(NamedTuple):
@@ -64,12 +86,12 @@ class _Builder(lark.Transformer):
         self.g = Graph(source, path)
         self.defined: dict[str, Span] = {}  # name -> span of its definition
         self.used: dict[str, Span] = {}  # name -> span of its first use
-        self.loss: lark.Token | None = None
-        self.outputs: list[lark.Token] = []
+        self.loss: Tok | None = None
+        self.outputs: list[Tok] = []
         self.assigned: list[str] = []
 
     # ---- names --------------------------------------------------------------------------
-    def _ref(self, tok: lark.Token) -> int:
+    def _ref(self, tok: Tok) -> int:
         name = str(tok)
         if name in RESERVED:
             raise GraphcError(
@@ -82,7 +104,7 @@ class _Builder(lark.Transformer):
             self.used[name] = _span(tok)
         return self.g.names[name]
 
-    def _define(self, tok: lark.Token, op, args=(), attrs=None, adopt: int | None = None, span=None) -> int:
+    def _define(self, tok: Tok, op, args=(), attrs=None, adopt: int | None = None, span=None) -> int:
         """Give `tok`'s name a definition: fill its placeholder, or adopt a fresh expression node."""
         name, at = str(tok), _span(tok)
         span = span or at
@@ -287,6 +309,7 @@ class _Parser:
             lexer="basic",
             transformer=transformer,
             maybe_placeholders=True,
+            cache=_cache_path(),
         )
         tables = lk.parser.parser.parser  # lark.parsers.lalr_parser._Parser
         reduce: dict[int, tuple] = {}
@@ -313,59 +336,75 @@ class _Parser:
             for t in terms
             if isinstance(t.pattern, lark.lexer.PatternStr) and word.fullmatch(t.pattern.value)
         }
-        rest = [t for t in terms if t.name not in self.keywords.values()]
-        self.regex = re.compile("|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest))
-        self.ignore = frozenset(lk.ignore_tokens)
-        self.kept = {s.name for r in lk.rules for s in r.expansion if s.is_term and not s.filter_out}
+        skip = "|".join(t.pattern.to_regexp() for t in terms if t.name in lk.lexer_conf.ignore)
+        kept = "|".join(
+            f"(?P<{t.name}>{t.pattern.to_regexp()})"
+            for t in terms
+            if t.name not in self.keywords.values() and t.name not in lk.lexer_conf.ignore
+        )
+        self.regex = re.compile(f"(?:{skip})*(?:{kept})?")  # whitespace and comments, then a token
+        self.units: dict[tuple[int, int, str], int] = {}
 
     def tokens(self, text: str):
-        """(type, Token or None, position) triples; Tokens only for terminals the rules keep."""
-        match, keywords, ignore, kept, Token = self.regex.match, self.keywords, self.ignore, self.kept, lark.Token
-        pos, line, line_start, depth, end = 0, 1, 0, 0, len(text)
-        while pos < end:
-            m = match(text, pos)
-            col = pos - line_start + 1
-            if m is None:
-                raise GraphcError(f"unexpected character {text[pos]!r}", Span(line, col))
-            kind, value, nxt = m.lastgroup, m.group(), m.end()
-            if kind == "_NL":
-                if not depth:
-                    yield kind, None, (line, col, value)
-                line += value.count("\n")
-                line_start = nxt
-            elif kind not in ignore:
-                if kind in ("LPAR", "LSQB"):
-                    depth += 1
-                elif kind in ("RPAR", "RSQB"):
-                    depth = max(0, depth - 1)
-                elif kind == "NAME":
-                    kind = keywords.get(value, kind)
-                tok = Token(kind, value, pos, line, col, line, col + len(value), nxt) if kind in kept else None
-                yield kind, tok, (line, col, value)
-            pos = nxt
-        yield "$END", None, (line, pos - line_start + 1, "")
+        """The Toks of text, then one of type $END."""
+        keywords, end = self.keywords, len(text)
+        line, line_start, depth, last = 1, 0, 0, "_SEP"  # no _SEP before the first statement
+        for m in self.regex.finditer(text):
+            kind = m.lastgroup
+            if kind is None:  # only whitespace or comments: the end, or a character no token starts with
+                at = m.end()
+                if at < end:
+                    raise GraphcError(f"unexpected character {text[at]!r}", Span(line, at - line_start + 1))
+                break
+            value, col = m.group(kind), m.start(kind) - line_start + 1
+            if kind == "_SEP":
+                newline = value != ";"
+                if last != "_SEP" and not (newline and depth):
+                    last = kind
+                    tok = Tok("\n" if newline else ";")
+                    tok.type, tok.line, tok.column = kind, line, col
+                    yield tok
+                if newline:
+                    line += value.count("\n")
+                    line_start = m.end()
+                continue
+            if kind == "NAME":
+                kind = keywords.get(value, kind)
+            elif kind in ("LPAR", "LSQB"):
+                depth += 1
+            elif kind in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            last = kind
+            tok = Tok(value)  # inline, not a helper: this runs for every token
+            tok.type, tok.line, tok.column = kind, line, col
+            yield tok
+        yield _tok("$END", "", line, end - line_start + 1)
 
     def parse(self, text: str):
-        states, stack, values, prev = self.states, [self.start], [], None
-        for kind, tok, where in self.tokens(text):
+        states, units, stack, values, prev = self.states, self.units, [self.start], [], None
+        for tok in self.tokens(text):
+            kind = tok.type
             while True:
                 try:
                     shift, arg = states[stack[-1]][kind]
                 except KeyError:
-                    raise _syntax_error(kind, where, states[stack[-1]], prev) from None
+                    raise _syntax_error(tok, states[stack[-1]], prev) from None
                 if shift:
                     stack.append(arg)
                     values.append(tok)
-                    prev = where
+                    prev = tok
                     break
                 size, callback, origin = arg
-                if callback is None:
-                    stack.pop()
-                    value = values.pop()
-                elif size:
-                    children = values[-size:]
+                if callback is None:  # a chain of `?rule: x` reductions only changes the top state
+                    key = (stack[-2], stack[-1], kind)
+                    top = units.get(key)
+                    if top is None:
+                        top = units[key] = self._unit_chain(*key)
+                    stack[-1] = top
+                    continue
+                if size:
+                    value = callback(values[-size:])
                     del stack[-size:], values[-size:]
-                    value = callback(children)
                 else:
                     value = callback([])
                 if origin == "start" and kind == "$END" and len(stack) == 1:
@@ -373,14 +412,21 @@ class _Parser:
                 stack.append(states[stack[-1]][origin][1])
                 values.append(value)
 
+    def _unit_chain(self, below: int, top: int, kind: str) -> int:
+        """The top state after every unit reduction that state `top` makes on `kind`, over `below`."""
+        while True:
+            shift, arg = self.states[top].get(kind, (True, None))
+            if shift or arg[1] is not None:
+                return top
+            top = self.states[below][arg[2]][1]
 
-def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -> GraphcError:
-    line, col, text = where
-    if prev and prev[2] in RESERVED and (text in ("=", ":", ",", ";") or kind == "_NL"):  # `loss = ...`
-        word = prev[2]
+
+def _syntax_error(tok: Tok, expected: dict, prev: Tok | None) -> GraphcError:
+    kind, line, col, text = tok.type, tok.line, tok.column, str(tok)
+    if prev is not None and prev in RESERVED and text in ("=", ":", ",", ";", "\n"):  # `loss = ...`
         return GraphcError(
-            f"`{word}` is a reserved word, not a value",
-            Span(prev[0], prev[1], prev[0], prev[1] + len(word)),
+            f"`{prev}` is a reserved word, not a value",
+            _span(prev),
             f"reserved words: {', '.join(RESERVED)}; rename the value",
         )
     names = sorted({TOKEN_TEXT.get(t, f"`{t.lower()}`") for t in expected if t.isupper() or t in TOKEN_TEXT})
@@ -389,10 +435,9 @@ def _syntax_error(kind: str, where: tuple, expected: dict, prev: tuple | None) -
         hint = f"`{text}` is a reserved word: {', '.join(RESERVED)}"
     if kind == "$END":
         return GraphcError("unexpected end of file", Span(line, col), hint)
-    what = "end of line" if kind == "_NL" else f"`{text}`"
-    return GraphcError(
-        f"unexpected {what}", Span(line, col, line, col + max(1, len(text)) if kind != "_NL" else col + 1), hint
-    )
+    if text == "\n":
+        return GraphcError("unexpected end of line", Span(line, col, line, col + 1), hint)
+    return GraphcError(f"unexpected `{text}`", _span(tok), hint)
 
 
 _LOCK = threading.Lock()
@@ -451,7 +496,7 @@ def check_loss_shape(g: Graph, shape) -> None:
         )
 
 
-def _lookup(g: Graph, b: _Builder, tok: lark.Token) -> int:
+def _lookup(g: Graph, b: _Builder, tok: Tok) -> int:
     name = str(tok)
     if name not in b.defined:
         raise GraphcError(f"`{name}` is not defined in the model", _span(tok), suggest(name, b.defined))
