@@ -100,31 +100,57 @@ class Model:
         check_loss_shape(g, g[g.loss]["shape"])
         return g, env
 
-    def _run(self, kind, values: dict | None, seed: int, make, targets, extra: dict | None = None):
+    def _run(self, kind, values: dict, seed: int, make, targets, extra: dict | None = None):
         """Run the graph `make` builds for these values' shapes. It is built once per set of shapes (and
         seed, for the params' initial values) and then reused, so a training loop pays only for the
-        plan's steps. `extra` gives values to nodes `make` added (by name)."""
-        arrays = {k: interp.as_array(k, v) for k, v in (values or {}).items()}
-        key = (kind, seed, tuple(sorted((k, a.shape) for k, a in arrays.items())))
+        plan's steps. `extra` gives values to nodes `make` added (by name). Returns the graph, the
+        plan and its values list (indexed by node id)."""
+        f64 = interp.F64  # a float64 array is used as it is (what np.asarray returns): skip the call
+        arrays = {
+            k: v if type(v) is np.ndarray and v.dtype is f64 else interp.as_array(k, v) for k, v in values.items()
+        }
+        key = (kind, seed, *[(k, a.shape) for k, a in arrays.items()])  # in the caller's order: a loop keeps it
         prepared = self._cache.get(key)
         if prepared is None:
-            g, env = self._bound(arrays, seed)
-            gx = make(g)
-            prepared = self._cache[key] = (gx, interp.Plan(gx, targets(gx)), env)
-        gx, plan, env = prepared
-        given = {**arrays, **(extra or {})}
-        return gx, plan.run({**env, **{gx.names[k]: a for k, a in given.items()}})
+            canonical = (kind, seed, *sorted(key[2:]))  # the same values in another order: the same plan
+            prepared = self._cache.get(canonical)
+            if prepared is None:
+                g, env = self._bound(arrays, seed)
+                gx = make(g)
+                prepared = self._cache[canonical] = (gx, interp.Plan(gx, targets(gx), env))  # env: params' initials
+            self._cache[key] = prepared
+        gx, plan = prepared
+        return gx, plan, plan.run(named={**arrays, **extra} if extra else arrays)
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Every named value of the forward pass."""
-        g, vals = self._run("forward", values, seed, lambda g: passes.stabilise(g, inplace=True), lambda g: None)
-        return {name: np.asarray(vals[i]) for name, i in g.names.items()}
+        values = values or {}
+        g, plan, vals = self._run(
+            "forward", values, seed, lambda g: passes.stabilise(g, inplace=True), lambda g: list(g.names.values())
+        )
+        # params not given take initial values the plan keeps for the next call: what may share memory
+        # with them is handed out as a copy, so changing it cannot change the next call's values
+        copy = plan.shared if any(p not in values for p in self.graph.params) else ()
+        return {name: np.array(vals[i], float) if i in copy else np.asarray(vals[i]) for name, i in g.names.items()}
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
-        g, vals = self._run(("grad", tuple(wrt or ())), values, seed, lambda g: _gradient_graph(g, wrt),
-                            lambda g: [g.loss, *g.grads.values()])
-        return float(vals[g.loss]), {w: np.array(vals[i], dtype=np.float64) for w, i in g.grads.items()}
+        g, plan, vals = self._run(
+            ("grad", tuple(wrt or ())),
+            values or {},
+            seed,
+            lambda g: _gradient_graph(g, wrt),
+            lambda g: [g.loss, *g.grads.values()],
+        )
+        # Each run makes new arrays, so a gradient array is handed out as it is (as the emitted module
+        # does), unless it may share memory with a leaf or be read-only (plan.shared), or is a second
+        # name's gradient (the same node): those are copies, as are scalars (as 0-d arrays).
+        grads, seen = {}, set()
+        for w, i in g.grads.items():
+            a = vals[i]
+            grads[w] = a if type(a) is np.ndarray and i not in plan.shared and i not in seen else np.array(a, float)
+            seen.add(i)
+        return float(vals[g.loss]), grads
 
     def trace(
         self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, backward: bool = True
@@ -168,8 +194,10 @@ class Model:
         shape = g[g.names[wrt]]["shape"]
         size = int(np.prod(shape))
         if size > 4096:
-            raise GraphcError(f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
-                              hint="use Model.hvp for Hessian-vector products")
+            raise GraphcError(
+                f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
+                hint="use Model.hvp for Hessian-vector products",
+            )
         cols = []
         for k in range(size):
             e = np.zeros(size)
@@ -180,8 +208,14 @@ class Model:
     def hvp(self, values: dict | None, v, wrt: str, seed: int = 0) -> np.ndarray:
         """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph again."""
         vname = autodiff.hvp_input_name(self.graph)
-        g, vals = self._run(("hvp", wrt), values, seed, lambda g: _hvp_graph(g, wrt, vname),
-                            lambda g: [g.grads[wrt]], extra={vname: interp.as_array(vname, v)})
+        g, _, vals = self._run(
+            ("hvp", wrt),
+            values or {},
+            seed,
+            lambda g: _hvp_graph(g, wrt, vname),
+            lambda g: [g.grads[wrt]],
+            extra={vname: interp.as_array(vname, v)},
+        )
         return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
 
     # ---- training -------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import zlib
-from functools import cache
+from collections import Counter
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -26,6 +27,9 @@ def kernel(g: Graph, i: int):
 
     params, expr = node_expression(g, i)
     return _compiled(params, expr)
+
+
+F64 = np.dtype(np.float64)
 
 
 def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
@@ -132,29 +136,106 @@ def _match(g: Graph, name: str, declared, actual) -> None:
         )
 
 
+# Ops whose value may share memory with their first argument (a view, or the argument itself).
+VIEW_OPS = frozenset({"identity", "transpose", "mT", "expand_dims", "broadcast", "unbroadcast"})
+FUSE_LIMIT = 200  # longest fused expression, in characters: far below Python's 200 nested brackets
+
+
+@lru_cache(maxsize=4096)
+def _step(expr: str):
+    """A step's function of the values list v (its expression names what it reads as v[i])."""
+    return eval(f"lambda v: {expr}", {"np": np, **vars(runtime)})  # noqa: S307 - our code
+
+
 class Plan:
-    """A graph compiled for repeated runs: its kernels, in order, with their argument ids."""
+    """A graph compiled for repeated runs: one step per statement, as `graphc emit` writes them.
 
-    def __init__(self, g: Graph, targets=None):
-        keep = g.upstream(targets) if targets is not None else None
+    A node is a statement of its own when a caller reads it (a target), when it has several uses, or
+    when its expression would get too long; otherwise it is fused into its one user's expression,
+    which composes the per-node expressions codegen writes. The steps read and write a list of
+    values indexed by node id. Without targets, every node is its own step (and can be read).
+    """
+
+    def __init__(self, g: Graph, targets=None, env: dict | None = None):
+        from .codegen import _Printer
+
+        keep = g.upstream(targets) if targets is not None else set(g.nx.nodes)
+        read = set(targets) if targets is not None else keep
+        order = [i for i in g.order() if i in keep]
+        uses = Counter(a for i in order for a in g[i]["args"])  # x * x uses x twice: not fused
         self.graph = g
-        self.consts = {i: np.float64(g[i]["attrs"]["value"]) for i in g.nx.nodes if g[i]["op"] == "const"}
-        self.steps = [(i, kernel(g, i), g[i]["args"]) for i in g.order()
-                      if g[i]["op"] not in LEAVES and (keep is None or i in keep)]
+        self.blank = [None] * (max(g.nx.nodes, default=-1) + 1)  # consts and preset leaves in place
+        names = {}  # node id -> how a step reads it
+        printer = _Printer(g, names, "float64")
+        self.steps, self.members = [], {}  # (node id, function); node id -> the nodes its step computes
+        for i in order:
+            n = g[i]
+            if n["op"] in LEAVES:
+                names[i] = f"v[{i}]"
+                if n["op"] == "const":
+                    self.blank[i] = np.float64(n["attrs"]["value"])
+                continue
+            expr = printer.expr(i)[0]
+            if i in read or uses[i] != 1 or len(expr) > FUSE_LIMIT:
+                names[i] = f"v[{i}]"
+                self.steps.append((i, _step(expr)))
+                self.members[i] = self._fused(i, names)
+        for i, a in (env or {}).items():
+            if i in keep:  # (bind's env may hold consts that passes have since removed)
+                self.blank[i] = a
+        # A value read from the plan may share memory with a leaf (an input, or a param's initial value
+        # kept in `blank`), or be a read-only broadcast: callers that hand it out copy it.
+        shared: dict[int, bool] = {}
+        for i in order:
+            n = g[i]
+            op = n["op"]
+            shared[i] = op in ("input", "param", "broadcast") or (op in VIEW_OPS and shared[n["args"][0]])
+        self.shared = {i for i in read if shared[i]}
 
-    def run(self, env: dict) -> dict:
-        """{node id: value} for every step, given the leaves' values (consts are known)."""
-        vals = {**self.consts, **env}
+    def _fused(self, root: int, names: dict) -> list[int]:
+        """The nodes step `root` computes, arguments first: root and the nodes fused into it."""
+        out, stack = [], [root]
+        while stack:
+            i = stack.pop()
+            out.append(i)
+            stack += [a for a in self.graph[i]["args"] if a not in names]
+        return out[::-1]  # each fused node has one user, found before it: reversed, arguments come first
+
+    def run(self, env: dict | None = None, named: dict | None = None) -> list:
+        """The values list, indexed by node id (None for nodes fused into another step), given leaves'
+        values by node id (env) or by model name (named); consts and the leaves given when planning
+        are known."""
+        v = self.blank.copy()
+        if env:
+            for i, a in env.items():
+                v[i] = a
+        if named:
+            ids = self.graph.names
+            for k, a in named.items():
+                v[ids[k]] = a
         with np.errstate(all="ignore"):
             try:
-                for i, fn, args in self.steps:
-                    vals[i] = fn(*[vals[a] for a in args])
+                for i, fn in self.steps:
+                    v[i] = fn(v)
             except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
+                i, e = self._culprit(i, v, e)
                 n = self.graph[i]
                 raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
-        return vals
+        return v
+
+    def _culprit(self, root: int, v: list, error: Exception) -> tuple[int, Exception]:
+        """Which node of a failed fused step failed: rerun its nodes one kernel at a time."""
+        local = {}
+        for i in self.members[root]:
+            try:
+                local[i] = kernel(self.graph, i)(*[local[a] if a in local else v[a] for a in self.graph[i]["args"]])
+            except (ValueError, IndexError, MemoryError) as e:
+                return i, e
+        return root, error
 
 
 def run(g: Graph, env: dict, targets=None) -> dict:
-    """Evaluate nodes in topological order (only those `targets` need, if given)."""
-    return Plan(g, targets).run(env)
+    """{node id: value} for the leaves and every node (those `targets` need, if given), in topological order."""
+    plan = Plan(g, targets, env)
+    v = plan.run()
+    return {i: v[i] for i in g.nx.nodes if v[i] is not None}
