@@ -17,8 +17,14 @@ from .graph import LEAVES, Graph
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
-INFIX = {"add": ("+", ADD), "sub": ("-", ADD), "mul": ("*", MUL), "div": ("/", MUL), "matmul": ("@", MUL),
-         "pow": ("**", POW)}
+INFIX = {
+    "add": ("+", ADD),
+    "sub": ("-", ADD),
+    "mul": ("*", MUL),
+    "div": ("/", MUL),
+    "matmul": ("@", MUL),
+    "pow": ("**", POW),
+}
 
 
 def _py(name: str) -> str:
@@ -61,8 +67,10 @@ class _Printer:
             return f"-{self.wrap(args[0], UNARY)}", UNARY
         spec = O.OPS[op]
         self.helpers.update(spec.helpers)
-        texts = [self.wrap(a, ATOM) if f"{{{k}}}." in spec.code or f"{{{k}}}[" in spec.code else a[0]
-                 for k, a in enumerate(args)]
+        texts = [
+            self.wrap(a, ATOM) if f"{{{k}}}." in spec.code or f"{{{k}}}[" in spec.code else a[0]
+            for k, a in enumerate(args)
+        ]
         return spec.render(texts, n["attrs"]), ATOM
 
     @staticmethod
@@ -95,11 +103,16 @@ class _Printer:
             (u,), (v,) = (g[a]["args"] for a in n["args"])
             reach = not self.local or (u in self.names and v in self.names)
             axes = [g[a]["attrs"]["axis"] for a in n["args"]]
-            if reach and axes == [-1, -2] and g[u]["shape"] and g[v]["shape"] and (
-                    len(g[u]["shape"]) == len(g[v]["shape"]) == 1):
+            if (
+                reach
+                and axes == [-1, -2]
+                and g[u]["shape"]
+                and g[v]["shape"]
+                and (len(g[u]["shape"]) == len(g[v]["shape"]) == 1)
+            ):
                 return f"np.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
         if n["op"] in ("sum", "mean", "max") and g[n["args"][0]]["shape"]:  # an array: its method is faster
-            kw = O.OPS[n["op"]].render(["x"], n["attrs"])[len(f"np.{n['op']}(x"):-1].lstrip(", ")
+            kw = O.OPS[n["op"]].render(["x"], n["attrs"])[len(f"np.{n['op']}(x") : -1].lstrip(", ")
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM
         if n["op"] == "size_ratio":
             return self.size_ratio(*(g[a]["shape"] for a in n["args"]))
@@ -127,8 +140,10 @@ class _Printer:
             k = 1
             for d in ds:
                 k *= d if isinstance(d, int) else 1
-            return " * ".join(([str(k)] if k != 1 or not any(isinstance(d, str) for d in ds) else []) +
-                              [d for d in ds if isinstance(d, str)])
+            return " * ".join(
+                ([str(k)] if k != 1 or not any(isinstance(d, str) for d in ds) else [])
+                + [d for d in ds if isinstance(d, str)]
+            )
 
         top, bottom = product(num), product(den)
         if not any(isinstance(d, str) for d in num + den):
@@ -199,8 +214,10 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
 
     consts = {i: _py(fwd[i]["name"]) for i in fwd.nx.nodes if fwd[i]["op"] == "const" and fwd[i]["name"]}
-    const_lines = [f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
-                   for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)]
+    const_lines = [
+        f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
+        for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
+    ]
 
     prologue = []
     for n in optional:
@@ -219,8 +236,9 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     printer_f = _Body(gf, dtype, consts, dim_vars)
     fwd_body = printer_f.statements(gf.order(), set(gf.nx.nodes))
     returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
-    printer_b = _Body(gb, dtype, {i: _py(gb[i]["name"]) for i in gb.nx.nodes
-                                  if gb[i]["op"] == "const" and gb[i]["name"]}, dim_vars)
+    printer_b = _Body(
+        gb, dtype, {i: _py(gb[i]["name"]) for i in gb.nx.nodes if gb[i]["op"] == "const" and gb[i]["name"]}, dim_vars
+    )
     forward_ids = gb.upstream([gb.loss])
     order = gb.order()
     needed = gb.upstream([gb.loss, *gb.grads.values()])
@@ -247,16 +265,24 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
         parts.append("\n".join(const_lines) + "\n")
     parts += [h.rstrip() + "\n" for h in helper_src]
     doc_f = '"""Every named value of the forward pass."""'
-    doc_b = (f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
-             f"    Error signals are named <value>_bar: y_bar = d{gb.label(gb.loss)}/dy.\n"
-             '    """')
+    doc_b = (
+        f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
+        f"    Error signals are named <value>_bar: y_bar = d{gb.label(gb.loss)}/dy.\n"
+        '    """'
+    )
     dims_f = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_f.used_dims)]
     dims_b = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_b.used_dims)]
     parts.append(_function("forward", sig, doc_f, prologue + dims_f + fwd_body + [returned]))
-    parts.append(_function("loss_and_grad", sig, doc_b, prologue + dims_b + ["# forward pass"] + body_f +
-                           ["", "# backward pass"] + body_b + [grads]))
+    parts.append(
+        _function(
+            "loss_and_grad",
+            sig,
+            doc_b,
+            prologue + dims_b + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
+        )
+    )
     head = parts[:3] if const_lines else parts[:2]
-    rest = parts[len(head):]
+    rest = parts[len(head) :]
     return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
 
 
