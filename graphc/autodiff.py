@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import networkx as nx
-
 from . import ops as O
 from .errors import GraphcError, suggest
-from .graph import Graph, V
+from .graph import Graph, V, paused_gc
 
 
 def default_wrt(g: Graph) -> list[str]:
@@ -22,6 +20,7 @@ def default_wrt(g: Graph) -> list[str]:
     return g.params or g.inputs
 
 
+@paused_gc()
 def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None, inplace: bool = False) -> Graph:
     """A new graph (or `graph` itself, with inplace): graph's nodes plus the backward nodes;
     ``.grads`` maps each wrt name to its gradient."""
@@ -40,10 +39,7 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
                 f"cannot differentiate w.r.t. `{w}`: the model has no such value", hint=suggest(w, g.names), usage=True
             )
     targets = [g.names[w] for w in wrt]
-    upstream = g.upstream([loss])
-    needed = set(targets) & upstream
-    for t in targets:
-        needed |= nx.descendants(g.nx, t) & upstream
+    needed = g.downstream(targets) & g.upstream([loss])  # on a path from a target to the loss
 
     pending: dict[int, list[V]] = defaultdict(list)
     g.span = g[loss]["span"]

@@ -56,13 +56,21 @@ class Dims:
         return b
 
     def shape(self, shape):
-        return None if shape is None else tuple(self.resolve(d) for d in shape)
+        if shape is None:
+            return None
+        if not self.parent and not self.value:  # nothing unified yet: every dim is itself
+            return tuple(shape)
+        return tuple(self.resolve(d) for d in shape)
 
 
 def broadcast(a, b, dims: Dims):
     """NumPy broadcasting of two shapes."""
     if a is None or b is None:
         return None
+    if a == b or not b:  # the common cases, equal shapes and a scalar, need no dim-by-dim walk
+        return dims.shape(a)
+    if not a:
+        return dims.shape(b)
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         x = dims.resolve(a[-i]) if i <= len(a) else 1
