@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph
+from .graph import Graph, paused_gc
 
 # ---- helpers ------------------------------------------------------------------------------
 
 
 def _const_value(g: Graph, i: int):
-    n = g[i]
+    n = g.nx._node[i]  # (the raw dict: passes ask this of every argument of every node)
     return n["attrs"]["value"] if n["op"] == "const" and n["name"] is None else None
 
 
@@ -26,7 +26,7 @@ def _is(g: Graph, i: int, value: float) -> bool:
 
 def replace(g: Graph, old: int, new: int) -> None:
     """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
-    for u in list(g.nx.successors(old)):
+    for u in list(g.nx._succ[old]):
         g.set_args(u, [new if a == old else a for a in g[u]["args"]])
     g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
     g.outputs = [new if v == old else v for v in g.outputs]
@@ -44,7 +44,7 @@ def replace(g: Graph, old: int, new: int) -> None:
 
 def _replaceable(g: Graph, i: int) -> bool:
     """Model values stay as they are; anonymous nodes and error signals may be rewritten."""
-    n = g[i]
+    n = g.nx._node[i]
     return n["op"] not in ("input", "param") and (n["name"] is None or n.get("signal", False))
 
 
@@ -99,9 +99,10 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
     """Evaluate ops whose arguments are all anonymous scalar constants; size ratios of known shapes."""
     from .interp import kernel
 
+    node = g.nx._node
     changed = False
     for i in order or g.order():
-        n = g[i]
+        n = node[i]
         if n["op"] in ("input", "param", "const") or not _replaceable(g, i):
             continue
         if n["op"] == "size_ratio":
@@ -110,8 +111,10 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
                 continue
             value = float(np.prod(s0)) / float(np.prod(s1))
         else:
+            if n["shape"] != ():
+                continue
             vals = [_const_value(g, a) for a in n["args"]]
-            if any(v is None for v in vals) or n["shape"] != ():
+            if any(v is None for v in vals):
                 continue
             with np.errstate(all="ignore"):
                 value = float(kernel(g, i)(*vals))
@@ -123,11 +126,12 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
     """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
+    node = g.nx._node
     changed = False
     for i in order or g.order():
-        if i not in g.nx or not _replaceable(g, i):
+        n = node.get(i)
+        if n is None or n["op"] not in _IDENTITY_OPS or not _replaceable(g, i):
             continue
-        n = g[i]
         op, args, shape = n["op"], n["args"], n["shape"]
 
         def same(a, shape=shape, args=args):
@@ -139,32 +143,27 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
         to = None
         if op == "mul":
             a, b = args
-            if _is(g, b, 1.0) and same(a):
+            ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
+            if cb == 1.0 and same(a):
                 to = a
-            elif _is(g, a, 1.0) and same(b):
+            elif ca == 1.0 and same(b):
                 to = b
-            elif (_is(g, a, 0.0) or _is(g, b, 0.0)) and shape == ():
+            elif (ca == 0.0 or cb == 0.0) and shape == ():
                 to = g.add("const", attrs={"value": 0.0}, shape=())
-            elif _is(g, a, -1.0) and same(b):
+            elif ca == -1.0 and same(b):
                 to = _new(g, i, "neg", [b])
-            else:
+            elif ca is not None or cb is not None:
                 to = _fold_scale(g, i)
         elif op in ("add", "sub"):
             a, b = args
-            if _is(g, b, 0.0) and same(a):
+            ca, cb = _const_value(g, a), _const_value(g, b)
+            if cb == 0.0 and same(a):
                 to = a
-            elif _is(g, a, 0.0) and same(b):
+            elif ca == 0.0 and same(b):
                 to = b if op == "add" else _new(g, i, "neg", [b])
-            elif g[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
-                to = _new(g, i, "sub" if op == "add" else "add", [a, g[b]["args"][0]])
-        elif (
-            op == "div"
-            and _is(g, args[1], 1.0)
-            and same(args[0])
-            or op == "pow"
-            and _is(g, args[1], 1.0)
-            and same(args[0])
-        ):
+            elif node[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
+                to = _new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
+        elif op in ("div", "pow") and _is(g, args[1], 1.0) and same(args[0]):
             to = args[0]
         elif op == "pow" and _is(g, args[1], 2.0):
             to = _new(g, i, "mul", [args[0], args[0]])
@@ -191,6 +190,10 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
             replace(g, i, to)
             changed = True
     return changed
+
+
+# the ops identities rewrites; it skips the others at once
+_IDENTITY_OPS = frozenset(("mul", "add", "sub", "div", "pow", "neg", "unbroadcast", "broadcast", "identity"))
 
 
 def _fold_scale(g: Graph, i: int) -> int | None:
@@ -236,14 +239,16 @@ def _spread(g: Graph, i: int) -> int | None:
 def _drop_broadcast(g: Graph, i: int) -> int | None:
     """Elementwise ops broadcast by themselves: op(broadcast(s, ref), y) -> op(s, y) when y already has the
     result's shape, and op(broadcast(s, ref), c) -> broadcast(op(s, c), ref) for a scalar c."""
-    n = g[i]
+    node = g.nx._node
+    n = node[i]
     if n["shape"] is None:
         return None
     for k in (0, 1):
-        args = list(n["args"])
-        b, other = g[args[k]], g[args[1 - k]]
+        args = n["args"]
+        b = node[args[k]]
         if b["op"] not in ("broadcast", "expand_dims") or not _replaceable(g, args[k]):
             continue
+        args, other = list(args), node[args[1 - k]]
         if other["shape"] == n["shape"]:
             s = _spread(g, args[k])
             if s is not None:
@@ -258,12 +263,15 @@ def _drop_broadcast(g: Graph, i: int) -> int | None:
 def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
     """softmax(z) -> exp(log_softmax(z)) where log_softmax(z) is computed anyway: one exp instead of a
     second max, exp, sum and divide."""
-    logs = {(g[i]["args"], g[i]["attrs"].get("axis", -1)): i for i in g.nx.nodes if g[i]["op"] == "log_softmax"}
+    node = g.nx._node
+    logs = {(n["args"], n["attrs"].get("axis", -1)): i for i, n in node.items() if n["op"] == "log_softmax"}
+    if not logs:
+        return False
     changed = False
-    for i in list(g.nx.nodes):
-        n = g[i]
+    for i in [i for i, n in node.items() if n["op"] == "softmax"]:
+        n = node[i]
         key = (n["args"], n["attrs"].get("axis", -1))
-        if n["op"] == "softmax" and key in logs:
+        if key in logs:
             n["op"], n["attrs"] = "exp", {}
             g.set_args(i, [logs[key]])
             changed = True
@@ -271,12 +279,13 @@ def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
 
 
 def _key(g: Graph, i: int):
-    n = g[i]
+    n = g.nx._node[i]
     if n["op"] in ("input", "param"):
         return None
     if n["op"] == "const":
         return ("const", n["attrs"]["value"]) if n["name"] is None else None
-    return (n["op"], n["args"], tuple(sorted(n["attrs"].items())))
+    attrs = n["attrs"]
+    return (n["op"], n["args"], tuple(sorted(attrs.items())) if attrs else ())
 
 
 def merge_common(g: Graph, order: list[int] | None = None) -> bool:
@@ -303,7 +312,7 @@ def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
     roots = {i for i in g.names.values() if not g[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
     live = g.upstream(roots)
-    dead = [i for i in g.nx.nodes if i not in live]
+    dead = [i for i in g.nx._node if i not in live]
     for i in dead:
         name = g[i]["name"]
         if name and g.names.get(name) == i:
@@ -315,6 +324,7 @@ def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
 PIPELINE = (fold_constants, identities, share_softmax, merge_common, remove_dead)
 
 
+@paused_gc()
 def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
     g = g if inplace else g.copy()
     for _ in range(max_rounds):
