@@ -13,7 +13,7 @@ import textwrap
 
 from . import ops as O
 from . import passes, runtime
-from .graph import LEAVES, Graph
+from .graph import LEAVES, Graph, paused_gc
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
@@ -41,10 +41,13 @@ class _Printer:
         self.dims = dims or {}  # symbolic dim -> where to read it
         self.used_dims: set[str] = set()
         self.local = False  # True: may only refer to the node's own arguments (an interpreter kernel)
+        self.inlined: dict[int, tuple[str, int]] = {}  # node -> its expression, once it is final
 
     def expr(self, i: int) -> tuple[str, int]:
         if i in self.names:
             return self.names[i], ATOM
+        if i in self.inlined:
+            return self.inlined[i]
         n = self.g[i]
         op = n["op"]
         if op == "const":
@@ -194,6 +197,7 @@ def _dim_sources(g: Graph) -> dict[str, tuple[str, str]]:
     return src
 
 
+@paused_gc()
 def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model") -> str:
     """The source text of a standalone module for the model."""
     from .api import _gradient_graph
@@ -213,7 +217,7 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     optional = [n for n in free if n in defaults]
     sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
 
-    consts = {i: _py(fwd[i]["name"]) for i in fwd.nx.nodes if fwd[i]["op"] == "const" and fwd[i]["name"]}
+    consts = {i: _py(n["name"]) for i, n in fwd.nx._node.items() if n["op"] == "const" and n["name"]}
     const_lines = [
         f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
@@ -231,13 +235,13 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     if dtype != "float64":
         prologue += [f"{_py(n)} = np.asarray({_py(n)}, dtype=np.{dtype})" for n in free]
 
-    gf = passes.simplify(passes.stabilise(fwd))
+    gf = passes.simplify(passes.stabilise(fwd), inplace=True)  # (stabilise made a copy)
     dim_vars = {d: var for d, (var, _) in dims.items()}
     printer_f = _Body(gf, dtype, consts, dim_vars)
-    fwd_body = printer_f.statements(gf.order(), set(gf.nx.nodes))
+    fwd_body = printer_f.statements(gf.order(), set(gf.nx._node))
     returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
     printer_b = _Body(
-        gb, dtype, {i: _py(gb[i]["name"]) for i in gb.nx.nodes if gb[i]["op"] == "const" and gb[i]["name"]}, dim_vars
+        gb, dtype, {i: _py(n["name"]) for i, n in gb.nx._node.items() if n["op"] == "const" and n["name"]}, dim_vars
     )
     forward_ids = gb.upstream([gb.loss])
     order = gb.order()
@@ -313,10 +317,11 @@ class _Body(_Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
     def __init__(self, g: Graph, dtype: str, consts: dict[int, str], dims: dict[str, str]):
-        names = {i: _py(g[i]["name"]) for i in g.nx.nodes if g[i]["name"] and g[i]["op"] in LEAVES}
+        node = g.nx._node
+        names = {i: _py(n["name"]) for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         super().__init__(g, names, dtype, dims)
-        self.taken = {g[i]["name"] for i in g.nx.nodes if g[i]["name"]}
+        self.taken = {n["name"] for n in node.values() if n["name"]}
         self.temps = 0
 
     def temp(self) -> str:
@@ -328,16 +333,20 @@ class _Body(_Printer):
 
     def statements(self, nodes: list[int], needed: set[int]) -> list[str]:
         g = self.g
+        node, succ = g.nx._node, g.nx._succ
         out = []
         for i in nodes:
-            n = g[i]
+            n = node[i]
             if n["op"] in LEAVES or i in self.names:
                 continue
-            users = [u for u in g.nx.successors(i) if u in needed and not self.shape_only(u)]
-            if n["name"] is None and len(users) == 1 and len(self.expr(i)[0]) <= 48 and i != g.loss:
+            users = [u for u in succ[i] if u in needed and not self.shape_only(u)]
+            # its arguments are done (named or inlined), so its expression is final: users reuse it
+            e = self.expr(i)
+            if n["name"] is None and len(users) == 1 and len(e[0]) <= 48 and i != g.loss:
+                self.inlined[i] = e
                 continue  # inlined into its one user
             name = _py(n["name"]) if n["name"] else self.temp()
-            text = self.expr(i)[0]
+            text = e[0]
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].line}" if n["span"] else ""
             if len(line) + len(comment) + 4 > WIDTH and comment:
