@@ -60,9 +60,9 @@ def cmd_check(m: api.Model, args) -> int:
     rows = m.summary()
     w = max(4, *(len(r[0]) for r in rows))
     sw = max(5, *(len(r[2]) for r in rows))
-    print(f"{'name':<{w}}  {'kind':<6}  {'shape':<{sw}}  line")
-    for name, kind, shape, line in rows:
-        print(f"{name:<{w}}  {kind:<6}  {shape:<{sw}}  {line}")
+    lines = [f"{'name':<{w}}  {'kind':<6}  {'shape':<{sw}}  line"]
+    lines += [f"{name:<{w}}  {kind:<6}  {shape:<{sw}}  {line}" for name, kind, shape, line in rows]
+    print("\n".join(lines))  # one write: a 10,000-value model prints 10,000 rows
     outs = ", ".join(m.output_names) or "none"
     print(f"ok: {len(rows)} values; loss {m.loss_name}; outputs {outs}; params {', '.join(m.params) or 'none'}")
     return 0
