@@ -100,34 +100,46 @@ class Model:
         check_loss_shape(g, g[g.loss]["shape"])
         return g, env
 
-    def _run(self, kind, values: dict, seed: int, make, targets, extra: dict | None = None):
-        """Run the graph `make` builds for these values' shapes. It is built once per set of shapes (and
-        seed, for the params' initial values) and then reused, so a training loop pays only for the
-        plan's steps. `extra` gives values to nodes `make` added (by name). Returns the graph, the
-        plan and its values list (indexed by node id)."""
-        f64 = interp.F64  # a float64 array is used as it is (what np.asarray returns): skip the call
-        arrays = {
-            k: v if type(v) is np.ndarray and v.dtype is f64 else interp.as_array(k, v) for k, v in values.items()
-        }
-        key = (kind, seed, *[(k, a.shape) for k, a in arrays.items()])  # in the caller's order: a loop keeps it
-        prepared = self._cache.get(key)
-        if prepared is None:
-            canonical = (kind, seed, *sorted(key[2:]))  # the same values in another order: the same plan
-            prepared = self._cache.get(canonical)
-            if prepared is None:
-                g, env = self._bound(arrays, seed)
-                gx = make(g)
-                prepared = self._cache[canonical] = (gx, interp.Plan(gx, targets(gx), env))  # env: params' initials
-            self._cache[key] = prepared
-        gx, plan = prepared
-        return gx, plan, plan.run(named={**arrays, **extra} if extra else arrays)
+    def _run(self, kind: tuple, values: dict, seed: int, extra: dict | None = None):
+        """Run the plan of `kind` ("forward", "grad" or "hvp": see _prepare) for these values' shapes. It
+        is built once per set of shapes (and seed, for the params' initial values) and then reused, so a
+        training loop pays only for the plan's steps. `extra` gives values to nodes the kind's graph
+        adds (by name). Returns the graph, the plan and its values list (indexed by node id)."""
+        f64, ndarray = interp.F64, np.ndarray  # float64 arrays, the common case, are used as they are
+        shapes = tuple([v.shape if type(v) is ndarray and v.dtype is f64 else None for v in values.values()])
+        if None in shapes:
+            values = {k: interp.as_array(k, v) for k, v in values.items()}
+            shapes = tuple([a.shape for a in values.values()])
+        key = (kind, seed, tuple(values), shapes)  # names in the caller's order: a loop keeps it
+        try:
+            g, plan = self._cache[key]
+        except KeyError:
+            g, plan = self._cache[key] = self._prepare(kind, values, seed)
+        return g, plan, plan.run(named={**values, **extra} if extra else values)
+
+    def _prepare(self, kind: tuple, arrays: dict, seed: int):
+        """(graph, plan) for these values' shapes (values in another order share them): for ("forward",)
+        the forward graph as it runs, for ("grad", wrt) the gradient graph, for ("hvp", wrt, vname)
+        the graph of the Hessian of the loss w.r.t. wrt times the input vname."""
+        canonical = (kind, seed, tuple(sorted((k, a.shape) for k, a in arrays.items())))
+        if canonical not in self._cache:
+            g, env = self._bound(arrays, seed)
+            if kind[0] == "forward":
+                g = passes.stabilise(g, inplace=True)
+                targets = list(g.names.values())
+            elif kind[0] == "grad":
+                g = _gradient_graph(g, list(kind[1]) or None)
+                targets = [g.loss, *g.grads.values()]
+            else:
+                g = _hvp_graph(g, kind[1], kind[2])
+                targets = [g.grads[kind[1]]]
+            self._cache[canonical] = (g, interp.Plan(g, targets, env))  # env: the params' initial values
+        return self._cache[canonical]
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Every named value of the forward pass."""
         values = values or {}
-        g, plan, vals = self._run(
-            "forward", values, seed, lambda g: passes.stabilise(g, inplace=True), lambda g: list(g.names.values())
-        )
+        g, plan, vals = self._run(("forward",), values, seed)
         # params not given take initial values the plan keeps for the next call: what may share memory
         # with them is handed out as a copy, so changing it cannot change the next call's values
         copy = plan.shared if any(p not in values for p in self.graph.params) else ()
@@ -135,22 +147,11 @@ class Model:
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
-        g, plan, vals = self._run(
-            ("grad", tuple(wrt or ())),
-            values or {},
-            seed,
-            lambda g: _gradient_graph(g, wrt),
-            lambda g: [g.loss, *g.grads.values()],
-        )
-        # Each run makes new arrays, so a gradient array is handed out as it is (as the emitted module
-        # does), unless it may share memory with a leaf or be read-only (plan.shared), or is a second
-        # name's gradient (the same node): those are copies, as are scalars (as 0-d arrays).
-        grads, seen = {}, set()
-        for w, i in g.grads.items():
-            a = vals[i]
-            grads[w] = a if type(a) is np.ndarray and i not in plan.shared and i not in seen else np.array(a, float)
-            seen.add(i)
-        return float(vals[g.loss]), grads
+        g, plan, vals = self._run(("grad", tuple(wrt or ())), values or {}, seed)
+        # each run makes new arrays: a gradient is handed out as it is (as the emitted module does)
+        # unless the caller would not own it (plan.copy: it may share memory with a leaf, ...)
+        copy = plan.copy
+        return float(vals[g.loss]), {w: np.array(vals[i], float) if i in copy else vals[i] for w, i in g.grads.items()}
 
     def trace(
         self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, backward: bool = True
@@ -208,14 +209,7 @@ class Model:
     def hvp(self, values: dict | None, v, wrt: str, seed: int = 0) -> np.ndarray:
         """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph again."""
         vname = autodiff.hvp_input_name(self.graph)
-        g, _, vals = self._run(
-            ("hvp", wrt),
-            values or {},
-            seed,
-            lambda g: _hvp_graph(g, wrt, vname),
-            lambda g: [g.grads[wrt]],
-            extra={vname: interp.as_array(vname, v)},
-        )
+        g, _, vals = self._run(("hvp", wrt, vname), values or {}, seed, extra={vname: interp.as_array(vname, v)})
         return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
 
     # ---- training -------------------------------------------------------------------------

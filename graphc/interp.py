@@ -175,22 +175,28 @@ class Plan:
                 if n["op"] == "const":
                     self.blank[i] = np.float64(n["attrs"]["value"])
                 continue
-            expr = printer.expr(i)[0]
-            if i in read or uses[i] != 1 or len(expr) > FUSE_LIMIT:
+            e = printer.expr(i)
+            if i in read or uses[i] != 1 or len(e[0]) > FUSE_LIMIT:
                 names[i] = f"v[{i}]"
-                self.steps.append((i, _step(expr)))
+                self.steps.append((i, _step(e[0])))
                 self.members[i] = self._fused(i, names)
+            else:
+                printer.inlined[i] = e  # final (its arguments are done): its user reuses it, as in _Body
         for i, a in (env or {}).items():
             if i in keep:  # (bind's env may hold consts that passes have since removed)
                 self.blank[i] = a
         # A value read from the plan may share memory with a leaf (an input, or a param's initial value
-        # kept in `blank`), or be a read-only broadcast: callers that hand it out copy it.
+        # kept in `blank`), or be a read-only broadcast: `shared`. A caller handing out the targets as
+        # arrays the receiver owns copies those, targets listed twice (one node, two names: two
+        # arrays), and scalars (to 0-d arrays): `copy`. Every other target is a new array each run.
         shared: dict[int, bool] = {}
         for i in order:
             n = g[i]
             op = n["op"]
             shared[i] = op in ("input", "param", "broadcast") or (op in VIEW_OPS and shared[n["args"][0]])
         self.shared = {i for i in read if shared[i]}
+        twice = {i for i, k in Counter(targets or ()).items() if k > 1}
+        self.copy = self.shared | twice | {i for i in read if not g[i]["shape"]}
 
     def _fused(self, root: int, names: dict) -> list[int]:
         """The nodes step `root` computes, arguments first: root and the nodes fused into it."""

@@ -153,7 +153,7 @@ def test_a_long_chain_is_cut_into_statements_python_can_compile():
     assert loss == float(every[g.loss])
     np.testing.assert_array_equal(grads["x"], every[g.grads["x"]])
     assert m.evaluate({"x": x})["L"] == loss
-    forward = [plan for key, (_, plan) in m._cache.items() if key[0] == "forward"]
+    forward = [plan for key, (_, plan) in m._cache.items() if key[0] == ("forward",)]
     assert 1 < len(forward[0].steps) < depth / 10  # fused, in pieces of bounded length
 
 
