@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import math
 from contextlib import contextmanager
 
 import networkx as nx
@@ -100,16 +101,27 @@ class Graph:
         order follows the model's text and the backward pass follows the forward pass."""
         succ = self.nx._succ  # networkx's own adjacency dicts: its views cost 3x more per lookup
         indeg = {i: len(p) for i, p in self.nx._pred.items()}
-        ready = [i for i, d in indeg.items() if d == 0]
-        heapq.heapify(ready)
-        out = []
-        while ready:
-            i = heapq.heappop(ready)
+        # Kahn's algorithm with the smallest ready id first, as a sweep over the ids in increasing order:
+        # arguments are nearly always made before their users, so a node is nearly always ready when the
+        # sweep reaches it. Only one that becomes ready after the sweep passed it waits in a heap.
+        ids = sorted(indeg)  # (ids grow as nodes are made: already sorted, a linear pass)
+        ids.append(math.inf)
+        out, late = [], []
+        k = 0
+        while late or k < len(ids) - 1:
+            if late:  # each is below the sweep's next id: it comes first
+                i = heapq.heappop(late)
+            else:
+                i = ids[k]
+                k += 1
+                if indeg[i]:
+                    continue  # not ready: it goes into `late` when it is
             out.append(i)
+            swept = ids[k]
             for j in succ[i]:
                 indeg[j] -= 1
-                if not indeg[j]:
-                    heapq.heappush(ready, j)
+                if not indeg[j] and j < swept:
+                    heapq.heappush(late, j)
         return out
 
     def upstream(self, roots) -> set[int]:
@@ -184,14 +196,15 @@ class Graph:
     # ---- shapes -------------------------------------------------------------------------
     def infer(self, i: int) -> None:
         """Infer node i's shape from its arguments' shapes."""
-        n = self.nx._node[i]
+        node = self.nx._node
+        n = node[i]
         op = O.OPS[n["op"]]
         if op.arity == 0:
             if n["op"] == "const":
                 n["shape"] = ()
             return
         try:
-            n["shape"] = op.shape([self.nx._node[a]["shape"] for a in n["args"]], n["attrs"], self.dims)
+            n["shape"] = op.shape([node[a]["shape"] for a in n["args"]], n["attrs"], self.dims)
         except S.ShapeError as e:
             raise GraphcError(str(e), n["span"]) from None
 
