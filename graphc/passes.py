@@ -133,37 +133,30 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
         if n is None or n["op"] not in _IDENTITY_OPS or not _replaceable(g, i):
             continue
         op, args, shape = n["op"], n["args"], n["shape"]
-
-        def same(a, shape=shape, args=args):
-            """Is op(a, other) shaped like a, so that dropping the op keeps the shape? (other is scalar,
-            or both shapes are known and equal)"""
-            other = [b for b in args if b != a]
-            return (shape is not None and g[a]["shape"] == shape) or bool(other) and g[other[0]]["shape"] == ()
-
         to = None
         if op == "mul":
             a, b = args
             ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
-            if cb == 1.0 and same(a):
+            if cb == 1.0 and _same(g, n, a):
                 to = a
-            elif ca == 1.0 and same(b):
+            elif ca == 1.0 and _same(g, n, b):
                 to = b
             elif (ca == 0.0 or cb == 0.0) and shape == ():
                 to = g.add("const", attrs={"value": 0.0}, shape=())
-            elif ca == -1.0 and same(b):
+            elif ca == -1.0 and _same(g, n, b):
                 to = _new(g, i, "neg", [b])
             elif ca is not None or cb is not None:
                 to = _fold_scale(g, i)
         elif op in ("add", "sub"):
             a, b = args
             ca, cb = _const_value(g, a), _const_value(g, b)
-            if cb == 0.0 and same(a):
+            if cb == 0.0 and _same(g, n, a):
                 to = a
-            elif ca == 0.0 and same(b):
+            elif ca == 0.0 and _same(g, n, b):
                 to = b if op == "add" else _new(g, i, "neg", [b])
             elif node[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
                 to = _new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
-        elif op in ("div", "pow") and _is(g, args[1], 1.0) and same(args[0]):
+        elif op in ("div", "pow") and _is(g, args[1], 1.0) and _same(g, n, args[0]):
             to = args[0]
         elif op == "pow" and _is(g, args[1], 2.0):
             to = _new(g, i, "mul", [args[0], args[0]])
@@ -182,14 +175,24 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
             to = args[0]
         elif op == "identity" and n["name"] is None:
             to = args[0]
-        if to is None and op in ("mul", "div"):
-            to = _pull_neg(g, i)
-        if to is None and op in ("add", "sub", "mul", "div"):
-            to = _drop_broadcast(g, i)
+        if to is None and op in ("mul", "div", "add", "sub"):
+            arg_ops = (node[args[0]]["op"], node[args[1]]["op"])  # the rules below need a neg or a broadcast
+            if "neg" in arg_ops and op in ("mul", "div"):
+                to = _pull_neg(g, i)
+            if to is None and ("broadcast" in arg_ops or "expand_dims" in arg_ops):
+                to = _drop_broadcast(g, i)
         if to is not None and to != i:
             replace(g, i, to)
             changed = True
     return changed
+
+
+def _same(g: Graph, n: dict, a: int) -> bool:
+    """Is node n = op(a, other) shaped like a, so that dropping the op keeps the shape? (other is scalar,
+    or both shapes are known and equal)"""
+    shape = n["shape"]
+    other = [b for b in n["args"] if b != a]
+    return (shape is not None and g[a]["shape"] == shape) or bool(other) and g[other[0]]["shape"] == ()
 
 
 # the ops identities rewrites; it skips the others at once
@@ -278,8 +281,8 @@ def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
     return changed
 
 
-def _key(g: Graph, i: int):
-    n = g.nx._node[i]
+def _key(n: dict):
+    """What makes two nodes the same value (None: a node never merged), from its node dict."""
     if n["op"] in ("input", "param"):
         return None
     if n["op"] == "const":
@@ -290,10 +293,11 @@ def _key(g: Graph, i: int):
 
 def merge_common(g: Graph, order: list[int] | None = None) -> bool:
     """Common-subexpression merging: one node per (op, args, attrs)."""
+    node = g.nx._node
     seen: dict = {}
     changed = False
     for i in order or g.order():
-        k = _key(g, i)
+        k = _key(node[i])
         if k is None:
             continue
         first = seen.setdefault(k, i)
