@@ -17,6 +17,7 @@ from .graph import LEAVES, Graph, paused_gc
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
+LOWERED = frozenset(("unbroadcast", "mul", "sum", "mean", "max", "size_ratio", "mT"))  # the ops _Printer.lower knows
 INFIX = {
     "add": ("+", ADD),
     "sub": ("-", ADD),
@@ -84,6 +85,8 @@ class _Printer:
     def lower(self, i: int):
         """Specialise shape-generic ops when the shapes are known when emitting."""
         g, n = self.g, self.g[i]
+        if n["op"] not in LOWERED:
+            return None
         if n["op"] == "unbroadcast":
             src, ref = n["args"]
             gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -102,7 +105,7 @@ class _Printer:
             if kept:
                 text += f".reshape({self.shape_of(ref)})"
             return text, ATOM
-        if n["op"] == "mul" and all(g[a]["op"] == "expand_dims" for a in n["args"]):
+        if n["op"] == "mul" and g[n["args"][0]]["op"] == g[n["args"][1]]["op"] == "expand_dims":
             (u,), (v,) = (g[a]["args"] for a in n["args"])
             reach = not self.local or (u in self.names and v in self.names)
             axes = [g[a]["attrs"]["axis"] for a in n["args"]]
@@ -339,12 +342,13 @@ class _Body(_Printer):
             n = node[i]
             if n["op"] in LEAVES or i in self.names:
                 continue
-            users = [u for u in succ[i] if u in needed and not self.shape_only(u)]
             # its arguments are done (named or inlined), so its expression is final: users reuse it
             e = self.expr(i)
-            if n["name"] is None and len(users) == 1 and len(e[0]) <= 48 and i != g.loss:
-                self.inlined[i] = e
-                continue  # inlined into its one user
+            if n["name"] is None and i != g.loss and len(e[0]) <= 48:
+                users = [u for u in succ[i] if u in needed and not self.shape_only(u)]
+                if len(users) == 1:
+                    self.inlined[i] = e
+                    continue  # inlined into its one user
             name = _py(n["name"]) if n["name"] else self.temp()
             text = e[0]
             line = f"{name} = {text}"
