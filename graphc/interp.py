@@ -219,29 +219,39 @@ class Plan:
             ids = self.graph.names
             for k, a in named.items():
                 v[ids[k]] = a
-        with np.errstate(all="ignore"):
-            try:
-                for i, fn in self.steps:
-                    v[i] = fn(v)
-            except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
-                i, e = self._culprit(i, v, e)
-                n = self.graph[i]
-                raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
+        failed = _execute(self.steps, v)
+        if failed:
+            i, e = self._culprit(*failed, v)
+            n = self.graph[i]
+            raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
         return v
 
-    def _culprit(self, root: int, v: list, error: Exception) -> tuple[int, Exception]:
+    def _culprit(self, root: int, error: Exception, v: list) -> tuple[int, Exception]:
         """Which node of a failed fused step failed: rerun its nodes one kernel at a time."""
         local = {}
-        for i in self.members[root]:
-            try:
-                local[i] = kernel(self.graph, i)(*[local[a] if a in local else v[a] for a in self.graph[i]["args"]])
-            except (ValueError, IndexError, MemoryError) as e:
-                return i, e
+        with np.errstate(all="ignore"):
+            for i in self.members[root]:
+                args = [local[a] if a in local else v[a] for a in self.graph[i]["args"]]
+                try:
+                    local[i] = kernel(self.graph, i)(*args)
+                except (ValueError, IndexError, MemoryError) as e:
+                    return i, e
         return root, error
 
 
+@np.errstate(all="ignore")  # as a decorator, errstate costs half what a `with` block does per call
+def _execute(steps: list, v: list) -> tuple[int, Exception] | None:
+    """Run the steps on the values list; (node id, error) for the step that failed, if one did."""
+    try:
+        for i, fn in steps:
+            v[i] = fn(v)
+    except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
+        return i, e
+    return None
+
+
 def run(g: Graph, env: dict, targets=None) -> dict:
-    """{node id: value} for the leaves and every node (those `targets` need, if given), in topological order."""
+    """{node id: value} for every node, each its own step (only those `targets` need, fused, if given)."""
     plan = Plan(g, targets, env)
     v = plan.run()
     return {i: v[i] for i in g.nx.nodes if v[i] is not None}
