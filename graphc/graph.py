@@ -105,10 +105,11 @@ class Graph:
         # arguments are nearly always made before their users, so a node is nearly always ready when the
         # sweep reaches it. Only one that becomes ready after the sweep passed it waits in a heap.
         ids = sorted(indeg)  # (ids grow as nodes are made: already sorted, a linear pass)
+        n = len(ids)
         ids.append(math.inf)
         out, late = [], []
         k = 0
-        while late or k < len(ids) - 1:
+        while late or k < n:
             if late:  # each is below the sweep's next id: it comes first
                 i = heapq.heappop(late)
             else:
@@ -126,11 +127,11 @@ class Graph:
 
     def upstream(self, roots) -> set[int]:
         """The roots and every node they depend on, in one iterative sweep."""
-        node = self.nx._node
+        pred = self.nx._pred  # (its keys are the node's arguments)
         seen = set(roots)
         stack = list(seen)
         while stack:
-            for a in node[stack.pop()]["args"]:
+            for a in pred[stack.pop()]:
                 if a not in seen:
                     seen.add(a)
                     stack.append(a)

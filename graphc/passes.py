@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph, paused_gc
+from .graph import LEAVES, Graph, paused_gc
 
 # ---- helpers ------------------------------------------------------------------------------
 
@@ -103,16 +103,14 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
     changed = False
     for i in order or g.order():
         n = node[i]
-        if n["op"] in ("input", "param", "const") or not _replaceable(g, i):
-            continue
+        if n["shape"] != () or n["op"] in LEAVES or not _replaceable(g, i):
+            continue  # (only scalars fold: size ratios are scalars too)
         if n["op"] == "size_ratio":
             s0, s1 = (g[a]["shape"] for a in n["args"])
             if s0 is None or s1 is None or not all(isinstance(d, int) for d in s0 + s1):
                 continue
             value = float(np.prod(s0)) / float(np.prod(s1))
         else:
-            if n["shape"] != ():
-                continue
             vals = [_const_value(g, a) for a in n["args"]]
             if any(v is None for v in vals):
                 continue
@@ -137,7 +135,9 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
         if op == "mul":
             a, b = args
             ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
-            if cb == 1.0 and _same(g, n, a):
+            if ca is None and cb is None:
+                pass  # the usual case: each rule below needs a constant operand
+            elif cb == 1.0 and _same(g, n, a):
                 to = a
             elif ca == 1.0 and _same(g, n, b):
                 to = b
@@ -313,12 +313,13 @@ def merge_common(g: Graph, order: list[int] | None = None) -> bool:
 
 def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
     """Drop nodes that no named model value, loss, output or gradient depends on."""
-    roots = {i for i in g.names.values() if not g[i].get("signal")}
+    node = g.nx._node
+    roots = {i for i in g.names.values() if not node[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
     live = g.upstream(roots)
-    dead = [i for i in g.nx._node if i not in live]
+    dead = [i for i in node if i not in live]
     for i in dead:
-        name = g[i]["name"]
+        name = node[i]["name"]
         if name and g.names.get(name) == i:
             del g.names[name]
     g.nx.remove_nodes_from(dead)
