@@ -26,6 +26,7 @@ def _is(g: Graph, i: int, value: float) -> bool:
 
 def replace(g: Graph, old: int, new: int) -> None:
     """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
+    _changing(g)
     for u in list(g.nx._succ[old]):
         g.set_args(u, [new if a == old else a for a in g[u]["args"]])
     g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
@@ -49,9 +50,25 @@ def _replaceable(g: Graph, i: int) -> bool:
 
 
 def _new(g: Graph, at: int, op: str, args, attrs=None) -> int:
+    _changing(g)
     i = g.add(op, args, attrs or {}, span=g[at]["span"])
     g.infer(i)
     return i
+
+
+def _const(g: Graph, value: float, span=None) -> int:
+    _changing(g)
+    return g.add("const", attrs={"value": value}, span=span, shape=())
+
+
+class _WouldChange(Exception):
+    """What a pass raises instead of changing a graph it was run on only to learn whether it would."""
+
+
+def _changing(g: Graph) -> None:
+    """Called before each change a simplification pass makes (see _settled)."""
+    if getattr(g, "_dry_run", False):
+        raise _WouldChange
 
 
 # ---- stabilisation ------------------------------------------------------------------------
@@ -116,7 +133,7 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
                 continue
             with np.errstate(all="ignore"):
                 value = float(kernel(g, i)(*vals))
-        c = g.add("const", attrs={"value": value}, span=n["span"], shape=())
+        c = _const(g, value, n["span"])
         replace(g, i, c)
         changed = True
     return changed
@@ -142,7 +159,7 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
             elif ca == 1.0 and _same(g, n, b):
                 to = b
             elif (ca == 0.0 or cb == 0.0) and shape == ():
-                to = g.add("const", attrs={"value": 0.0}, shape=())
+                to = _const(g, 0.0)
             elif ca == -1.0 and _same(g, n, b):
                 to = _new(g, i, "neg", [b])
             elif ca is not None or cb is not None:
@@ -209,7 +226,7 @@ def _fold_scale(g: Graph, i: int) -> int | None:
             inner = g[m]["args"][k]
             if _const_value(g, inner) is not None:
                 value = _const_value(g, c) * _const_value(g, inner)
-                scale = g.add("const", attrs={"value": value}, shape=())
+                scale = _const(g, value)
                 return _new(g, i, "mul", [scale, g[m]["args"][1 - k]])
     return None
 
@@ -266,19 +283,21 @@ def _drop_broadcast(g: Graph, i: int) -> int | None:
 def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
     """softmax(z) -> exp(log_softmax(z)) where log_softmax(z) is computed anyway: one exp instead of a
     second max, exp, sum and divide."""
+    pairs = _softmax_pairs(g)
+    for i, log in pairs:
+        g[i]["op"], g[i]["attrs"] = "exp", {}
+        g.set_args(i, [log])
+    return bool(pairs)
+
+
+def _softmax_pairs(g: Graph) -> list[tuple[int, int]]:
+    """(softmax(z), log_softmax(z)) pairs, along the same axis."""
     node = g.nx._node
     logs = {(n["args"], n["attrs"].get("axis", -1)): i for i, n in node.items() if n["op"] == "log_softmax"}
     if not logs:
-        return False
-    changed = False
-    for i in [i for i, n in node.items() if n["op"] == "softmax"]:
-        n = node[i]
-        key = (n["args"], n["attrs"].get("axis", -1))
-        if key in logs:
-            n["op"], n["attrs"] = "exp", {}
-            g.set_args(i, [logs[key]])
-            changed = True
-    return changed
+        return []
+    keys = ((i, (n["args"], n["attrs"].get("axis", -1))) for i, n in node.items() if n["op"] == "softmax")
+    return [(i, logs[key]) for i, key in keys if key in logs]
 
 
 def _key(n: dict):
@@ -331,12 +350,100 @@ PIPELINE = (fold_constants, identities, share_softmax, merge_common, remove_dead
 
 @paused_gc()
 def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
+    """Rounds of PIPELINE, each pass over every node, until a round would change nothing. That last round
+    is not run: _settled answers for it by looking only near what the round before changed."""
     g = g if inplace else g.copy()
     for _ in range(max_rounds):
+        before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g.nx._node.items()}
         changed = False
         order = g.order()  # one order a round: nodes a pass adds are visited next round
         for p in PIPELINE:  # every pass runs each round, until a round changes nothing
             changed = p(g, order) or changed
-        if not changed:
+        if not changed or _settled(g, before):
             break
     return g
+
+
+def _settled(g: Graph, before: dict) -> bool:
+    """Would another round of PIPELINE leave g as it is? `before` has each node's (op, args, name, attrs) as
+    the round just run began.
+
+    fold_constants and identities decide about a node from its own fields and those of its arguments, three
+    deep (deeper only along chains of expand_dims and broadcast). The round looked at every node that existed
+    when it began and left alone those still here; a node none of whose fields, nor those of the nodes it
+    reads, changed since would be left alone again. So the two passes run only on the nodes near a change,
+    on a graph that refuses changes: the first one they try answers no. A constant swapped for an equal one
+    (merge_common does thousands) changes nothing they read. merge_common can merge only a node whose key
+    changed, with a node that has its arguments (or, for a constant, its value). share_softmax is checked
+    whole (it is cheap); remove_dead finds nothing in a graph that nothing changed since it ran."""
+    node, succ = g.nx._node, g.nx._succ
+    rekeyed, dirty = [], []  # nodes whose key may have changed; nodes whose rewrites may now apply
+    for i, n in node.items():
+        was = before.get(i)
+        if was is None:  # made this round
+            rekeyed.append(i)
+            dirty.append(i)
+        elif n["args"] is not was[1] or n["op"] != was[0] or n["name"] != was[2]:
+            rekeyed.append(i)
+            if n["op"] != was[0] or n["name"] != was[2] or not _equal_constants(g, was[1], n["args"], before):
+                dirty.append(i)
+    if _softmax_pairs(g) or _merges(g, rekeyed):
+        return False
+    near, frontier, depth = set(dirty), set(dirty), 0  # what reads a dirty node: users 3 deep, or along spreads
+    while frontier:
+        depth += 1
+        frontier = {u for i in frontier if depth <= 3 or node[i]["op"] in ("expand_dims", "broadcast") for u in succ[i]}
+        frontier -= near
+        near |= frontier
+    if not near:
+        return True
+    g._dry_run = True
+    try:
+        fold_constants(g, list(near))
+        identities(g, list(near))
+    except _WouldChange:
+        return False
+    finally:
+        del g._dry_run
+    return True
+
+
+def _equal_constants(g: Graph, old_args: tuple, args: tuple, before: dict) -> bool:
+    """Do args differ from old_args only where an anonymous constant was swapped for an equal one? (`before`
+    still knows the constants merge_common swapped out and removed)"""
+    if len(old_args) != len(args):
+        return False
+    for a, b in zip(old_args, args):
+        if a != b:
+            op, _, name, attrs = before.get(a, (None,) * 4)
+            if op != "const" or name is not None or attrs["value"] != _const_value(g, b):
+                return False
+    return True
+
+
+def _merges(g: Graph, nodes: list[int]) -> bool:
+    """Might merge_common merge one of `nodes` with another node? (True when unsure)"""
+    node, succ = g.nx._node, g.nx._succ
+    consts = None
+    for i in nodes:
+        n = node[i]
+        k = _key(n)
+        if k is None:
+            continue
+        if n["args"]:
+            twins = succ[n["args"][0]].keys()  # a node with the same key has the same arguments
+            for a in n["args"][1:]:
+                twins = twins & succ[a].keys()
+            if len(twins) > 64:
+                return True  # a value with very many users: let a round decide
+        else:
+            if consts is None:
+                consts = {}
+                for j, m in node.items():
+                    if m["op"] == "const":
+                        consts.setdefault(_key(m), []).append(j)
+            twins = consts.get(k, ())
+        for j in twins:
+            if j != i and _key(node[j]) == k and (_replaceable(g, i) or _replaceable(g, j)):
+                return True
+    return False
