@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import autodiff, interp, passes
 from . import shapes as S
 from .errors import GraphcError
 from .graph import Graph
 from .parser import check_loss_shape, parse, read_source
+
+# NumPy and the numeric modules are imported where they are first used: `graphc check` needs
+# neither, and importing them is a third of its start-up time.
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Model:
@@ -96,6 +99,8 @@ class Model:
 
     # ---- numeric --------------------------------------------------------------------------
     def _bound(self, values: dict, seed: int):
+        from . import interp
+
         g, env = interp.bind(self.graph, values or {}, seed)
         check_loss_shape(g, g[g.loss]["shape"])
         return g, env
@@ -105,6 +110,10 @@ class Model:
         is built once per set of shapes (and seed, for the params' initial values) and then reused, so a
         training loop pays only for the plan's steps. `extra` gives values to nodes the kind's graph
         adds (by name). Returns the graph, the plan and its values list (indexed by node id)."""
+        import numpy as np
+
+        from . import interp
+
         f64, ndarray = interp.F64, np.ndarray  # float64 arrays, the common case, are used as they are
         shapes = tuple([v.shape if type(v) is ndarray and v.dtype is f64 else None for v in values.values()])
         if None in shapes:
@@ -121,6 +130,8 @@ class Model:
         """(graph, plan) for these values' shapes (values in another order share them): for ("forward",)
         the forward graph as it runs, for ("grad", wrt) the gradient graph, for ("hvp", wrt, vname)
         the graph of the Hessian of the loss w.r.t. wrt times the input vname."""
+        from . import interp, passes
+
         canonical = (kind, seed, tuple(sorted((k, a.shape) for k, a in arrays.items())))
         if canonical not in self._cache:
             g, env = self._bound(arrays, seed)
@@ -138,6 +149,8 @@ class Model:
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
         """Every named value of the forward pass."""
+        import numpy as np
+
         values = values or {}
         g, plan, vals = self._run(("forward",), values, seed)
         # params not given take initial values the plan keeps for the next call: what may share memory
@@ -147,6 +160,8 @@ class Model:
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
+        import numpy as np
+
         g, plan, vals = self._run(("grad", tuple(wrt or ())), values or {}, seed)
         # each run makes new arrays: a gradient is handed out as it is (as the emitted module does)
         # unless the caller would not own it (plan.copy: it may share memory with a leaf, ...)
@@ -159,6 +174,10 @@ class Model:
         """The graph graphc runs -- the gradient graph, or with backward=False the forward graph as
         `evaluate` runs it -- and, given values (None: none), the value of every node in it,
         anonymous and backward ones included: (Graph, {node id: array})."""
+        import numpy as np
+
+        from . import interp, passes
+
         if values is None:
             g = self.graph.copy()
             return (_gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)), {}
@@ -188,6 +207,8 @@ class Model:
 
     def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
+        import numpy as np
+
         wrt = wrt or (self.params or self.inputs or [None])[0]
         if wrt is None or wrt not in self.graph.names:
             raise GraphcError(f"no value `{wrt}` to take the Hessian for", usage=True)
@@ -208,6 +229,10 @@ class Model:
 
     def hvp(self, values: dict | None, v, wrt: str, seed: int = 0) -> np.ndarray:
         """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph again."""
+        import numpy as np
+
+        from . import autodiff, interp
+
         vname = autodiff.hvp_input_name(self.graph)
         g, _, vals = self._run(("hvp", wrt, vname), values or {}, seed, extra={vname: interp.as_array(vname, v)})
         return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
@@ -224,10 +249,14 @@ class Model:
 
 def _gradient_graph(g: Graph, wrt) -> Graph:
     """The pipeline, on a graph the caller owns: stabilise, differentiate, simplify."""
+    from . import autodiff, passes
+
     return passes.simplify(autodiff.differentiate(passes.stabilise(g, inplace=True), wrt, inplace=True), inplace=True)
 
 
 def _hvp_graph(g: Graph, wrt: str, vname: str) -> Graph:
+    from . import autodiff, passes
+
     return passes.simplify(autodiff.hvp_graph(passes.stabilise(g, inplace=True), wrt, vname), inplace=True)
 
 

@@ -6,8 +6,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
-
 from . import api, data
 from .errors import GraphcError
 
@@ -49,6 +47,8 @@ def _wrt(text: str | None) -> list[str] | None:
 
 
 def fmt_value(a) -> str:
+    import numpy as np  # imported where used: `graphc check` never loads NumPy
+
     a = np.asarray(a)
     if a.ndim == 0:
         return f"{float(a):.6g}"
@@ -141,8 +141,10 @@ def cmd_render(m: api.Model, args) -> int:
     )
     n = render.node_count(dg)
     if n > render.LARGE and not (args.group_by_line or args.collapse):
-        print(f"note: {n} nodes; --collapse (a box per named value) or --group-by-line make it easier to read",
-              file=sys.stderr)
+        print(
+            f"note: {n} nodes; --collapse (a box per named value) or --group-by-line make it easier to read",
+            file=sys.stderr,
+        )
     if not args.output:
         sys.stdout.write(dg.source)
         return 0
@@ -156,8 +158,9 @@ def cmd_emit(m: api.Model, args) -> int:
 
     name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
     if args.order == 2:
-        raise GraphcError("emit --order 2 is not supported yet; use `graphc grad --order 2` or Model.hessian",
-                          usage=True)
+        raise GraphcError(
+            "emit --order 2 is not supported yet; use `graphc grad --order 2` or Model.hessian", usage=True
+        )
     source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"))
     if args.output:
         data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=[args.model])
@@ -226,15 +229,27 @@ def build_parser() -> argparse.ArgumentParser:
         "ȳ = dL/dy). With --inputs/--set every node shows its value and, with --backward, its error signal.",
     )
     _model_args(c)
-    c.add_argument("-o", "--output", metavar="GRAPH.svg",
-                   help="the picture; its extension picks the format: svg, png, pdf, dot (default: DOT on stdout)")
+    c.add_argument(
+        "-o",
+        "--output",
+        metavar="GRAPH.svg",
+        help="the picture; its extension picks the format: svg, png, pdf, dot (default: DOT on stdout)",
+    )
     c.add_argument("--backward", action="store_true", help="add the backward graph: error signals, dashed reuses")
     _wrt_arg(c)
-    c.add_argument("--rankdir", type=str.upper, choices=("LR", "TB", "RL", "BT"), default="LR",
-                   help="LR: left to right (default); TB: top to bottom")
+    c.add_argument(
+        "--rankdir",
+        type=str.upper,
+        choices=("LR", "TB", "RL", "BT"),
+        default="LR",
+        help="LR: left to right (default); TB: top to bottom",
+    )
     c.add_argument("--group-by-line", action="store_true", help="cluster the nodes by model line (large graphs)")
-    c.add_argument("--collapse", action="store_true",
-                   help="one box per named value, its expression inside, instead of a node per operation")
+    c.add_argument(
+        "--collapse",
+        action="store_true",
+        help="one box per named value, its expression inside, instead of a node per operation",
+    )
     c.add_argument("--no-legend", action="store_true", help="leave out the legend")
     c.set_defaults(run=cmd_render)
 
@@ -252,17 +267,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
     c.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default: all, full-batch GD)")
     c.add_argument("--seed", type=int, default=0, help="seeds the params' initialisers and the shuffling (default 0)")
-    c.add_argument("--schedule", choices=("constant", "halve"), default="constant",
-                   help="halve: halve the learning rate when the epoch loss goes up (default constant)")
+    c.add_argument(
+        "--schedule",
+        choices=("constant", "halve"),
+        default="constant",
+        help="halve: halve the learning rate when the epoch loss goes up (default constant)",
+    )
     c.add_argument("--tol", type=float, metavar="T", help="stop when the gradient norm falls below T")
-    c.add_argument("--patience", type=int, metavar="P",
-                   help="with --val: stop after P epochs without a lower val loss, keeping the best params")
-    c.add_argument("--l2", type=float, default=0.0, metavar="λ",
-                   help="weight decay: add λ/2·Σ‖p‖² over all params to the objective (default 0)")
+    c.add_argument(
+        "--patience",
+        type=int,
+        metavar="P",
+        help="with --val: stop after P epochs without a lower val loss, keeping the best params",
+    )
+    c.add_argument(
+        "--l2",
+        type=float,
+        default=0.0,
+        metavar="λ",
+        help="weight decay: add λ/2·Σ‖p‖² over all params to the objective (default 0)",
+    )
     c.add_argument("--metric", choices=("accuracy",), help="report accuracy of the model's first output")
-    c.add_argument("--target", metavar="NAME",
-                   help="the data key holding the metric's targets (default: the input the loss uses and the "
-                   "output does not)")
+    c.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the data key holding the metric's targets (default: the input the loss uses and the output does not)",
+    )
     c.add_argument("--init", metavar="PARAMS.npz", help="start from these params (e.g. a previous -o) to resume")
     c.add_argument("--quiet", action="store_true", help="no progress bar or log lines; only the result")
     c.add_argument("--plot", metavar="LOSS.png", help="draw training and val loss per epoch (needs matplotlib)")
@@ -296,8 +326,9 @@ def _check_writable(path: str | None, protect, flag: str) -> None:
     target = Path(path)
     for p in protect:
         if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
-            raise GraphcError(f"{flag} {path} would overwrite the input file {p}", hint="choose another path",
-                              usage=True)
+            raise GraphcError(
+                f"{flag} {path} would overwrite the input file {p}", hint="choose another path", usage=True
+            )
     if target.is_dir():
         raise GraphcError(f"{flag} {path} is a folder", hint="give a file name, e.g. out/params.npz", usage=True)
     if not target.parent.is_dir():
@@ -336,11 +367,14 @@ def cmd_train(m: api.Model, args) -> int:
         stop = f", stopped early: gradient norm {r.grad_norm:.3g} < tol {args.tol:g}"
     elif r.stopped == "patience":
         stop = f", stopped early: no lower val loss for {args.patience} epochs"
+
     def count(k: int, what: str) -> str:
         return f"{k} {what}" + ("" if k == 1 else "s")
 
-    print(f"trained {count(r.epochs, 'epoch')} ({count(r.steps, 'step')}) of {how} on "
-          f"{count(r.n_examples, 'example')}, {lr}, {r.engine} gradient step{stop}")
+    print(
+        f"trained {count(r.epochs, 'epoch')} ({count(r.steps, 'step')}) of {how} on "
+        f"{count(r.n_examples, 'example')}, {lr}, {r.engine} gradient step{stop}"
+    )
     print(f"{m.loss_name} = {r.loss:.10g}")
     if r.metric is not None:
         print(f"{args.metric} = {r.metric:.6g}")

@@ -7,13 +7,17 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .errors import GraphcError
 
+if TYPE_CHECKING:  # NumPy is imported where it is used: `graphc check` never loads it
+    import numpy as np
+
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: np.asarray(f[k]) for k in f.files}
@@ -27,6 +31,8 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def parse_set(item: str) -> tuple[str, np.ndarray]:
+    import numpy as np
+
     """NAME=VALUE, VALUE a number or a JSON list."""
     name, eq, text = item.partition("=")
     name = name.strip()
@@ -87,4 +93,6 @@ def write_atomic(path: str, write, protect=()) -> None:
 
 
 def save_npz(path: str, arrays: dict, protect=()) -> None:
+    import numpy as np
+
     write_atomic(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}), protect)
