@@ -12,12 +12,14 @@ import gc
 import heapq
 import math
 from contextlib import contextmanager
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from . import ops as O
 from . import shapes as S
 from .errors import GraphcError, Span
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 LEAVES = ("input", "param", "const")
 
@@ -39,7 +41,13 @@ def paused_gc():
 
 class Graph:
     def __init__(self, source: str = "", path: str = "<model>"):
-        self.nx = nx.DiGraph()
+        # Nodes and edges in networkx's own layout (id -> attributes; id -> {neighbour: edge attributes},
+        # out and in); `.nx` is a networkx DiGraph over these very dicts, made on first use: parsing and
+        # checking never import networkx (a fifth of `graphc check`'s start-up).
+        self._node: dict[int, dict] = {}
+        self._succ: dict[int, dict] = {}
+        self._pred: dict[int, dict] = {}
+        self._nx: nx.DiGraph | None = None
         self.names: dict[str, int] = {}  # model name -> node id
         self.loss: int | None = None
         self.outputs: list[int] = []
@@ -49,6 +57,17 @@ class Graph:
         self.span: Span | None = None  # span given to nodes made by derivative rules
         self._next = 0
 
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The graph as a networkx DiGraph (sharing its dicts: what one changes, the other sees)."""
+        if self._nx is None:
+            import networkx
+
+            G = networkx.DiGraph()
+            G._node, G._adj, G._succ, G._pred = self._node, self._succ, self._succ, self._pred
+            self._nx = G
+        return self._nx
+
     # ---- building -----------------------------------------------------------------------
     def add(self, op: str | None, args=(), attrs=None, span=None, name=None, shape=None) -> int:
         i = self._next
@@ -56,11 +75,10 @@ class Graph:
         args = tuple(args)
         # What nx.add_node + add_edges_from write, without their per-call checks (a fresh id, and
         # arguments that exist): graph building is most of parsing and differentiating.
-        G = self.nx
-        G._node[i] = {"op": op, "args": args, "attrs": attrs or {}, "span": span, "name": name, "shape": shape}
-        G._succ[i] = {}
-        G._pred[i] = pred = {}
-        succ = G._succ
+        self._node[i] = {"op": op, "args": args, "attrs": attrs or {}, "span": span, "name": name, "shape": shape}
+        self._succ[i] = {}
+        self._pred[i] = pred = {}
+        succ = self._succ
         for a in args:
             pred[a] = succ[a][i] = {}
         return i
@@ -78,9 +96,8 @@ class Graph:
     def set_args(self, i: int, args) -> None:
         """Replace node i's arguments, keeping edges in step (what remove_edges_from + add_edges_from
         write, without their per-call checks: passes rewire thousands of nodes)."""
-        G = self.nx
-        succ, pred = G._succ, G._pred[i]
-        n = G._node[i]
+        succ, pred = self._succ, self._pred[i]
+        n = self._node[i]
         for a in n["args"]:
             if pred.pop(a, None) is not None:
                 del succ[a][i]
@@ -89,18 +106,33 @@ class Graph:
             if a not in pred:
                 pred[a] = succ[a][i] = {}
 
+    def remove(self, i: int) -> None:
+        """Remove node i and its edges (what nx's remove_node does)."""
+        for a in self._pred.pop(i):
+            del self._succ[a][i]
+        for u in self._succ.pop(i):
+            del self._pred[u][i]
+        del self._node[i]
+
     # ---- reading ------------------------------------------------------------------------
     def __getitem__(self, i: int) -> dict:
-        return self.nx._node[i]  # the node's attribute dict; NodeView lookups cost 3x more
+        return self._node[i]  # the node's attribute dict; NodeView lookups cost 3x more
 
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self._node)
+
+    def __iter__(self):
+        return iter(self._node)
+
+    def users(self, i: int):
+        """The nodes that take node i as an argument."""
+        return self._succ[i].keys()
 
     def order(self) -> list[int]:
         """Node ids, arguments before users; among the ready, the earliest made first, so the
         order follows the model's text and the backward pass follows the forward pass."""
-        succ = self.nx._succ  # networkx's own adjacency dicts: its views cost 3x more per lookup
-        indeg = {i: len(p) for i, p in self.nx._pred.items()}
+        succ = self._succ  # networkx's own adjacency dicts: its views cost 3x more per lookup
+        indeg = {i: len(p) for i, p in self._pred.items()}
         # Kahn's algorithm with the smallest ready id first, as a sweep over the ids in increasing order:
         # arguments are nearly always made before their users, so a node is nearly always ready when the
         # sweep reaches it. Only one that becomes ready after the sweep passed it waits in a heap.
@@ -127,7 +159,7 @@ class Graph:
 
     def upstream(self, roots) -> set[int]:
         """The roots and every node they depend on, in one iterative sweep."""
-        pred = self.nx._pred  # (its keys are the node's arguments)
+        pred = self._pred  # (its keys are the node's arguments)
         seen = set(roots)
         stack = list(seen)
         while stack:
@@ -139,7 +171,7 @@ class Graph:
 
     def downstream(self, roots) -> set[int]:
         """The roots and every node that depends on them, in one iterative sweep."""
-        succ = self.nx._succ
+        succ = self._succ
         seen = set(roots)
         stack = list(seen)
         while stack:
@@ -150,24 +182,24 @@ class Graph:
         return seen
 
     def kind(self, i: int) -> str:
-        op = self.nx._node[i]["op"]
-        return op if op in LEAVES and self.nx._node[i]["name"] else "value"
+        op = self._node[i]["op"]
+        return op if op in LEAVES and self._node[i]["name"] else "value"
 
     def label(self, i: int) -> str:
         """The model name of node i, or a short stand-in for an anonymous node."""
-        n = self.nx._node[i]
+        n = self._node[i]
         return n["name"] or (repr(n["attrs"]["value"]) if n["op"] == "const" else f"%{i}")
 
     def name_of(self, i: int) -> str | None:
-        return self.nx._node[i]["name"]
+        return self._node[i]["name"]
 
     @property
     def params(self) -> list[str]:
-        return [n for n, i in self.names.items() if self.nx._node[i]["op"] == "param"]
+        return [n for n, i in self.names.items() if self._node[i]["op"] == "param"]
 
     @property
     def inputs(self) -> list[str]:
-        return [n for n, i in self.names.items() if self.nx._node[i]["op"] == "input"]
+        return [n for n, i in self.names.items() if self._node[i]["op"] == "input"]
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Jupyter shows a graph as its picture (with its backward part, if it has one)."""
@@ -180,24 +212,22 @@ class Graph:
         g.__dict__.update(self.__dict__)
         # What nx's copy() makes (node dicts copied, fresh edge dicts shared by _succ and _pred, in the
         # same order), written directly: its add_nodes_from + add_edges_from cost 10x more.
-        G, H = self.nx, nx.DiGraph()
-        H.graph.update(G.graph)
-        H._node.update((i, n.copy()) for i, n in G._node.items())
-        succ, pred = H._succ, H._pred
-        for i in G._node:
+        g._node = {i: n.copy() for i, n in self._node.items()}
+        g._succ, g._pred, g._nx = {}, {}, None
+        succ, pred = g._succ, g._pred
+        for i in self._node:
             succ[i], pred[i] = {}, {}
-        for i, users in G._succ.items():
+        for i, users in self._succ.items():
             s = succ[i]
             for u in users:
                 s[u] = pred[u][i] = {}
-        g.nx = H
         g.names, g.outputs, g.grads, g.dims = dict(self.names), list(self.outputs), dict(self.grads), self.dims.copy()
         return g
 
     # ---- shapes -------------------------------------------------------------------------
     def infer(self, i: int) -> None:
         """Infer node i's shape from its arguments' shapes."""
-        node = self.nx._node
+        node = self._node
         n = node[i]
         op = O.OPS[n["op"]]
         if op.arity == 0:
@@ -212,7 +242,7 @@ class Graph:
     def infer_all(self, order: list[int] | None = None) -> None:
         for i in order or self.order():
             self.infer(i)
-        for n in self.nx._node.values():  # symbolic dims may have been bound along the way
+        for n in self._node.values():  # symbolic dims may have been bound along the way
             n["shape"] = self.dims.shape(n["shape"])
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import lark
-import networkx as nx
 
 from . import ops as O
 from .errors import GraphcError, Span, suggest
@@ -124,7 +123,7 @@ class _Builder(lark.Transformer):
                 g.names[name] = adopt
                 n["name"] = name
                 return adopt
-            g.nx.remove_node(adopt)  # move the node into the placeholder made by an earlier use
+            g.remove(adopt)  # move the node into the placeholder made by an earlier use
         i = self._ref(tok)
         g[i].update(op=op, attrs=attrs or {}, span=span)
         g.set_args(i, args)
@@ -470,7 +469,7 @@ def _finish(b: _Builder) -> Graph:
     order = g.order()
     if len(order) < len(g):  # a topological order leaves out every node on a cycle
         _report_cycle(g)
-    for i in g.nx.nodes:
+    for i in g:
         n = g[i]
         if n["op"] in ("input", "param"):
             n["shape"] = n["attrs"]["declared"]
@@ -480,7 +479,7 @@ def _finish(b: _Builder) -> Graph:
     if b.loss is not None:
         g.loss = _lookup(g, b, b.loss)
     else:
-        unused = [n for n in b.assigned if g.nx.out_degree(g.names[n]) == 0]
+        unused = [n for n in b.assigned if not g.users(g.names[n])]
         g.loss = g.names[unused[-1]]
     check_loss_shape(g, g[g.loss]["shape"])
     return g
@@ -504,6 +503,8 @@ def _lookup(g: Graph, b: _Builder, tok: Tok) -> int:
 
 
 def _report_cycle(g: Graph) -> None:
+    import networkx as nx
+
     cycle = [u for u, _ in nx.find_cycle(g.nx)]
     named = [i for i in cycle if g[i]["name"]]
     first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))

@@ -439,14 +439,14 @@ def test_json_list_value_round_trips(tmp_path, model):
         assert float(f["L"]) == pytest.approx(np.sum(x), rel=1e-12)
 
 
-def test_check_loads_neither_numpy_nor_the_numeric_modules():
+def test_check_loads_neither_numpy_nor_networkx():
     """`graphc check` is what users run on every edit: its start-up stays light (bench/compile_time.py)."""
     import sys
 
     code = (
         "import sys, runpy; sys.argv = ['graphc', 'check', 'examples/two_layer.gc']\n"
         "try:\n    runpy.run_module('graphc', run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "heavy = [m for m in ('numpy', 'graphc.interp', 'graphc.autodiff', 'graphc.passes') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'networkx', 'graphc.interp', 'graphc.autodiff', 'graphc.passes') if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
