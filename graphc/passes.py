@@ -78,6 +78,8 @@ def stabilise(g: Graph, inplace: bool = False) -> Graph:
     """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
     log(sum(exp(z))) -> logsumexp(z), 1/(1 + exp(-z)) -> sigmoid(z)."""
     g = g if inplace else g.copy()
+    if not any(n["op"] in ("log", "div") for n in g.nx._node.values()):
+        return g  # each rewrite starts at a log or a division: no need to order the graph
     for i in g.order():
         n = g[i]
         if n["op"] == "log":
