@@ -220,7 +220,7 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     optional = [n for n in free if n in defaults]
     sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
 
-    consts = {i: _py(n["name"]) for i, n in fwd.nx._node.items() if n["op"] == "const" and n["name"]}
+    consts = {i: _py(n["name"]) for i, n in fwd._node.items() if n["op"] == "const" and n["name"]}
     const_lines = [
         f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
@@ -241,10 +241,10 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
     gf = passes.simplify(passes.stabilise(fwd), inplace=True)  # (stabilise made a copy)
     dim_vars = {d: var for d, (var, _) in dims.items()}
     printer_f = _Body(gf, dtype, consts, dim_vars)
-    fwd_body = printer_f.statements(gf.order(), set(gf.nx._node))
+    fwd_body = printer_f.statements(gf.order(), set(gf._node))
     returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
     printer_b = _Body(
-        gb, dtype, {i: _py(n["name"]) for i, n in gb.nx._node.items() if n["op"] == "const" and n["name"]}, dim_vars
+        gb, dtype, {i: _py(n["name"]) for i, n in gb._node.items() if n["op"] == "const" and n["name"]}, dim_vars
     )
     forward_ids = gb.upstream([gb.loss])
     order = gb.order()
@@ -320,7 +320,7 @@ class _Body(_Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
     def __init__(self, g: Graph, dtype: str, consts: dict[int, str], dims: dict[str, str]):
-        node = g.nx._node
+        node = g._node
         names = {i: _py(n["name"]) for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         super().__init__(g, names, dtype, dims)
@@ -336,7 +336,7 @@ class _Body(_Printer):
 
     def statements(self, nodes: list[int], needed: set[int]) -> list[str]:
         g = self.g
-        node, succ = g.nx._node, g.nx._succ
+        node, succ = g._node, g._succ
         out = []
         for i in nodes:
             n = node[i]

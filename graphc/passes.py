@@ -15,7 +15,7 @@ from .graph import LEAVES, Graph, paused_gc
 
 
 def _const_value(g: Graph, i: int):
-    n = g.nx._node[i]  # (the raw dict: passes ask this of every argument of every node)
+    n = g._node[i]  # (the raw dict: passes ask this of every argument of every node)
     return n["attrs"]["value"] if n["op"] == "const" and n["name"] is None else None
 
 
@@ -27,7 +27,7 @@ def _is(g: Graph, i: int, value: float) -> bool:
 def replace(g: Graph, old: int, new: int) -> None:
     """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
     _changing(g)
-    for u in list(g.nx._succ[old]):
+    for u in list(g._succ[old]):
         g.set_args(u, [new if a == old else a for a in g[u]["args"]])
     g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
     g.outputs = [new if v == old else v for v in g.outputs]
@@ -45,7 +45,7 @@ def replace(g: Graph, old: int, new: int) -> None:
 
 def _replaceable(g: Graph, i: int) -> bool:
     """Model values stay as they are; anonymous nodes and error signals may be rewritten."""
-    n = g.nx._node[i]
+    n = g._node[i]
     return n["op"] not in ("input", "param") and (n["name"] is None or n.get("signal", False))
 
 
@@ -78,7 +78,7 @@ def stabilise(g: Graph, inplace: bool = False) -> Graph:
     """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
     log(sum(exp(z))) -> logsumexp(z), 1/(1 + exp(-z)) -> sigmoid(z)."""
     g = g if inplace else g.copy()
-    if not any(n["op"] in ("log", "div") for n in g.nx._node.values()):
+    if not any(n["op"] in ("log", "div") for n in g._node.values()):
         return g  # each rewrite starts at a log or a division: no need to order the graph
     for i in g.order():
         n = g[i]
@@ -118,7 +118,7 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
     """Evaluate ops whose arguments are all anonymous scalar constants; size ratios of known shapes."""
     from .interp import kernel
 
-    node = g.nx._node
+    node = g._node
     changed = False
     for i in order or g.order():
         n = node[i]
@@ -143,7 +143,7 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
     """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
-    node = g.nx._node
+    node = g._node
     changed = False
     for i in order or g.order():
         n = node.get(i)
@@ -261,7 +261,7 @@ def _spread(g: Graph, i: int) -> int | None:
 def _drop_broadcast(g: Graph, i: int) -> int | None:
     """Elementwise ops broadcast by themselves: op(broadcast(s, ref), y) -> op(s, y) when y already has the
     result's shape, and op(broadcast(s, ref), c) -> broadcast(op(s, c), ref) for a scalar c."""
-    node = g.nx._node
+    node = g._node
     n = node[i]
     if n["shape"] is None:
         return None
@@ -294,7 +294,7 @@ def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
 
 def _softmax_pairs(g: Graph) -> list[tuple[int, int]]:
     """(softmax(z), log_softmax(z)) pairs, along the same axis."""
-    node = g.nx._node
+    node = g._node
     logs = {(n["args"], n["attrs"].get("axis", -1)): i for i, n in node.items() if n["op"] == "log_softmax"}
     if not logs:
         return []
@@ -314,7 +314,7 @@ def _key(n: dict):
 
 def merge_common(g: Graph, order: list[int] | None = None) -> bool:
     """Common-subexpression merging: one node per (op, args, attrs)."""
-    node = g.nx._node
+    node = g._node
     seen: dict = {}
     changed = False
     for i in order or g.order():
@@ -334,7 +334,7 @@ def merge_common(g: Graph, order: list[int] | None = None) -> bool:
 
 def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
     """Drop nodes that no named model value, loss, output or gradient depends on."""
-    node = g.nx._node
+    node = g._node
     roots = {i for i in g.names.values() if not node[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
     live = g.upstream(roots)
@@ -343,7 +343,7 @@ def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
         name = node[i]["name"]
         if name and g.names.get(name) == i:
             del g.names[name]
-    g.nx.remove_nodes_from(dead)
+        g.remove(i)
     return bool(dead)
 
 
@@ -356,7 +356,7 @@ def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
     is not run: _settled answers for it by looking only near what the round before changed."""
     g = g if inplace else g.copy()
     for _ in range(max_rounds):
-        before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g.nx._node.items()}
+        before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g._node.items()}
         changed = False
         order = g.order()  # one order a round: nodes a pass adds are visited next round
         for p in PIPELINE:  # every pass runs each round, until a round changes nothing
@@ -378,7 +378,7 @@ def _settled(g: Graph, before: dict) -> bool:
     (merge_common does thousands) changes nothing they read. merge_common can merge only a node whose key
     changed, with a node that has its arguments (or, for a constant, its value). share_softmax is checked
     whole (it is cheap); remove_dead finds nothing in a graph that nothing changed since it ran."""
-    node, succ = g.nx._node, g.nx._succ
+    node, succ = g._node, g._succ
     rekeyed, dirty = [], []  # nodes whose key may have changed; nodes whose rewrites may now apply
     for i, n in node.items():
         was = before.get(i)
@@ -425,7 +425,7 @@ def _equal_constants(g: Graph, old_args: tuple, args: tuple, before: dict) -> bo
 
 def _merges(g: Graph, nodes: list[int]) -> bool:
     """Might merge_common merge one of `nodes` with another node? (True when unsure)"""
-    node, succ = g.nx._node, g.nx._succ
+    node, succ = g._node, g._succ
     consts = None
     for i in nodes:
         n = node[i]
