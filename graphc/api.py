@@ -77,20 +77,24 @@ class Model:
             return equations(_gradient_graph(g, wrt), latex)
         return equations(self.backward(wrt), latex)
 
-    def emit(self, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model") -> str:
-        """The source of a standalone NumPy module with forward() and loss_and_grad()."""
+    def emit(
+        self, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
+    ) -> str:
+        """The source of a standalone NumPy module with forward() and loss_and_grad(); with order=2 also
+        hvp() and hessian(), w.r.t. the one name in wrt (default: the first param, else input)."""
         from .codegen import emit
 
-        return emit(self, wrt, dtype, module_name)
+        return emit(self, wrt, dtype, module_name, order)
 
-    def compiled(self, wrt: list[str] | None = None, dtype: str = "float64"):
-        """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)."""
+    def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1):
+        """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)
+        (and with order=2 .hvp(v=..., **v), .hessian(**v))."""
         import builtins
         import types
 
-        key = ("compiled", tuple(wrt or ()), dtype)
+        key = ("compiled", tuple(wrt or ()), dtype, order)
         if key not in self._cache:
-            source = self.emit(wrt, dtype, module_name="model")
+            source = self.emit(wrt, dtype, module_name="model", order=order)
             module = types.ModuleType("graphc_model", "graphc: emitted module")
             exec(builtins.compile(source, f"<graphc emit {self.graph.path}>", "exec"), module.__dict__)  # noqa: S102
             module.__source__ = source

@@ -157,11 +157,7 @@ def cmd_emit(m: api.Model, args) -> int:
     from pathlib import Path
 
     name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
-    if args.order == 2:
-        raise GraphcError(
-            "emit --order 2 is not supported yet; use `graphc grad --order 2` or Model.hessian", usage=True
-        )
-    source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"))
+    source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"), order=args.order)
     if args.output:
         data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=[args.model])
         print(f"wrote {args.output}", file=sys.stderr)
@@ -213,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="FILE.py", help="where to write it (default: stdout)")
     _wrt_arg(c)
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
-    c.add_argument("--order", type=int, choices=(1, 2), default=1, help=argparse.SUPPRESS)
+    c.add_argument(
+        "--order", type=int, choices=(1, 2), default=1, help="2: also hvp() and hessian() w.r.t. one --wrt name"
+    )
     c.set_defaults(run=cmd_emit)
 
     c = sub.add_parser("equations", help="the forward and backward passes as equations (ȳ = dL/dy)")
