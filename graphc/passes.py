@@ -29,8 +29,10 @@ def replace(g: Graph, old: int, new: int) -> None:
     _changing(g)
     for u in list(g._succ[old]):
         g.set_args(u, [new if a == old else a for a in g[u]["args"]])
-    g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
-    g.outputs = [new if v == old else v for v in g.outputs]
+    if old in g.grads.values():  # (checked first: a model may have many params, and passes replace often)
+        g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
+    if old in g.outputs:
+        g.outputs = [new if v == old else v for v in g.outputs]
     if g.loss == old:
         g.loss = new
     name = g[old]["name"]
