@@ -202,15 +202,20 @@ def _dim_sources(g: Graph) -> dict[str, tuple[str, str]]:
 
 
 @paused_gc()
-def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model") -> str:
-    """The source text of a standalone module for the model."""
+def emit(
+    model, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
+) -> str:
+    """The source text of a standalone module for the model (with order=2, also hvp and hessian)."""
     from .api import _gradient_graph
+    from .errors import GraphcError
 
     if dtype not in ("float64", "float32"):
-        from .errors import GraphcError
-
         raise GraphcError(f"--dtype must be float64 or float32, not {dtype}", usage=True)
     fwd = model.graph
+    if order == 2:
+        wrt = wrt or [(fwd.params or fwd.inputs)[0]]
+        if len(wrt) != 1:
+            raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
     gb = _gradient_graph(fwd.copy(), wrt)
     path = fwd.path
     src_lines = fwd.source.splitlines()
@@ -248,13 +253,14 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
         gb, dtype, {i: _py(n["name"]) for i, n in gb._node.items() if n["op"] == "const" and n["name"]}, dim_vars
     )
     forward_ids = gb.upstream([gb.loss])
-    order = gb.order()
+    steps = gb.order()
     needed = gb.upstream([gb.loss, *gb.grads.values()])
-    body_f = printer_b.statements([i for i in order if i in forward_ids], needed)
-    body_b = printer_b.statements([i for i in order if i not in forward_ids and i in needed], needed)
+    body_f = printer_b.statements([i for i in steps if i in forward_ids], needed)
+    body_b = printer_b.statements([i for i in steps if i not in forward_ids and i in needed], needed)
     loss = printer_b.expr(gb.loss)[0]
     grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer_b.expr(i)[0]}' for w, i in gb.grads.items()], "}")
-    helpers = sorted(printer_f.helpers | printer_b.helpers)
+    second = _second_order(fwd, wrt[0], sig, prologue, dims, dtype) if order == 2 else None
+    helpers = sorted(printer_f.helpers | printer_b.helpers | (second[1] if second else set()))
     helper_src = [inspect.getsource(getattr(runtime, h)) for h in _with_dependencies(helpers)]
 
     example_args = ", ".join(f"{_py(n)}=..." for n in required)
@@ -266,7 +272,12 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
         f"Usage:\n\n    import {module_name}\n"
         f"    values = {module_name}.forward({example_args})  # every named value\n"
         f"    loss, grads = {module_name}.loss_and_grad({example_args})  # d{gb.label(gb.loss)}/d({wrt_names})\n"
-        '"""\n',
+        + (
+            f"    hessian = {module_name}.hessian({example_args})  # d²{gb.label(gb.loss)}/d{wrt_names}²\n"
+            if second
+            else ""
+        )
+        + '"""\n',
         "import numpy as np\n",
     ]
     if const_lines:
@@ -289,9 +300,55 @@ def emit(model, wrt: list[str] | None = None, dtype: str = "float64", module_nam
             prologue + dims_b + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
         )
     )
+    if second:
+        parts += second[0]
     head = parts[:3] if const_lines else parts[:2]
     rest = parts[len(head) :]
     return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
+
+
+def _second_order(fwd: Graph, w: str, sig: str, prologue: list[str], dims: dict, dtype: str):
+    """hvp() -- the Hessian of the loss w.r.t. w times v, by differentiating the backward graph again
+    -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use)."""
+    from .api import _hvp_graph
+    from .autodiff import hvp_input_name
+
+    vname = hvp_input_name(fwd)
+    gh = _hvp_graph(fwd.copy(), w, vname)
+    loss, hv = gh.label(gh.loss), gh.grads[w]
+    consts = {i: _py(n["name"]) for i, n in gh._node.items() if n["op"] == "const" and n["name"]}
+    printer = _Body(gh, dtype, consts, {d: var for d, (var, _) in dims.items()})
+    needed = gh.upstream([hv])
+    body = printer.statements([i for i in gh.order() if i in needed], needed)
+    dim_lines = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer.used_dims)]
+    doc = (
+        f'"""The Hessian of {loss} w.r.t. {w} times {vname} (shaped like {w}): the derivative of\n'
+        f"    {w}_bar · {vname} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
+        '    """'
+    )
+    hvp = _function(
+        "hvp",
+        sig.replace("*", f"*, {_py(vname)}", 1),
+        doc,
+        prologue + dim_lines + body + [f"return {printer.expr(hv)[0]}"],
+    )
+    hessian = _function(
+        "hessian",
+        "**values",
+        f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""',
+        [
+            f'shape = np.shape(forward(**values)["{w}"])',
+            "size = int(np.prod(shape))",
+            f"h = np.empty((size, size), dtype=np.{dtype})",
+            "e = np.zeros(size)",
+            "for k in range(size):",
+            "    e[k] = 1.0",
+            f"    h[:, k] = np.reshape(hvp({_py(vname)}=e.reshape(shape), **values), -1)",
+            "    e[k] = 0.0",
+            "return h.reshape(shape * 2)",
+        ],
+    )
+    return [hvp, hessian], printer.helpers
 
 
 def _call_lines(opening: str, items: list[str], closing: str) -> str:
