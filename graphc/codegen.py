@@ -17,7 +17,7 @@ from .graph import LEAVES, Graph, paused_gc
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
-LOWERED = frozenset(("unbroadcast", "mul", "sum", "mean", "max", "size_ratio", "mT"))  # ops lower() may rewrite
+LOWERED = frozenset(("unbroadcast", "mul", "neg", "sum", "mean", "max", "size_ratio", "mT"))  # ops lower() may rewrite
 INFIX = {
     "add": ("+", ADD),
     "sub": ("-", ADD),
@@ -118,6 +118,21 @@ class _Printer:
                 and (len(g[u]["shape"]) == len(g[v]["shape"]) == 1)
             ):
                 return f"np.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
+        if n["op"] == "neg" and g[n["args"][0]]["op"] == "mul" and n["args"][0] not in self.names:
+            # -(c * x) with a scalar c as (-c) * x: negating the scalar, not the array, saves an array op
+            args = g[n["args"][0]]["args"]
+            shapes = [g[a]["shape"] for a in args]
+            if shapes[0] == () and shapes[1]:
+                c, x = self.expr(args[0]), self.expr(args[1])
+                return f"-{self.wrap(c, UNARY, strict=True)} * {self.wrap(x, MUL, strict=True)}", MUL
+        if n["op"] == "mean" and g[n["args"][0]]["shape"]:  # x.sum() / count: np.mean's own arithmetic, 2x faster
+            count = self.size_ratio(g[n["args"][0]]["shape"], n["shape"])
+            if count is not None:
+                kw = O.OPS["sum"].render(["x"], n["attrs"])[len("np.sum(x") : -1].lstrip(", ")
+                return (
+                    f"{self.wrap(self.expr(n['args'][0]), ATOM)}.sum({kw}) / {self.wrap(count, MUL, strict=True)}",
+                    MUL,
+                )
         if n["op"] in ("sum", "mean", "max") and g[n["args"][0]]["shape"]:  # an array: its method is faster
             kw = O.OPS[n["op"]].render(["x"], n["attrs"])[len(f"np.{n['op']}(x") : -1].lstrip(", ")
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM

@@ -41,8 +41,9 @@ def forward(*, X, t, w=None):
     """Every named value of the forward pass."""
     if w is None:
         w = np.full((X.shape[1],), 0.0)
+    N = X.shape[0]  # the model's dim N
     r = X @ w - t  # line 24
-    E = 0.5 * (r * r).mean()  # line 25
+    E = 0.5 * ((r * r).sum() / N)  # line 25
     return {"X": X, "t": t, "w": w, "r": r, "E": E}
 
 
@@ -56,7 +57,7 @@ def loss_and_grad(*, X, t, w=None):
     N = X.shape[0]  # the model's dim N
     # forward pass
     r = X @ w - t  # line 24
-    E = 0.5 * (r * r).mean()  # line 25
+    E = 0.5 * ((r * r).sum() / N)  # line 25
 
     # backward pass
     r_bar = 1 / N * r  # line 25

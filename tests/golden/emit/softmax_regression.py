@@ -54,10 +54,11 @@ def forward(*, X, T, W=None, b=None):
         W = np.full((X.shape[1], T.shape[1]), 0.0)
     if b is None:
         b = np.full((T.shape[1],), 0.0)
+    N = X.shape[0]  # the model's dim N
     z = X @ W + b  # line 23
     tmp1 = _log_softmax(z, axis=1)  # line 25
     y = np.exp(tmp1)  # line 24
-    L = -(T * tmp1).sum(axis=1).mean()  # line 25
+    L = -((T * tmp1).sum(axis=1).sum() / N)  # line 25
     return {"X": X, "T": T, "W": W, "b": b, "z": z, "y": y, "L": L}
 
 
@@ -74,11 +75,11 @@ def loss_and_grad(*, X, T, W=None, b=None):
     # forward pass
     z = X @ W + b  # line 23
     tmp1 = _log_softmax(z, axis=1)  # line 25
-    L = -(T * tmp1).sum(axis=1).mean()  # line 25
+    L = -((T * tmp1).sum(axis=1).sum() / N)  # line 25
 
     # backward pass
     y = np.exp(tmp1)  # line 24
-    tmp2 = -(1 / N * T)  # line 25
+    tmp2 = -(1 / N) * T  # line 25
     z_bar = tmp2 - y * tmp2.sum(axis=1, keepdims=True)  # line 25
     b_bar = z_bar.sum(axis=0)  # line 23
     W_bar = X.T @ z_bar  # line 23
