@@ -28,6 +28,16 @@ INFIX = {
 }
 
 
+def _float(v) -> str:
+    """A float as Python source: repr, but inf and nan (which repr writes as bare names) as NumPy's."""
+    v = float(v)
+    if v != v:
+        return "np.nan"
+    if v in (float("inf"), float("-inf")):
+        return "np.inf" if v > 0 else "-np.inf"
+    return repr(v)
+
+
 def _py(name: str) -> str:
     """A model name as a Python identifier: keywords get a trailing underscore."""
     return name + "_" if keyword.iskeyword(name) or name in ("np",) else name
@@ -53,8 +63,8 @@ class _Printer:
         op = n["op"]
         if op == "const":
             v = n["attrs"]["value"]
-            text = repr(float(v)) if self.dtype == "float64" else f"np.{self.dtype}({float(v)!r})"
-            self.inlined[i] = e = (text, (ATOM if v >= 0 else UNARY))  # final at once
+            text = _float(v) if self.dtype == "float64" else f"np.{self.dtype}({_float(v)})"
+            self.inlined[i] = e = (text, (UNARY if v < 0 else ATOM))  # final at once (nan is an atom too)
             return e
         if op in LOWERED:
             lowered = self.lower(i)
@@ -198,7 +208,7 @@ def _defaults(g: Graph) -> dict[str, str]:
     for name, i in g.names.items():
         n = g[i]
         if n["op"] == "param" and n["attrs"]["init"][0] == "number":
-            out[name] = repr(float(n["attrs"]["init"][1]))
+            out[name] = _float(n["attrs"]["init"][1])
     return out
 
 
@@ -243,7 +253,7 @@ def emit(
 
     consts = {i: _py(n["name"]) for i, n in fwd._node.items() if n["op"] == "const" and n["name"]}
     const_lines = [
-        f"{name} = {float(fwd[i]['attrs']['value'])!r}  # line {fwd[i]['span'].line}"
+        f"{name} = {_float(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
 
@@ -255,6 +265,8 @@ def emit(
         if shape:
             dimtext = ", ".join(str(d) if isinstance(d, int) else dims[d][1] if d in dims else repr(d) for d in shape)
             val = f"np.full(({dimtext},), {val})" if len(shape) == 1 else f"np.full(({dimtext}), {val})"
+        elif dtype == "float64":  # NumPy's scalar, as the interpreter's: b / 0.0 is inf, not ZeroDivisionError
+            val = f"np.float64({val})"
         prologue.append(f"if {_py(n)} is None:\n    {_py(n)} = {val}")
     if dtype != "float64":
         prologue += [f"{_py(n)} = np.asarray({_py(n)}, dtype=np.{dtype})" for n in free]
@@ -396,6 +408,8 @@ class _Body(_Printer):
         node = g._node
         names = {i: _py(n["name"]) for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
+        for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
+            del names[i]  # a gradient that is a constant (b_bar = 2.0): no line defines it, so print its number
         super().__init__(g, names, dtype, dims)
         self.taken = {n["name"] for n in node.values() if n["name"]}
         self.temps = 0

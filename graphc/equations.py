@@ -80,7 +80,9 @@ def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
     op = n["op"]
     if op == "const":
         v = n["attrs"]["value"]
-        return _number(v), ATOM if v >= 0 else UNARY
+        if st.latex and (v != v or v in (float("inf"), float("-inf"))):
+            return (r"\mathrm{NaN}" if v != v else r"\infty" if v > 0 else r"-\infty"), ATOM if not v < 0 else UNARY
+        return _number(v), UNARY if v < 0 else ATOM
     args = [_expr(g, a, names, st) for a in n["args"]]
 
     def wrap(k, prec, right=False):
@@ -114,6 +116,8 @@ def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
         return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
     if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
         return args[0]
+    if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape
+        return "0", ATOM
     kw = {k: v for k, v in n["attrs"].items() if O.OPS[op].kwargs.get(k, None) != v and k in O.OPS[op].kwargs}
     inner = ", ".join([a for a, _ in args] + [f"{k}={v}" for k, v in kw.items()])
     if op == "unbroadcast":
@@ -152,7 +156,12 @@ def equations(g: Graph, latex: bool = False) -> str:
             bwd.append((alias[i], saved))
     loss = names.get(g.loss, g.label(g.loss))
     seed = (st.bar(g.label(g.loss)), "1")
-    grads = [(st.bar(w), names[i]) for w, i in g.grads.items() if names.get(i) != st.bar(w)]
+    grads = []
+    for w, i in g.grads.items():  # by name, or written out: 0, a number, an anonymous value
+        const = g[i]["op"] == "const" and g[i].get("signal")  # a constant error signal has no line of its own
+        text = _expr(g, i, {} if const else names, st)[0]
+        if text != st.bar(w):
+            grads.append((st.bar(w), text))
     lines = fwd + ([seed] if g.grads else []) + bwd + grads
     if latex:
         body = " \\\\\n".join(f"{lhs} &= {rhs}" for lhs, rhs in lines)

@@ -81,9 +81,18 @@ def like_second(shapes, attrs, dims):
     return shapes[1]
 
 
-def along_axis(shapes, attrs, dims):
-    S.axis_index(shapes[0], attrs.get("axis"))
-    return shapes[0]
+def along_axis(name: str) -> ShapeRule:
+    """The rule of an op that works along one axis (default -1) and keeps the shape: softmax, log_softmax."""
+
+    def rule(shapes, attrs, dims):
+        if shapes[0] == ():  # NumPy too: softmax over axis -1 of a 0-d array is an AxisError
+            raise S.ShapeError(
+                f"{name} needs at least 1 dimension, got a scalar ({name} works along an axis of a vector or matrix)"
+            )
+        S.axis_index(shapes[0], attrs.get("axis", OPS[name].kwargs["axis"]))
+        return shapes[0]
+
+    return rule
 
 
 def reduction(shapes, attrs, dims):
@@ -227,12 +236,12 @@ _op(
     kwargs=_red,
     helpers=("_logsumexp",),
 )
-_op("softmax", 1, "_softmax({0}{kw})", along_axis, softmax_grad, kwargs={"axis": -1}, helpers=("_softmax",))
+_op("softmax", 1, "_softmax({0}{kw})", along_axis("softmax"), softmax_grad, kwargs={"axis": -1}, helpers=("_softmax",))
 _op(
     "log_softmax",
     1,
     "_log_softmax({0}{kw})",
-    along_axis,
+    along_axis("log_softmax"),
     log_softmax_grad,
     kwargs={"axis": -1},
     helpers=("_log_softmax",),

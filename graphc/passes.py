@@ -130,13 +130,14 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
             s0, s1 = (g[a]["shape"] for a in n["args"])
             if s0 is None or s1 is None or not all(isinstance(d, int) for d in s0 + s1):
                 continue
-            value = float(np.prod(s0)) / float(np.prod(s1))
+            with np.errstate(all="ignore"):  # an empty array's size is 0: mean of [0] values is nan, as NumPy's
+                value = float(np.float64(np.prod(s0)) / np.float64(np.prod(s1)))
         else:
             vals = [_const_value(g, a) for a in n["args"]]
             if any(v is None for v in vals):
                 continue
-            with np.errstate(all="ignore"):
-                value = float(kernel(g, i)(*vals))
+            with np.errstate(all="ignore"):  # NumPy float64 semantics, as at run time: 1/0 = inf, 0/0 = nan
+                value = float(kernel(g, i)(*(np.float64(v) for v in vals)))
         c = _const(g, value, n["span"])
         replace(g, i, c)
         changed = True

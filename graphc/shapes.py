@@ -126,5 +126,7 @@ def reduce(shape, axis, keepdims: bool):
         return None
     if axis is None:
         return tuple(1 for _ in shape) if keepdims else ()
+    if shape == ():
+        raise ShapeError(f"axis {axis} is out of range for a scalar, which has no axes: drop `axis={axis}`")
     k = axis_index(shape, axis)
     return shape[:k] + ((1,) if keepdims else ()) + shape[k + 1 :]

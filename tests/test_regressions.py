@@ -1,0 +1,124 @@
+"""Regressions: inputs that once gave an internal error (exit 3) instead of a result or a clear error."""
+
+import math
+
+import numpy as np
+import pytest
+from clitools import run_graphc
+
+import graphc
+
+# models whose constants fold to inf or nan, as NumPy float64 arithmetic gives them (b / 0 = inf, 0 / 0 = nan)
+NONFINITE = {
+    "param b = 1\nL = b / 0\n": (math.inf, math.inf),
+    "param b = 1\nL = 0 / 0 * b\n": (math.nan, math.nan),
+    "param b = 1\nL = -b / 0\n": (-math.inf, -math.inf),
+    "param b = 1\nL = b * 2.0^10000\n": (math.inf, math.inf),  # float ** overflows in Python, not in NumPy
+    "param b = 1\nL = b * (-8)^(1/3)\n": (math.nan, math.nan),  # Python would make a complex number
+}
+
+
+def same(a, b) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+@pytest.mark.parametrize("source", NONFINITE)
+def test_nonfinite_constants_fold_like_numpy(source):
+    m = graphc.compile(source)
+    loss, grads = m.loss_and_grad()
+    want_loss, want_grad = NONFINITE[source]
+    assert same(float(loss), want_loss) and same(float(grads["b"]), want_grad)
+    assert same(float(m.evaluate()["L"]), want_loss)
+
+
+@pytest.mark.parametrize("source", NONFINITE)
+def test_emitted_module_prints_inf_and_nan_as_numpy_names_and_runs(source):
+    m = graphc.compile(source)
+    code = m.emit()
+    assert "= inf" not in code and "* inf" not in code and "nan *" not in code.replace("np.nan *", "")
+    with np.errstate(all="ignore"):
+        loss, grads = m.compiled().loss_and_grad()
+    want_loss, want_grad = NONFINITE[source]
+    assert same(float(loss), want_loss) and same(float(grads["b"]), want_grad)
+
+
+def test_a_constant_gradient_is_defined_in_the_emitted_module():
+    loss, grads = graphc.compile("param b = 1\nL = 2 * b\n").compiled().loss_and_grad()
+    assert float(loss) == 2.0 and float(grads["b"]) == 2.0
+
+
+def test_mean_of_an_empty_array_folds_to_nan():
+    m = graphc.compile("param x: [0]\nL = mean(x)\n")
+    loss, grads = m.loss_and_grad()
+    assert math.isnan(float(loss)) and grads["x"].shape == (0,)
+
+
+@pytest.mark.parametrize("command", ["eval", "grad", "emit", "equations"])
+def test_division_by_zero_on_the_command_line(tmp_path, command):
+    path = tmp_path / "div0.gc"
+    path.write_text("param b = 1\nL = b / 0\n")
+    r = run_graphc(command, path)
+    assert r.returncode == 0, r.stderr
+    assert "internal error" not in r.stderr
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("decl", ["param x = 1", "input x: []"])
+def test_softmax_of_a_scalar_is_a_shape_error_at_the_expression(fn, decl):
+    with pytest.raises(graphc.GraphcError) as e:
+        graphc.compile(f"{decl}\ny = {fn}(x)\nL = sum(y)\n")
+    assert f"{fn} needs at least 1 dimension, got a scalar" in e.value.message
+    assert e.value.span is not None and e.value.span.line == 2
+
+
+def test_softmax_of_a_scalar_value_for_an_undeclared_input_is_a_shape_error():
+    m = graphc.compile("input x\ny = softmax(x)\nL = sum(y)\n")
+    for run in (m.evaluate, m.loss_and_grad):
+        with pytest.raises(graphc.GraphcError, match="softmax needs at least 1 dimension") as e:
+            run({"x": 1.0})
+        assert e.value.span.line == 2
+
+
+@pytest.mark.parametrize("command", ["check", "eval", "grad"])
+def test_softmax_of_a_scalar_on_the_command_line(tmp_path, command):
+    path = tmp_path / "sm.gc"
+    path.write_text("param x = 1\ny = softmax(x)\nL = sum(y)\n")
+    r = run_graphc(command, path)
+    assert r.returncode == 1
+    assert "sm.gc:2:5: error: softmax needs at least 1 dimension, got a scalar" in r.stderr
+
+
+def test_softmax_along_an_axis_still_works():
+    m = graphc.compile("input x: [2, 3]\ny = softmax(x, axis=0)\nL = sum(y * x)\n")
+    x = np.arange(6.0).reshape(2, 3)
+    loss, grads = m.loss_and_grad({"x": x})
+    e = np.exp(x - x.max(axis=0))
+    assert np.isclose(float(loss), float(np.sum(e / e.sum(axis=0) * x)))
+    with pytest.raises(graphc.GraphcError, match="axis 2 is out of range"):
+        graphc.compile("input x: [2, 3]\ny = softmax(x, axis=2)\nL = sum(y)\n")
+
+
+def test_reducing_a_scalar_along_an_axis_says_to_drop_the_axis():
+    with pytest.raises(graphc.GraphcError, match=r"drop `axis=0`") as e:
+        graphc.compile("param x = 1\nL = logsumexp(x, axis=0)\n")
+    assert e.value.span.line == 2
+
+
+def test_equations_of_a_model_whose_gradient_is_zero_everywhere():
+    r = run_graphc("equations", graphc.__path__[0] + "/../examples/xor_threshold.gc")
+    assert r.returncode == 0, r.stderr
+    lines = [line.split() for line in r.stdout.splitlines()]
+    assert ["x̅1̅", "=", "0"] in lines and ["x̅2̅", "=", "0"] in lines
+
+
+def test_equations_show_a_constant_gradient():
+    m = graphc.compile("param b = 1\nL = 2 * b\n")
+    assert m.equations().rstrip().endswith("b̄ = 2")
+    assert m.equations(latex=True).rstrip().endswith("\\overline{b} &= 2\n\\end{align*}")
+    inf = graphc.compile("param b = 1\nL = b / 0\n").equations(latex=True)
+    assert "\\overline{b} &= \\infty" in inf
+
+
+def test_equations_of_a_step_model():
+    eq = graphc.compile("param w = 1\nL = step(w)\n").equations()
+    assert eq.rstrip().endswith("w̄ = 0")
