@@ -12,7 +12,7 @@ import lark
 
 from . import ops as O
 from .errors import GraphcError, Span, suggest
-from .graph import LEAVES, Graph
+from .graph import LEAVES, Graph, paused_gc
 
 RESERVED = ("input", "param", "const", "loss", "output")
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "pow", "**": "pow"}
@@ -447,12 +447,15 @@ _PARSER: _Parser | None = None
 def parse(source: str, path: str = "<model>") -> Graph:
     """Parse model text into a Graph: names resolved, ordered, shapes inferred as far as declared."""
     global _PARSER
-    with _LOCK:
+    with _LOCK, paused_gc():
         if _PARSER is None:
             _PARSER = _Parser(_BUILDER)
         _BUILDER.reset(source, path)
-        _PARSER.parse(source)
-        return _finish(_BUILDER)
+        try:
+            _PARSER.parse(source)
+            return _finish(_BUILDER)
+        finally:
+            _BUILDER.reset("", path)  # the builder keeps no graph alive
 
 
 def _finish(b: _Builder) -> Graph:
