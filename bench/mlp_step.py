@@ -24,20 +24,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import MLP, mlp_values  # noqa: E402
+
 import graphc  # noqa: E402
 
 SIZES = [(4, 2, 8, 1), (32, 64, 32, 10), (128, 784, 256, 10)]
-MODEL = """
-input X: [N, {D}]
-input T: [N, {K}]
-param W1: [{D}, {H}]
-param b1: [{H}] = 0
-param W2: [{H}, {K}]
-param b2: [{K}] = 0
-A = sigmoid(X @ W1 + b1)
-Z = A @ W2 + b2
-L = -mean(sum(T * log_softmax(Z), axis=1))
-"""
 
 
 def hand(X, T, W1, b1, W2, b2):
@@ -149,16 +141,8 @@ def main():
         f"NumPy {np.__version__}; single-threaded; median of {args.repeat} interleaved runs"
     )
     for N, D, H, K in SIZES:
-        rng = np.random.default_rng(0)
-        model = graphc.compile(MODEL.format(D=D, H=H, K=K), "mlp.gc")
-        values = {
-            "X": rng.normal(size=(N, D)),
-            "T": np.eye(K)[rng.integers(0, K, N)],
-            "W1": rng.normal(size=(D, H)) * 0.1,
-            "b1": np.zeros(H),
-            "W2": rng.normal(size=(H, K)) * 0.1,
-            "b2": np.zeros(K),
-        }
+        model = graphc.compile(MLP.format(D=D, H=H, K=K), "mlp.gc")
+        values = mlp_values(N, D, H, K)
         emitted = model.compiled()
         ref_loss, ref = hand(**values)
         loss, grads = emitted.loss_and_grad(**values)

@@ -14,3 +14,31 @@ def chain_model(n: int) -> str:
 def nested_model(depth: int) -> str:
     """One expression nested `depth` parentheses deep."""
     return "y = " + "(" * depth + "x" + " + 1)" * depth + "\nL = sum(y)\n"
+
+
+MLP = """
+input X: [N, {D}]
+input T: [N, {K}]
+param W1: [{D}, {H}]
+param b1: [{H}] = 0
+param W2: [{H}, {K}]
+param b2: [{K}] = 0
+A = sigmoid(X @ W1 + b1)
+Z = A @ W2 + b2
+L = -mean(sum(T * log_softmax(Z), axis=1))
+"""
+
+
+def mlp_values(N: int, D: int, H: int, K: int, seed: int = 0) -> dict:
+    """Values for MLP.format(D=D, H=H, K=K): a batch of N examples with one-hot targets, and small weights."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return {
+        "X": rng.normal(size=(N, D)),
+        "T": np.eye(K)[rng.integers(0, K, N)],
+        "W1": rng.normal(size=(D, H)) * 0.1,
+        "b1": np.zeros(H),
+        "W2": rng.normal(size=(H, K)) * 0.1,
+        "b2": np.zeros(K),
+    }

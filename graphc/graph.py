@@ -158,28 +158,12 @@ class Graph:
         return out
 
     def upstream(self, roots) -> set[int]:
-        """The roots and every node they depend on, in one iterative sweep."""
-        pred = self._pred  # (its keys are the node's arguments)
-        seen = set(roots)
-        stack = list(seen)
-        while stack:
-            for a in pred[stack.pop()]:
-                if a not in seen:
-                    seen.add(a)
-                    stack.append(a)
-        return seen
+        """The roots and every node they depend on."""
+        return _reach(roots, self._pred)  # (a node's pred keys are its arguments)
 
     def downstream(self, roots) -> set[int]:
-        """The roots and every node that depends on them, in one iterative sweep."""
-        succ = self._succ
-        seen = set(roots)
-        stack = list(seen)
-        while stack:
-            for u in succ[stack.pop()]:
-                if u not in seen:
-                    seen.add(u)
-                    stack.append(u)
-        return seen
+        """The roots and every node that depends on them."""
+        return _reach(roots, self._succ)
 
     def kind(self, i: int) -> str:
         op = self._node[i]["op"]
@@ -244,6 +228,18 @@ class Graph:
             self.infer(i)
         for n in self._node.values():  # symbolic dims may have been bound along the way
             n["shape"] = self.dims.shape(n["shape"])
+
+
+def _reach(roots, adjacency: dict) -> set[int]:
+    """The roots and every node reachable from them along adjacency, in one iterative sweep."""
+    seen = set(roots)
+    stack = list(seen)
+    while stack:
+        for j in adjacency[stack.pop()]:
+            if j not in seen:
+                seen.add(j)
+                stack.append(j)
+    return seen
 
 
 class V:
