@@ -175,7 +175,7 @@ def example_cases():
         yield pytest.param(path, npz if npz.exists() else None, id=path.stem)
 
 
-@pytest.mark.parametrize("path, npz", example_cases())
+@pytest.mark.parametrize("path, npz", list(example_cases()))
 def test_every_edge_joins_drawn_nodes_in_every_mode(path, npz):
     m = graphc.load(path)
     values = None if npz is None else {k: v for k, v in data.load_npz(str(npz)).items() if k in m.names}
