@@ -114,15 +114,9 @@ class Model:
         is built once per set of shapes (and seed, for the params' initial values) and then reused, so a
         training loop pays only for the plan's steps. `extra` gives values to nodes the kind's graph
         adds (by name). Returns the graph, the plan and its values list (indexed by node id)."""
-        import numpy as np
+        from .interp import as_arrays  # (`from .module import` costs no call once it is loaded)
 
-        from . import interp
-
-        f64, ndarray = interp.F64, np.ndarray  # float64 arrays, the common case, are used as they are
-        shapes = tuple([v.shape if type(v) is ndarray and v.dtype is f64 else None for v in values.values()])
-        if None in shapes:
-            values = {k: interp.as_array(k, v) for k, v in values.items()}
-            shapes = tuple([a.shape for a in values.values()])
+        values, shapes = as_arrays(values)
         key = (kind, seed, tuple(values), shapes)  # names in the caller's order: a loop keeps it
         try:
             g, plan = self._cache[key]

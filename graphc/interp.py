@@ -29,7 +29,7 @@ def kernel(g: Graph, i: int):
     return _compiled(params, expr)
 
 
-F64 = np.dtype(np.float64)
+F64, ndarray = np.dtype(np.float64), np.ndarray
 
 
 def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
@@ -55,6 +55,15 @@ def as_array(name: str, value) -> np.ndarray:
     except (TypeError, ValueError):
         raise GraphcError(f"the value given for `{name}` is not numeric") from None
     return a
+
+
+def as_arrays(values: dict) -> tuple[dict, tuple]:
+    """Values as float64 arrays (those that are already, the common case, as they are), and their shapes."""
+    shapes = tuple([v.shape if type(v) is ndarray and v.dtype is F64 else None for v in values.values()])
+    if None in shapes:
+        values = {k: as_array(k, v) for k, v in values.items()}
+        shapes = tuple([a.shape for a in values.values()])
+    return values, shapes
 
 
 def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> tuple[Graph, dict]:
