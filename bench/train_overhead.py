@@ -125,17 +125,28 @@ def main():
 
     med = statistics.median
     q = statistics.quantiles(per_epoch, n=4)
-    print(f"digits_mlp.gc, mini-batches of {BATCH} ({steps} steps an epoch), {step.engine} gradient step, "
-          f"{a.repeat} runs of {E} epochs")
+    print(
+        f"digits_mlp.gc, mini-batches of {BATCH} ({steps} steps an epoch), {step.engine} gradient step, "
+        f"{a.repeat} runs of {E} epochs"
+    )
     print(f"  the gradient step alone             {med(per_step) * 1e6:7.1f} us/step (median)")
-    print(f"  graphc train, per step              {100 * (med(per_epoch) - 1):+6.1f}% overhead (median of "
-          f"{len(per_epoch)} epochs, quartiles {100 * (q[0] - 1):+.1f}%, {100 * (q[2] - 1):+.1f}%); target < 20%")
-    print(f"  the training loop alone             {med(loop_epochs) * 1e6:7.1f} us/step = "
-          f"{100 * med(loop_epochs) / med(per_step):.1f}% of a step (a no-op step: reshuffling, gathers, updates)")
-    print(f"  graphc train, whole run             {100 * (med(ratio) - 1):+6.1f}% (median of {a.repeat}; "
-          "with setup and the final evaluation)")
-    print(f"  whole run, --val --metric accuracy  {100 * (med(extra) - 1):+6.1f}% (extra work, not overhead: "
-          "a full pass over both sets each epoch)")
+    print(
+        f"  graphc train, per step              {100 * (med(per_epoch) - 1):+6.1f}% overhead (median of "
+        f"{len(per_epoch)} epochs, quartiles {100 * (q[0] - 1):+.1f}%, {100 * (q[2] - 1):+.1f}%); target < 20%"
+    )
+    print(
+        f"  the training loop alone             {med(loop_epochs) * 1e6:7.1f} us/step = "
+        f"{100 * med(loop_epochs) / med(per_step):.1f}% of a step (a no-op step: reshuffling, gathers, updates)"
+    )
+    print(
+        f"  graphc train, whole run             {100 * (med(ratio) - 1):+6.1f}% (median of {a.repeat}; "
+        "with setup and the final evaluation)"
+    )
+    print(
+        f"  whole run, --val --metric accuracy  {100 * (med(extra) - 1):+6.1f}% (extra work, not overhead: "
+        "a full pass over both sets each epoch)"
+    )
+
 
 if __name__ == "__main__":
     main()

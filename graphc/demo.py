@@ -81,12 +81,17 @@ def run(
     written: dict[str, str] = {}
     skipped: list[str] = []
 
-    n_params = sum(int(v.size) for k, v in m.evaluate(
-        {k: v[:1] for k, v in train_data.items() if k in m.inputs}, seed=seed).items() if k in m.params)
+    n_params = sum(
+        int(v.size)
+        for k, v in m.evaluate({k: v[:1] for k, v in train_data.items() if k in m.inputs}, seed=seed).items()
+        if k in m.params
+    )
     say("graphc demo: the lecture's two-layer network learns to read 8x8 handwritten digits")
     say(f"  model   {_rel(MODEL)}: X @ W1 + b1 -> sigmoid -> @ W2 + b2 -> softmax ({n_params} params)")
-    say(f"  data    {_rel(EXAMPLES / 'digits_train.npz')}: {len(train_data['X'])} images to learn from; "
-        f"{_rel(EXAMPLES / 'digits_test.npz')}: {len(test_data['X'])} held out")
+    say(
+        f"  data    {_rel(EXAMPLES / 'digits_train.npz')}: {len(train_data['X'])} images to learn from; "
+        f"{_rel(EXAMPLES / 'digits_test.npz')}: {len(test_data['X'])} held out"
+    )
     say(f"  method  mini-batch SGD, lr {LR}, batch {BATCH}, {epochs} epochs, seed {seed}")
     say()
 
@@ -96,13 +101,26 @@ def run(
     except GraphcError:
         plot = None
         skipped.append("loss.png: matplotlib is not installed (pip install 'graphc[plot]' to get the loss plot)")
-    r = train(m, train_data, lr=LR, epochs=epochs, batch_size=BATCH, seed=seed, val=test_data,
-              metric="accuracy", quiet=quiet, progress=progress, file=file,
-              plot=str(plot) if plot else None)
+    r = train(
+        m,
+        train_data,
+        lr=LR,
+        epochs=epochs,
+        batch_size=BATCH,
+        seed=seed,
+        val=test_data,
+        metric="accuracy",
+        quiet=quiet,
+        progress=progress,
+        file=file,
+        plot=str(plot) if plot else None,
+    )
     n_test = len(test_data["X"])
     say()
-    say(f"held-out accuracy: {100 * r.val_metric:.1f}% ({round(r.val_metric * n_test)} of {n_test} test images "
-        f"right; training accuracy {100 * r.metric:.1f}%, {r.engine} gradient step)")
+    say(
+        f"held-out accuracy: {100 * r.val_metric:.1f}% ({round(r.val_metric * n_test)} of {n_test} test images "
+        f"right; training accuracy {100 * r.metric:.1f}%, {r.engine} gradient step)"
+    )
     say()
 
     params = folder / "digits_params.npz"
@@ -112,8 +130,10 @@ def run(
         written[str(plot)] = "training and held-out loss per epoch"
 
     if _subcommand("render"):
-        for name, extra, what in (("forward.svg", (), "the forward computation graph"),
-                                  ("backward.svg", ("--backward",), "the backward graph, with error signals ȳ")):
+        for name, extra, what in (
+            ("forward.svg", (), "the forward computation graph"),
+            ("backward.svg", ("--backward",), "the backward graph, with error signals ȳ"),
+        ):
             code, text = _run_cli("render", str(MODEL), "-o", str(folder / name), *extra)
             if code == 0 and (folder / name).exists():
                 written[str(folder / name)] = what
@@ -146,8 +166,10 @@ def run(
     say("next, try:")
     say(f"  graphc eval {mdl} --inputs {tst} --inputs {prm}")
     say("      the trained network on the test images: the loss and the class probabilities Y")
-    say(f"  graphc train {mdl} --data {_rel(EXAMPLES / 'digits_train.npz')} --val {tst} "
-        f"--lr {LR} --batch-size {BATCH} --epochs 100 --patience 5 --metric accuracy")
+    say(
+        f"  graphc train {mdl} --data {_rel(EXAMPLES / 'digits_train.npz')} --val {tst} "
+        f"--lr {LR} --batch-size {BATCH} --epochs 100 --patience 5 --metric accuracy"
+    )
     say("      longer, stopping when the held-out loss stops improving (--plot loss.png, -o params.npz)")
     say(f"  graphc equations {two}")
     say("      backprop for the lecture's two-layer network, in its ȳ notation")

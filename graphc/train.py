@@ -238,7 +238,8 @@ def _plot_format(path: str) -> str:
     ext = Path(path).suffix.lower().lstrip(".")
     if ext not in PLOT_FORMATS:
         raise GraphcError(
-            f"--plot {path}: cannot tell the picture format from the extension `.{ext}`" if ext
+            f"--plot {path}: cannot tell the picture format from the extension `.{ext}`"
+            if ext
             else f"--plot {path}: the file name has no extension to tell the picture format",
             hint=f"end the name with one of: {', '.join('.' + e for e in PLOT_FORMATS)}",
             usage=True,
@@ -333,7 +334,7 @@ def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, met
     def bad(message, hint=None):
         raise GraphcError(message, hint=hint, usage=True)
 
-    whole = (lambda k: isinstance(k, numbers.Integral) and not isinstance(k, bool))
+    whole = lambda k: isinstance(k, numbers.Integral) and not isinstance(k, bool)
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
         bad(f"the learning rate must be a positive number, got {lr}")
     if not whole(epochs) or epochs < 1:
@@ -512,11 +513,14 @@ def train(
         return total / n, b
 
     def diverged(loss, where):
-        hint = f"use a smaller learning rate (e.g. --lr {lr / 10:g})" + ("" if schedule == "halve" else
-                                                                          " or --schedule halve")
+        hint = f"use a smaller learning rate (e.g. --lr {lr / 10:g})" + (
+            "" if schedule == "halve" else " or --schedule halve"
+        )
         if where == "start":
-            return GraphcError(f"the loss is {loss} at the initial params: there is nothing to descend",
-                               hint="check the data and the params' initial values (--init, --seed)")
+            return GraphcError(
+                f"the loss is {loss} at the initial params: there is nothing to descend",
+                hint="check the data and the params' initial values (--init, --seed)",
+            )
         return GraphcError(f"training diverged: the loss is {loss} at epoch {epoch} (lr {lr:g})", hint=hint)
 
     prev = None  # full batch with --schedule halve: (params before the last step, its gradient)
