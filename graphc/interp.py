@@ -49,12 +49,11 @@ def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)  # he
 
 
-def as_array(name: str, value) -> np.ndarray:
+def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
     try:
-        a = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise GraphcError(f"the value given for `{name}` is not numeric") from None
-    return a
+        raise GraphcError(f"{what} `{name}` is not numeric") from None
 
 
 def as_arrays(values: dict) -> tuple[dict, tuple]:

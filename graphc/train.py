@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import GraphcError
+from .interp import as_array
 
 SCHEDULES = ("constant", "halve")
 METRICS = ("accuracy",)
@@ -277,11 +278,7 @@ def plot_history(history: dict, path: str, title: str = "", protect=()) -> None:
 
 # ---- data --------------------------------------------------------------------------------------
 def _as_float(name: str, a) -> np.ndarray:
-    try:
-        out = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise GraphcError(f"the data for `{name}` is not numeric") from None
-    return out
+    return as_array(name, a, "the data for")
 
 
 def _split(model, data: dict, what: str) -> tuple[dict, dict, int]:

@@ -8,7 +8,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_graphc(*args, cwd=None, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_graphc(*args, cwd=None, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m graphc ARGS` with this checkout's graphc, capturing output (no tracebacks forced on)."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("GRAPHC_DEBUG", None)
@@ -20,5 +20,5 @@ def run_graphc(*args, cwd=None, stdin: str | None = None) -> subprocess.Complete
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=timeout,
     )

@@ -6,8 +6,6 @@ asserts here: the benchmark under bench/ measures speed.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import graphc
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
+from clitools import run_graphc  # noqa: E402
 from models import chain_model, nested_model  # noqa: E402
 
 
@@ -111,16 +110,7 @@ def test_other_deep_expressions(src, x, want):
 def test_cli_check_of_big_and_deep_models(tmp_path):
     (tmp_path / "chain.gc").write_text(chain_model(10_000))
     (tmp_path / "nested.gc").write_text(nested_model(DEPTH))
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for name in ("chain.gc", "nested.gc"):
-        r = subprocess.run(
-            [sys.executable, "-m", "graphc", "check", name],
-            check=False,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
+        r = run_graphc("check", name, cwd=tmp_path, timeout=300)
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
