@@ -251,7 +251,7 @@ def emit(
     optional = [n for n in free if n in defaults]
     sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
 
-    consts = {i: _py(n["name"]) for i, n in fwd._node.items() if n["op"] == "const" and n["name"]}
+    consts = _named_consts(fwd)
     const_lines = [
         f"{name} = {_float(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
@@ -276,9 +276,7 @@ def emit(
     printer_f = _Body(gf, dtype, consts, dim_vars)
     fwd_body = printer_f.statements(gf.order(), set(gf._node))
     returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
-    printer_b = _Body(
-        gb, dtype, {i: _py(n["name"]) for i, n in gb._node.items() if n["op"] == "const" and n["name"]}, dim_vars
-    )
+    printer_b = _Body(gb, dtype, _named_consts(gb), dim_vars)
     forward_ids = gb.upstream([gb.loss])
     steps = gb.order()
     needed = gb.upstream([gb.loss, *gb.grads.values()])
@@ -316,8 +314,7 @@ def emit(
         f"    Error signals are named <value>_bar: y_bar = d{gb.label(gb.loss)}/dy.\n"
         '    """'
     )
-    dims_f = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_f.used_dims)]
-    dims_b = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer_b.used_dims)]
+    dims_f, dims_b = _dim_lines(dims, printer_f.used_dims), _dim_lines(dims, printer_b.used_dims)
     parts.append(_function("forward", sig, doc_f, prologue + dims_f + fwd_body + [returned]))
     parts.append(
         _function(
@@ -334,6 +331,16 @@ def emit(
     return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
 
 
+def _named_consts(g: Graph) -> dict[int, str]:
+    """The model's named constants (`const c = 2`), by node id: the module defines them once, by name."""
+    return {i: _py(n["name"]) for i, n in g._node.items() if n["op"] == "const" and n["name"]}
+
+
+def _dim_lines(dims: dict, used) -> list[str]:
+    """`N = X.shape[0]` for each symbolic dim a function's body uses."""
+    return [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(used)]
+
+
 def _second_order(fwd: Graph, w: str, sig: str, prologue: list[str], dims: dict, dtype: str):
     """hvp() -- the Hessian of the loss w.r.t. w times v, by differentiating the backward graph again
     -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use)."""
@@ -343,11 +350,10 @@ def _second_order(fwd: Graph, w: str, sig: str, prologue: list[str], dims: dict,
     vname = hvp_input_name(fwd)
     gh = _hvp_graph(fwd.copy(), w, vname)
     loss, hv = gh.label(gh.loss), gh.grads[w]
-    consts = {i: _py(n["name"]) for i, n in gh._node.items() if n["op"] == "const" and n["name"]}
-    printer = _Body(gh, dtype, consts, {d: var for d, (var, _) in dims.items()})
+    printer = _Body(gh, dtype, _named_consts(gh), {d: var for d, (var, _) in dims.items()})
     needed = gh.upstream([hv])
     body = printer.statements([i for i in gh.order() if i in needed], needed)
-    dim_lines = [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(printer.used_dims)]
+    dim_lines = _dim_lines(dims, printer.used_dims)
     doc = (
         f'"""The Hessian of {loss} w.r.t. {w} times {vname} (shaped like {w}): the derivative of\n'
         f"    {w}_bar · {vname} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
