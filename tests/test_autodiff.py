@@ -3,8 +3,14 @@ several shapes and broadcasting; random models from hypothesis; second derivativ
 
 import numpy as np
 import pytest
-from gradtools import assert_close, assert_matches_finite_differences, numeric_grad, torch_loss_and_grad
-from hypothesis import HealthCheck, given, settings
+from gradtools import (
+    assert_close,
+    assert_matches_finite_differences,
+    finite_differences_can_judge,
+    numeric_grad,
+    torch_loss_and_grad,
+)
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphc
@@ -231,11 +237,14 @@ def test_random_models_against_finite_differences_and_torch(model_and_shapes, se
     used = [n for n in shapes if n in model.graph.names]
     values = make_values({n: shapes[n] for n in used}, seed)
     loss, grads = model.loss_and_grad(values)
-    for name in used:
-        assert_matches_finite_differences(model, values, name, grads[name])
+    judged = finite_differences_can_judge(model, values)
+    if judged:
+        for name in used:
+            assert_matches_finite_differences(model, values, name, grads[name])
     try:
         import torch  # noqa: F401
     except ImportError:
+        assume(judged)  # neither reference can judge this example: hypothesis draws another
         return
     tloss, tgrads = torch_loss_and_grad(model, values, used)
     assert loss == pytest.approx(tloss, rel=1e-10, abs=1e-12)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradtools import assert_close, assert_matches_finite_differences
+from gradtools import assert_close, assert_matches_finite_differences, finite_differences_can_judge
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from regen_emit_golden import GOLDEN, emitted
@@ -136,9 +136,11 @@ def test_random_models_emitted_equals_interpreter_and_finite_differences(model_a
     loss, grads = m.compiled().loss_and_grad(**values)
     rloss, rgrads = m.loss_and_grad(values)
     close(loss, rloss)
+    judged = finite_differences_can_judge(m, values)
     for name in used:
         close(grads[name], rgrads[name])
-        assert_matches_finite_differences(m, values, name, grads[name])
+        if judged:
+            assert_matches_finite_differences(m, values, name, grads[name])
 
 
 def test_cli_emit_writes_atomically_and_never_over_the_model(tmp_path):
