@@ -114,8 +114,6 @@ class Model:
         is built once per set of shapes (and seed, for the params' initial values) and then reused, so a
         training loop pays only for the plan's steps. `extra` gives values to nodes the kind's graph
         adds (by name). Returns the graph, the plan and its values list (indexed by node id)."""
-        from .interp import as_arrays  # (`from .module import` costs no call once it is loaded)
-
         values, shapes = as_arrays(values)
         key = (kind, seed, tuple(values), shapes)  # names in the caller's order: a loop keeps it
         try:
@@ -243,6 +241,16 @@ class Model:
         from .train import train
 
         return train(self, data, **options)
+
+
+def as_arrays(values: dict):  # noqa: F811 (replaces itself with interp.as_arrays)
+    """interp.as_arrays, which replaces this on first use: api imports NumPy only when it computes, and a
+    relative import in the hot path costs a call 2 µs (the package's name is resolved and formatted)."""
+    global as_arrays
+    from . import interp
+
+    as_arrays = interp.as_arrays
+    return as_arrays(values)
 
 
 def _gradient_graph(g: Graph, wrt) -> Graph:
