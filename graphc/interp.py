@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
-from functools import cache, lru_cache
+from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -58,11 +59,13 @@ def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
 
 def as_arrays(values: dict) -> tuple[dict, tuple]:
     """Values as float64 arrays (those that are already, the common case, as they are), and their shapes."""
-    shapes = tuple([v.shape if type(v) is ndarray and v.dtype is F64 else None for v in values.values()])
-    if None in shapes:
-        values = {k: as_array(k, v) for k, v in values.items()}
-        shapes = tuple([a.shape for a in values.values()])
-    return values, shapes
+    shapes = []
+    for v in values.values():  # (a plain loop: this runs on every call of the API, and a comprehension is a call)
+        if type(v) is not ndarray or v.dtype is not F64:
+            values = {k: as_array(k, v) for k, v in values.items()}
+            return values, tuple([a.shape for a in values.values()])
+        shapes.append(v.shape)
+    return values, tuple(shapes)
 
 
 def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> tuple[Graph, dict]:
@@ -149,12 +152,6 @@ VIEW_OPS = frozenset({"identity", "transpose", "mT", "expand_dims", "broadcast",
 FUSE_LIMIT = 200  # longest fused expression, in characters: far below Python's 200 nested brackets
 
 
-@lru_cache(maxsize=4096)
-def _step(expr: str):
-    """A step's function of the values list v (its expression names what it reads as v[i])."""
-    return eval(f"lambda v: {expr}", {"np": np, **vars(runtime)})  # noqa: S307 - our code
-
-
 class Plan:
     """A graph compiled for repeated runs: one step per statement, as `graphc emit` writes them.
 
@@ -175,7 +172,7 @@ class Plan:
         self.blank = [None] * (max(g.nx.nodes, default=-1) + 1)  # consts and preset leaves in place
         names = {}  # node id -> how a step reads it
         printer = _Printer(g, names, "float64")
-        self.steps, self.members = [], {}  # (node id, function); node id -> the nodes its step computes
+        self.steps, self.members = [], {}  # (node id, expression); node id -> the nodes its step computes
         for i in order:
             n = g[i]
             if n["op"] in LEAVES:
@@ -186,10 +183,11 @@ class Plan:
             e = printer.expr(i)
             if i in read or uses[i] != 1 or len(e[0]) > FUSE_LIMIT:
                 names[i] = f"v[{i}]"
-                self.steps.append((i, _step(e[0])))
+                self.steps.append((i, e[0]))
                 self.members[i] = self._fused(i, names)
             else:
                 printer.inlined[i] = e  # final (its arguments are done): its user reuses it, as in _Body
+        self._execute = _compile(self.steps)
         for i, a in (env or {}).items():
             if i in keep:  # (bind's env may hold consts that passes have since removed)
                 self.blank[i] = a
@@ -227,9 +225,10 @@ class Plan:
             ids = self.graph.names
             for k, a in named.items():
                 v[ids[k]] = a
-        failed = _execute(self.steps, v)
-        if failed:
-            i, e = self._culprit(*failed, v)
+        try:
+            self._execute(v)
+        except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
+            i, e = self._culprit(next(i for i, _ in self.steps if v[i] is None), e, v)  # the first not done
             n = self.graph[i]
             raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
         return v
@@ -247,15 +246,13 @@ class Plan:
         return root, error
 
 
-@np.errstate(all="ignore")  # as a decorator, errstate costs half what a `with` block does per call
-def _execute(steps: list, v: list) -> tuple[int, Exception] | None:
-    """Run the steps on the values list; (node id, error) for the step that failed, if one did."""
-    try:
-        for i, fn in steps:
-            v[i] = fn(v)
-    except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
-        return i, e
-    return None
+def _compile(steps: list) -> Callable[[list], None]:
+    """One function that runs the steps in order on the values list: a step is a line of it, not a call."""
+    body = "".join(f"    v[{i}] = {expr}\n" for i, expr in steps) or "    pass\n"
+    code = compile(f"def execute(v):\n{body}", "<graphc plan>", "exec")
+    namespace = {"np": np, **vars(runtime)}
+    exec(code, namespace)  # noqa: S102 - our code
+    return np.errstate(all="ignore")(namespace["execute"])  # as a decorator: half a `with` block's cost
 
 
 def run(g: Graph, env: dict, targets=None) -> dict:
