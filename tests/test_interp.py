@@ -137,6 +137,15 @@ def test_an_error_in_a_fused_statement_names_the_node_that_failed():
     assert (info.value.span.line, info.value.span.col) == (2, 13)
 
 
+def test_an_error_after_other_statements_ran_names_the_node_that_failed():
+    m = graphc.compile("input x: [n]\ny = exp(x)\nL = sum(y) + 2 * max(y)", "model.gc")
+    with pytest.raises(GraphcError) as info:
+        m.evaluate({"x": np.zeros(0)})
+    assert (info.value.span.line, info.value.span.col) == (3, 18) and "max" in info.value.message
+    (gx, plan), *_ = m._cache.values()
+    assert len(plan.steps) == 2  # y ran; L's statement failed inside, at max
+
+
 def test_a_long_chain_is_cut_into_statements_python_can_compile():
     depth = 400
     m = graphc.compile("input x: [2]\nL = sum(" + "sin(" * depth + "x" + ")" * depth + ")")
