@@ -17,6 +17,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_F
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
+import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -122,10 +123,13 @@ def peers(values):
 
 
 def median_times(steps, repeat):
-    """Interleave the candidates, so that a slow moment of the machine hits them all alike."""
+    """Interleave the candidates, so that a slow moment of the machine hits them all alike, in a new order
+    each round: the one that runs just after PyTorch finds the caches cold, and no candidate should always
+    be that one."""
     times = {name: [] for name, _ in steps}
+    rng = random.Random(0)
     for _ in range(repeat):
-        for name, fn in steps:
+        for name, fn in rng.sample(steps, len(steps)):
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
