@@ -135,6 +135,16 @@ class _Printer:
             if shapes[0] == () and shapes[1]:
                 c, x = self.expr(args[0]), self.expr(args[1])
                 return f"-{self.wrap(c, UNARY, strict=True)} * {self.wrap(x, MUL, strict=True)}", MUL
+        if n["op"] in ("sum", "mean") and n["shape"] == () and not self.local:
+            s = n["args"][0]
+            if g[s]["op"] == "sum" and s not in self.names and g[g[s]["args"][0]]["shape"]:
+                # the total of a partial sum (inlined: used only here) is its argument's total: one pass
+                total = f"{self.wrap(self.expr(g[s]['args'][0]), ATOM)}.sum()"
+                if n["op"] == "sum":
+                    return total, ATOM
+                count = self.size_ratio(g[s]["shape"], ())
+                if count is not None:
+                    return f"{total} / {self.wrap(count, MUL, strict=True)}", MUL
         if n["op"] == "mean" and g[n["args"][0]]["shape"]:  # x.sum() / count: np.mean's own arithmetic, 2x faster
             count = self.size_ratio(g[n["args"][0]]["shape"], n["shape"])
             if count is not None:

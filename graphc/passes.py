@@ -189,6 +189,8 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
             to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
         elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
             to = _new(g, i, "sub", g[args[0]]["args"][::-1])
+        elif op == "broadcast" and node[args[0]]["op"] == "broadcast" and g[node[args[0]]["args"][0]]["shape"] == ():
+            to = _new(g, i, "broadcast", [node[args[0]]["args"][0], args[1]])  # a scalar spread twice: once
         elif (
             op in ("unbroadcast", "broadcast")
             and n["attrs"].get("axis") is None

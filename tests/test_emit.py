@@ -94,6 +94,28 @@ def test_module_reads_like_the_slide():
     assert "# line 32" in body  # each step points at the model line it comes from
 
 
+@pytest.mark.parametrize(
+    "src, want, line",
+    [
+        ("L = sum(sum(x * x, axis=1))", lambda x: (x * x).sum(), "L = (x * x).sum()"),
+        ("L = mean(sum(x * x, axis=0))", lambda x: (x * x).sum() / 3, "L = (x * x).sum() / 3"),
+        # (its gradient spreads a scalar over the partial sum, then over x: once over x, so the sum is not kept)
+        ("L = -mean(sum(x, axis=1, keepdims=true))", lambda x: -x.sum() / len(x), "L = -(x.sum() / N)"),
+        ("s = sum(x, axis=1)\nL = sum(s)", lambda x: x.sum(), "L = s.sum()"),  # s is named: it stays
+    ],
+)
+def test_the_total_of_a_partial_sum_is_one_reduction(src, want, line):
+    m = graphc.compile("input x: [N, 3]\n" + src)
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    body = m.emit(wrt=["x"]).split("def loss_and_grad")[1]
+    assert line in body
+    assert ("s = x.sum(axis=1)" in body) == ("s = " in src)
+    loss, grads = m.compiled(wrt=["x"]).loss_and_grad(x=x)
+    close(loss, want(x))
+    close(m.loss_and_grad({"x": x}, wrt=["x"])[0], want(x))
+    close(grads["x"], m.loss_and_grad({"x": x}, wrt=["x"])[1]["x"])
+
+
 def test_python_keywords_get_a_trailing_underscore_and_params_are_optional():
     m = graphc.compile("input lambda: [3]\nparam w = 2\nparam v: [3] = 0.5\nL = sum(w * lambda + v)")
     mod = m.compiled()

@@ -45,8 +45,8 @@ import numpy as np
 
 
 def _log_softmax(x, axis=-1):
-    s = x - np.max(x, axis=axis, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))
+    s = x - x.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
 
 @np.errstate(over="ignore")  # as a decorator: half the cost of a `with` block per call
@@ -56,8 +56,8 @@ def _sigmoid(x):
 
 
 def _softmax(x, axis=-1):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def forward(*, X, T, W1, W2, b1=None, b2=None):
@@ -71,7 +71,7 @@ def forward(*, X, T, W1, W2, b1=None, b2=None):
     Z = H @ W2 + b2  # line 29
     tmp1 = _log_softmax(Z)  # line 31
     Y = np.exp(tmp1)  # line 30
-    L = -((T * tmp1).sum(axis=1).sum() / N)  # line 31
+    L = -((T * tmp1).sum() / N)  # line 31
     return {
         "X": X,
         "T": T,
@@ -100,7 +100,7 @@ def loss_and_grad(*, X, T, W1, W2, b1=None, b2=None):
     H = _sigmoid(X @ W1 + b1)  # line 28
     Z = H @ W2 + b2  # line 29
     tmp1 = _log_softmax(Z)  # line 31
-    L = -((T * tmp1).sum(axis=1).sum() / N)  # line 31
+    L = -((T * tmp1).sum() / N)  # line 31
 
     # backward pass
     Y = np.exp(tmp1)  # line 30
