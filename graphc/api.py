@@ -140,7 +140,8 @@ class Model:
             else:
                 g = _hvp_graph(g, kind[1], kind[2])
                 targets = [g.grads[kind[1]]]
-            self._cache[canonical] = (g, interp.Plan(g, targets, env))  # env: the params' initial values
+            # env: the params' initial values; outputs: what loss_and_grad gives by name
+            self._cache[canonical] = (g, interp.Plan(g, targets, env, outputs=g.grads if kind[0] == "grad" else None))
         return self._cache[canonical]
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -156,13 +157,11 @@ class Model:
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
-        import numpy as np
 
         g, plan, vals = self._run(("grad", tuple(wrt or ())), values or {}, seed)
         # each run makes new arrays: a gradient is handed out as it is (as the emitted module does)
         # unless the caller would not own it (plan.copy: it may share memory with a leaf, ...)
-        copy = plan.copy
-        return float(vals[g.loss]), {w: np.array(vals[i], float) if i in copy else vals[i] for w, i in g.grads.items()}
+        return float(vals[g.loss]), plan.collect(vals)
 
     def trace(
         self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, backward: bool = True

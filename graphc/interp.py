@@ -15,10 +15,14 @@ from . import shapes as S
 from .errors import GraphcError
 from .graph import LEAVES, Graph
 
+# What kernels and plans see. They run with every floating-point error ignored (np.errstate(all="ignore")
+# around them), so a helper's own errstate, sigmoid's, is redundant there: its undecorated function.
+_NAMESPACE = {"np": np, **{name: getattr(f, "__wrapped__", f) for name, f in vars(runtime).items()}}
+
 
 @cache
 def _compiled(params: tuple[str, ...], expr: str):
-    return eval(f"lambda {', '.join(params)}: {expr}", {"np": np, **vars(runtime)})  # noqa: S307 - our code
+    return eval(f"lambda {', '.join(params)}: {expr}", dict(_NAMESPACE))  # noqa: S307 - our code
 
 
 def kernel(g: Graph, i: int):
@@ -161,7 +165,9 @@ class Plan:
     values indexed by node id. Without targets, every node is its own step (and can be read).
     """
 
-    def __init__(self, g: Graph, targets=None, env: dict | None = None):
+    def __init__(self, g: Graph, targets=None, env: dict | None = None, outputs: dict[str, int] | None = None):
+        """`outputs` ({name: node id}, among the targets): `collect` gives them as {name: value} from
+        a run's values list, as arrays the caller owns."""
         from .codegen import _Printer
 
         keep = g.upstream(targets) if targets is not None else set(g.nx.nodes)
@@ -203,6 +209,12 @@ class Plan:
         self.shared = {i for i in read if shared[i]}
         twice = {i for i, k in Counter(targets or ()).items() if k > 1}
         self.copy = self.shared | twice | {i for i in read if not g[i]["shape"]}
+        items = (
+            f"{name!r}: " + (f"np.array(v[{i}], float)" if i in self.copy else f"v[{i}]")
+            for name, i in (outputs or {}).items()
+        )
+        # one generated dict display: a comprehension over outputs would cost an API call 3 µs more
+        self.collect = eval(f"lambda v: {{{', '.join(items)}}}", {"np": np})  # noqa: S307 - our code
 
     def _fused(self, root: int, names: dict) -> list[int]:
         """The nodes step `root` computes, arguments first: root and the nodes fused into it."""
@@ -250,7 +262,7 @@ def _compile(steps: list) -> Callable[[list], None]:
     """One function that runs the steps in order on the values list: a step is a line of it, not a call."""
     body = "".join(f"    v[{i}] = {expr}\n" for i, expr in steps) or "    pass\n"
     code = compile(f"def execute(v):\n{body}", "<graphc plan>", "exec")
-    namespace = {"np": np, **vars(runtime)}
+    namespace = dict(_NAMESPACE)
     exec(code, namespace)  # noqa: S102 - our code
     return np.errstate(all="ignore")(namespace["execute"])  # as a decorator: half a `with` block's cost
 
