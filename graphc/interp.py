@@ -193,7 +193,7 @@ class Plan:
                 self.members[i] = self._fused(i, names)
             else:
                 printer.inlined[i] = e  # final (its arguments are done): its user reuses it, as in _Body
-        self._execute = _compile(self.steps)
+        self._steps = _compile(self.steps)
         for i, a in (env or {}).items():
             if i in keep:  # (bind's env may hold consts that passes have since removed)
                 self.blank[i] = a
@@ -237,8 +237,25 @@ class Plan:
             ids = self.graph.names
             for k, a in named.items():
                 v[ids[k]] = a
+        return self.execute(v)
+
+    def load(self, values: dict, slots: tuple) -> list | None:
+        """A values list with `values` in their slots ((name, node id, shape) each), or None unless
+        `values` are float64 arrays with exactly the slots' names and shapes."""
+        if len(values) != len(slots):
+            return None
+        v = self.blank.copy()
+        for name, i, shape in slots:
+            a = values.get(name)
+            if type(a) is not ndarray or a.dtype is not F64 or a.shape != shape:
+                return None
+            v[i] = a
+        return v
+
+    def execute(self, v: list) -> list:
+        """Run the steps on a values list whose leaves are in place; the list, every statement done."""
         try:
-            self._execute(v)
+            self._steps(v)
         except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
             i, e = self._culprit(next(i for i, _ in self.steps if v[i] is None), e, v)  # the first not done
             n = self.graph[i]

@@ -169,6 +169,32 @@ def test_values_in_another_order_reuse_the_plan():
         np.testing.assert_array_equal(grads[k], grads2[k])
 
 
+def test_a_call_unlike_the_last_one_takes_the_careful_path():
+    """After a call, the next one with the same names and shapes goes straight to the plan: any other
+    call must still be checked, converted and planned as a first call is."""
+    m, values = mlp()
+    loss, grads = m.loss_and_grad(values)
+    for other in [
+        {**values, "X": values["X"][:2], "T": values["T"][:2]},  # other shapes
+        {k: v for k, v in values.items() if k != "b1"},  # a param left to its initial value (0 here)
+        {**values, "X": values["X"].astype(np.float32).astype(np.float64).tolist()},  # not an array
+        {**values, "X": np.asarray(values["X"], order="F")},  # the same numbers in another layout
+        mlp(N=7)[1],  # other shapes, and other arrays
+    ]:
+        want = m.trace(other)
+        got_loss, got = m.loss_and_grad(other)
+        assert got_loss == float(want[1][want[0].loss])
+        for w, i in want[0].grads.items():
+            np.testing.assert_array_equal(got[w], want[1][i])
+        assert m.loss_and_grad(values)[0] == loss  # and back
+    with pytest.raises(GraphcError, match="`Xs`"):
+        m.loss_and_grad({**values, "Xs": values["X"]})
+    with pytest.raises(GraphcError, match="no value for input `T`"):
+        m.loss_and_grad({k: v for k, v in values.items() if k != "T"})
+    with pytest.raises(GraphcError, match="shape"):
+        m.loss_and_grad({**values, "W1": values["W1"].T})
+
+
 def test_values_that_are_not_float64_arrays_are_converted():
     m, values = mlp()
     loss, grads = m.loss_and_grad(values)
