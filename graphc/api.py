@@ -120,7 +120,9 @@ class Model:
         last = self._last.get((kind, seed))
         v = last[1].load(values, last[2]) if last and not extra else None
         if v is None:
-            values, shapes = as_arrays(values)
+            from . import interp
+
+            values = interp.as_arrays(values)
             g, plan = self._prepare(kind, values, seed)
             given = {**values, **extra} if extra else values
             slots = tuple((name, g.names[name], a.shape) for name, a in given.items())
@@ -247,16 +249,6 @@ class Model:
         from .train import train
 
         return train(self, data, **options)
-
-
-def as_arrays(values: dict):  # noqa: F811 (replaces itself with interp.as_arrays)
-    """interp.as_arrays, which replaces this on first use: api imports NumPy only when it computes, and a
-    relative import in the hot path costs a call 2 µs (the package's name is resolved and formatted)."""
-    global as_arrays
-    from . import interp
-
-    as_arrays = interp.as_arrays
-    return as_arrays(values)
 
 
 def _gradient_graph(g: Graph, wrt) -> Graph:

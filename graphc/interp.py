@@ -61,15 +61,9 @@ def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
         raise GraphcError(f"{what} `{name}` is not numeric") from None
 
 
-def as_arrays(values: dict) -> tuple[dict, tuple]:
-    """Values as float64 arrays (those that are already, the common case, as they are), and their shapes."""
-    shapes = []
-    for v in values.values():  # (a plain loop: this runs on every call of the API, and a comprehension is a call)
-        if type(v) is not ndarray or v.dtype is not F64:
-            values = {k: as_array(k, v) for k, v in values.items()}
-            return values, tuple([a.shape for a in values.values()])
-        shapes.append(v.shape)
-    return values, tuple(shapes)
+def as_arrays(values: dict) -> dict:
+    """Values as float64 arrays (those that are already, the common case, as they are)."""
+    return {k: as_array(k, v) for k, v in values.items()}
 
 
 def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> tuple[Graph, dict]:
