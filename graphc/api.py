@@ -166,7 +166,6 @@ class Model:
 
     def loss_and_grad(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0):
         """(loss, {name: dL/dname}) for the requested names (default: params, else inputs)."""
-
         g, plan, vals = self._run(("grad", tuple(wrt or ())), values or {}, seed)
         # each run makes new arrays: a gradient is handed out as it is (as the emitted module does)
         # unless the caller would not own it (plan.copy: it may share memory with a leaf, ...)

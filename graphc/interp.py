@@ -156,7 +156,8 @@ class Plan:
     A node is a statement of its own when a caller reads it (a target), when it has several uses, or
     when its expression would get too long; otherwise it is fused into its one user's expression,
     which composes the per-node expressions codegen writes. The steps read and write a list of
-    values indexed by node id. Without targets, every node is its own step (and can be read).
+    values indexed by node id, as the lines of one generated function. Without targets, every node
+    is its own step (and can be read).
     """
 
     def __init__(self, g: Graph, targets=None, env: dict | None = None, outputs: dict[str, int] | None = None):
@@ -187,7 +188,7 @@ class Plan:
                 self.members[i] = self._fused(i, names)
             else:
                 printer.inlined[i] = e  # final (its arguments are done): its user reuses it, as in _Body
-        self._steps = _compile(self.steps)
+        self._run_steps = _compile(self.steps)
         for i, a in (env or {}).items():
             if i in keep:  # (bind's env may hold consts that passes have since removed)
                 self.blank[i] = a
@@ -249,7 +250,7 @@ class Plan:
     def execute(self, v: list) -> list:
         """Run the steps on a values list whose leaves are in place; the list, every statement done."""
         try:
-            self._steps(v)
+            self._run_steps(v)
         except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
             i, e = self._culprit(next(i for i, _ in self.steps if v[i] is None), e, v)  # the first not done
             n = self.graph[i]
