@@ -430,11 +430,13 @@ def train(
     fixed = {p: v for p, v in params.items() if p not in wrt}
     # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update
     # is then two NumPy calls, theta -= lr * gradient, whatever the number of params
+    # (the gradient too, in gbuf: `slots` pairs each param's name with its view there)
     theta = np.concatenate([params[p].reshape(-1) for p in wrt])
     gbuf = np.empty_like(theta)
-    learn, at = {}, 0
+    learn, slots, at = {}, [], 0
     for p in wrt:
         learn[p] = theta[at : at + params[p].size].reshape(params[p].shape)
+        slots.append((p, gbuf[at : at + params[p].size].reshape(params[p].shape)))
         at += params[p].size
     step = _gradient_step(model, wrt)
     rng = np.random.default_rng(seed)
@@ -450,7 +452,8 @@ def train(
 
     def flat(grads) -> np.ndarray:
         """The gradient as one vector like theta (in gbuf), with the L2 term."""
-        np.concatenate([grads[p] for p in wrt], axis=None, out=gbuf)
+        for p, g in slots:  # (assigning slices: np.concatenate costs a training step 5% more)
+            g[...] = grads[p]
         if l2:
             np.add(gbuf, l2 * theta, out=gbuf)
         return gbuf
@@ -491,7 +494,7 @@ def train(
         values = {**whole, **fixed, **learn}  # learn's arrays are updated in place
         total, b = 0.0, 0
         inputs = list(batched.items())
-        concatenate, descend, scale = np.concatenate, theta.__isub__, gbuf.__imul__
+        descend, scale = theta.__isub__, gbuf.__imul__
         for s in range(0, n, bs):
             idx = perm[s : s + bs]
             for k, v in inputs:  # gathered batch by batch: cache-friendly, no copy of all the data
@@ -500,9 +503,7 @@ def train(
             b += 1
             if l2:
                 loss += penalty()
-                flat(grads)
-            else:
-                concatenate([grads[p] for p in wrt], axis=None, out=gbuf)
+            flat(grads)
             descend(scale(lr))  # theta -= lr * gradient, in place
             if not math.isfinite(loss):
                 return loss, b
