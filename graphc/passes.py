@@ -145,7 +145,7 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
 
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
-    """x*1, x+0, x-0, x/1, x^1, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
+    """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
     node = g._node
     changed = False
     for i in order or g.order():
@@ -182,6 +182,9 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
             to = args[0]
         elif op == "pow" and _is(g, args[1], 2.0):
             to = _new(g, i, "mul", [args[0], args[0]])
+        elif op == "pow" and _is(g, args[1], 0.0):  # x^0 = 1, nan and inf included (as NumPy has it)
+            one = _const(g, 1.0)
+            to = one if shape == () else _new(g, i, "broadcast", [one, args[0]])
         elif op == "neg" and g[args[0]]["op"] == "neg":
             to = g[args[0]]["args"][0]
         elif op == "neg" and g[args[0]]["op"] == "broadcast" and _replaceable(g, args[0]):

@@ -79,6 +79,17 @@ def test_identities_x_times_zero_keeps_its_shape():
     assert g[arg]["op"] == "mul" and g[arg]["shape"] == (3,)
 
 
+def test_identities_x_to_the_zero_is_one_of_its_shape():
+    # NumPy has nan ** 0 = inf ** 0 = 1: the rule holds for every value, and keeps x's shape
+    m, g = compiled("input x: [3]\nparam w: [3]\nv = w * (x - 1) ^ 0\nL = sum(v) + sum(x ^ 0)")
+    x, w = np.array([np.nan, np.inf, 2.0]), np.array([1.0, 2.0, 3.0])
+    want = m.evaluate({"x": x, "w": w})
+    assert want["v"].tolist() == w.tolist() and want["L"] == 9.0
+    gs = passes.simplify(g)
+    assert "pow" not in ops_of(gs) and gs[gs.names["v"]]["shape"] == (3,)
+    np.testing.assert_array_equal(interp.run(gs, interp.bind(gs, {"x": x, "w": w})[1])[gs.names["v"]], w)
+
+
 def test_merge_common_merges_identical_subexpressions():
     _, g = compiled("input x: [3]\na = sum(exp(x) * 2)\nb = sum(exp(x) * 3)")
     assert ops_of(g).count("exp") == 2
