@@ -147,6 +147,7 @@ def _match(g: Graph, name: str, declared, actual) -> None:
 
 # Ops whose value may share memory with their first argument (a view, or the argument itself).
 VIEW_OPS = frozenset({"identity", "transpose", "mT", "expand_dims", "broadcast", "unbroadcast"})
+PLAN_FILE = "<graphc plan>"  # the file name of a plan's generated function, in tracebacks
 FUSE_LIMIT = 200  # longest fused expression, in characters: far below Python's 200 nested brackets
 
 
@@ -252,7 +253,10 @@ class Plan:
         try:
             self._run_steps(v)
         except (ValueError, IndexError, MemoryError) as e:  # e.g. max of an empty array
-            i, e = self._culprit(next(i for i, _ in self.steps if v[i] is None), e, v)  # the first not done
+            tb = e.__traceback__  # the failed step is the generated function's line that raised
+            while tb.tb_frame.f_code.co_filename != PLAN_FILE:
+                tb = tb.tb_next
+            i, e = self._culprit(self.steps[tb.tb_lineno - 2][0], e, v)  # (line 1 is the def)
             n = self.graph[i]
             raise GraphcError(f"cannot evaluate `{O.OPS[n['op']].label}` here: {e}", n["span"]) from None
         return v
@@ -273,7 +277,7 @@ class Plan:
 def _compile(steps: list) -> Callable[[list], None]:
     """One function that runs the steps in order on the values list: a step is a line of it, not a call."""
     body = "".join(f"    v[{i}] = {expr}\n" for i, expr in steps) or "    pass\n"
-    code = compile(f"def execute(v):\n{body}", "<graphc plan>", "exec")
+    code = compile(f"def execute(v):\n{body}", PLAN_FILE, "exec")
     namespace = dict(_NAMESPACE)
     exec(code, namespace)  # noqa: S102 - our code
     return np.errstate(all="ignore")(namespace["execute"])  # as a decorator: half a `with` block's cost

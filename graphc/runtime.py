@@ -18,7 +18,7 @@ def _sigmoid(x):
 
 
 def _logsumexp(x, axis=None, keepdims=False):
-    x = np.asarray(x)  # (a scalar may come here, and a Python float has no .max)
+    x = np.asarray(x)  # (a scalar or a list may come here, and neither has .max)
     m = x.max(axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
@@ -26,11 +26,13 @@ def _logsumexp(x, axis=None, keepdims=False):
 
 
 def _softmax(x, axis=-1):
+    x = np.asarray(x)  # (an input given as a list has no .max)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def _log_softmax(x, axis=-1):
+    x = np.asarray(x)
     s = x - x.max(axis=axis, keepdims=True)
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
