@@ -45,6 +45,7 @@ import numpy as np
 
 
 def _log_softmax(x, axis=-1):
+    x = np.asarray(x)
     s = x - x.max(axis=axis, keepdims=True)
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
@@ -56,6 +57,7 @@ def _sigmoid(x):
 
 
 def _softmax(x, axis=-1):
+    x = np.asarray(x)  # (an input given as a list has no .max)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
