@@ -122,7 +122,7 @@ class Model:
         if v is None:
             from . import interp
 
-            values = interp.as_arrays(values)
+            values = {k: interp.as_array(k, a) for k, a in values.items()}  # (a float64 array stays as it is)
             g, plan = self._prepare(kind, values, seed)
             given = {**values, **extra} if extra else values
             slots = tuple((name, g.names[name], a.shape) for name, a in given.items())

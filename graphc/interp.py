@@ -61,11 +61,6 @@ def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
         raise GraphcError(f"{what} `{name}` is not numeric") from None
 
 
-def as_arrays(values: dict) -> dict:
-    """Values as float64 arrays (those that are already, the common case, as they are)."""
-    return {k: as_array(k, v) for k, v in values.items()}
-
-
 def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> tuple[Graph, dict]:
     """Specialise graph to the shapes of `values` and give every leaf a value.
 
@@ -221,18 +216,12 @@ class Plan:
             stack += [a for a in self.graph[i]["args"] if a not in names]
         return out[::-1]  # each fused node has one user, found before it: reversed, arguments come first
 
-    def run(self, env: dict | None = None, named: dict | None = None) -> list:
+    def run(self, env: dict | None = None) -> list:
         """The values list, indexed by node id (None for nodes fused into another step), given leaves'
-        values by node id (env) or by model name (named); consts and the leaves given when planning
-        are known."""
+        values by node id; consts and the leaves given when planning are known."""
         v = self.blank.copy()
-        if env:
-            for i, a in env.items():
-                v[i] = a
-        if named:
-            ids = self.graph.names
-            for k, a in named.items():
-                v[ids[k]] = a
+        for i, a in (env or {}).items():
+            v[i] = a
         return self.execute(v)
 
     def load(self, values: dict, slots: tuple) -> list | None:
