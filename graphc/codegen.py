@@ -16,7 +16,7 @@ from . import passes, runtime
 from .graph import LEAVES, Graph, paused_gc
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
-ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
+ATOM, POW, UNARY, MUL, ADD, CMP = 6, 5, 4, 3, 2, 1
 LOWERED = frozenset(("unbroadcast", "mul", "neg", "sum", "mean", "max", "size_ratio", "mT"))  # ops lower() may rewrite
 INFIX = {
     "add": ("+", ADD),
@@ -25,6 +25,7 @@ INFIX = {
     "div": ("/", MUL),
     "matmul": ("@", MUL),
     "pow": ("**", POW),
+    **{op: (O.OPS[op].infix[0], CMP) for op in ("gt", "ge", "lt", "le", "eq", "ne")},
 }
 
 
@@ -82,6 +83,8 @@ class _Printer:
             return f"{a} {sym} {b}", prec
         if op == "neg":
             return f"-{self.wrap(args[0], UNARY)}", UNARY
+        if op == "identity":  # an alias line: its argument, precedence and all (2 * w, w = p - q: 2 * (p - q))
+            return args[0]
         spec = O.OPS[op]
         self.helpers.update(spec.helpers)
         texts = [

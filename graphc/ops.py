@@ -54,12 +54,13 @@ def _call(name):
     return lambda *args, **attrs: args[0].graph.op(name, *args, **attrs)
 
 
-exp, log, sin, cos, sign, sigmoid, step, transpose, mT, expand_dims = map(
-    _call, ["exp", "log", "sin", "cos", "sign", "sigmoid", "step", "transpose", "mT", "expand_dims"]
+exp, log, sin, cos, sign, sigmoid, transpose, mT, expand_dims = map(
+    _call, ["exp", "log", "sin", "cos", "sign", "sigmoid", "transpose", "mT", "expand_dims"]
 )
-broadcast, unbroadcast, size_ratio, max_mask, step_half = map(
-    _call, ["broadcast", "unbroadcast", "size_ratio", "max_mask", "step_half"]
+broadcast, unbroadcast, size_ratio, max_mask, where = map(
+    _call, ["broadcast", "unbroadcast", "size_ratio", "max_mask", "where"]
 )
+gt, ge, eq = map(_call, ["gt", "ge", "eq"])
 rsum = _call("sum")
 
 # ---- shape rules -------------------------------------------------------------------------
@@ -75,6 +76,10 @@ def scalar(shapes, attrs, dims):
 
 def bcast(shapes, attrs, dims):
     return S.broadcast(shapes[0], shapes[1], dims)
+
+
+def where_shape(shapes, attrs, dims):
+    return S.broadcast(S.broadcast(shapes[0], shapes[1], dims), shapes[2], dims)
 
 
 def like_second(shapes, attrs, dims):
@@ -161,8 +166,38 @@ def log_softmax_grad(y, g, x):
     return (g - exp(y) * rsum(g, axis=axis, keepdims=True),)
 
 
+def _const(v) -> float | None:
+    n = v.graph[v.id]
+    return n["attrs"]["value"] if n["op"] == "const" else None
+
+
 def pow_grad(y, g, x, p):
-    return g * p * x ** (p - 1), g * y * log(x)
+    """PyTorch's rules: d(x^p)/dx is 0 where p = 0 (not 0 * x^-1, nan at x = 0), and d(x^p)/dp is 0 where
+    x = 0 and p >= 0 (not 0 * log 0). Selected with `where`, never multiplied by a mask: 0 * inf is nan."""
+    cp, cx = _const(p), _const(x)  # (a constant needs no gradient)
+    if cx is not None or cp == 0.0:
+        x_bar = None
+    elif cp is not None:
+        x_bar = g * p * x ** (p - 1)
+    else:
+        x_bar = where(eq(p, 0.0), 0.0, g * p * x ** (p - 1))
+    if cp is not None:
+        p_bar = None
+    elif cx is not None and cx != 0.0:
+        p_bar = g * y * log(x)
+    else:
+        p_bar = g * where(eq(x, 0.0) * ge(p, 0.0), 0.0, y * log(x))
+    return x_bar, p_bar
+
+
+def split_grad(g, a, b):
+    """The share of maximum(a, b)'s signal g that goes to a: all where a > b, half at a tie (as PyTorch),
+    selected, not multiplied (an infinite g where b wins still gives a 0)."""
+    return where(gt(a, b), g, where(eq(a, b), 0.5 * g, 0.0))
+
+
+def where_grad(y, g, c, a, b):
+    return None, where(c, g, 0.0), where(c, 0.0, g)
 
 
 def _broadcast_grad(y, g, gin, x):
@@ -193,13 +228,13 @@ _op("sin", 1, "np.sin({0})", same, lambda y, g, x: (g * cos(x),))
 _op("cos", 1, "np.cos({0})", same, lambda y, g, x: (-(g * sin(x)),))
 _op("tanh", 1, "np.tanh({0})", same, lambda y, g, x: (g * (1.0 - y * y),))
 _op("sigmoid", 1, "_sigmoid({0})", same, lambda y, g, x: (g * (y * (1.0 - y)),), label="σ", helpers=("_sigmoid",))
-_op("relu", 1, "np.maximum({0}, 0.0)", same, lambda y, g, x: (g * step(x),))
+_op("relu", 1, "np.maximum({0}, 0.0)", same, lambda y, g, x: (where(gt(x, 0.0), g, 0.0),))
 _op("softplus", 1, "np.logaddexp(0.0, {0})", same, lambda y, g, x: (g * sigmoid(x),))
 _op("step", 1, "np.heaviside({0}, 0.0)", same, None)
 _op("identity", 1, "{0}", same, lambda y, g, x: (g,))
 _op("square", 1, "np.square({0})", same, lambda y, g, x: (g * (2.0 * x),))
-_op("maximum", 2, "np.maximum({0}, {1})", bcast, lambda y, g, a, b: (g * step_half(a - b), g * step_half(b - a)))
-_op("minimum", 2, "np.minimum({0}, {1})", bcast, lambda y, g, a, b: (g * step_half(b - a), g * step_half(a - b)))
+_op("maximum", 2, "np.maximum({0}, {1})", bcast, lambda y, g, a, b: (split_grad(g, a, b), split_grad(g, b, a)))
+_op("minimum", 2, "np.minimum({0}, {1})", bcast, lambda y, g, a, b: (split_grad(g, b, a), split_grad(g, a, b)))
 
 _red = {"axis": None, "keepdims": False}
 _op(
@@ -250,7 +285,10 @@ _op("transpose", 1, "{0}.T", transpose_shape, lambda y, g, x: (transpose(g),), l
 
 # made only by graphc: derivative building blocks, themselves differentiable where needed
 _op("sign", 1, "np.sign({0})", same, None, user=False)
-_op("step_half", 1, "np.heaviside({0}, 0.5)", same, None, user=False)  # ties split evenly
+# comparisons give 1.0 or 0.0 (float64, as NumPy's bools in arithmetic) and have no gradient
+for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="), ("ne", "!=")):
+    _op(_name, 2, f"{{0}} {_sym} {{1}}", bcast, None, label=_sym, infix=(_sym, 0), user=False)
+_op("where", 3, "np.where({0}, {1}, {2})", where_shape, where_grad, user=False)
 _op("mT", 1, "np.swapaxes({0}, -1, -2)", mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", user=False)
 _op(
     "expand_dims",
