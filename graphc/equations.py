@@ -73,9 +73,30 @@ def _number(v: float) -> str:
 
 
 def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
-    """Text of node i and how tightly it binds; named nodes and inlined arguments by name."""
-    if i in names:
-        return names[i], ATOM
+    """Text of node i and how tightly it binds; named nodes and inlined arguments by name.
+
+    Built bottom-up with an explicit stack (no recursion: an expression may be thousands deep)."""
+    memo: dict[int, tuple[str, int]] = {}
+    stack = [i]
+    while stack:
+        j = stack[-1]
+        if j in memo:
+            stack.pop()
+        elif j in names:
+            memo[j] = (names[j], ATOM)
+            stack.pop()
+        else:
+            todo = [a for a in g[j]["args"] if a not in memo]
+            if todo:
+                stack.extend(todo)
+            else:
+                memo[j] = _text(g, j, memo, st)
+                stack.pop()
+    return memo[i]
+
+
+def _text(g: Graph, i: int, memo: dict, st: _Style) -> tuple[str, int]:
+    """Text of node i from the texts of its arguments (in memo) and how tightly it binds."""
     n = g[i]
     op = n["op"]
     if op == "const":
@@ -83,7 +104,7 @@ def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
         if st.latex and (v != v or v in (float("inf"), float("-inf"))):
             return (r"\mathrm{NaN}" if v != v else r"\infty" if v > 0 else r"-\infty"), ATOM if not v < 0 else UNARY
         return _number(v), UNARY if v < 0 else ATOM
-    args = [_expr(g, a, names, st) for a in n["args"]]
+    args = [memo[a] for a in n["args"]]
 
     def wrap(k, prec, right=False):
         text, p = args[k]
@@ -97,8 +118,9 @@ def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
         return f"{wrap(0, ADD)} {'+' if op == 'add' else '-'} {wrap(1, ADD, right=True)}", ADD
     if op == "mul":
         a, b = n["args"]
-        if g[a]["op"] == "expand_dims" and g[b]["op"] == "expand_dims":  # an outer product, as on the slide
-            u, v = (_expr(g, g[x]["args"][0], names, st)[0] for x in (a, b))
+        inner = [g[x]["args"][0] for x in (a, b) if g[x]["op"] == "expand_dims"]
+        if len(inner) == 2 and all(x in memo for x in inner):  # an outer product, as on the slide
+            u, v = (memo[x][0] for x in inner)
             return (f"{u} {v}^\\top" if L else f"{u} {v}ᵀ"), MUL
         sym = r"\circ" if L and g[a]["shape"] and g[b]["shape"] else (r"\cdot" if L else "*")
         return f"{wrap(0, MUL)} {sym} {wrap(1, MUL, right=True)}", MUL

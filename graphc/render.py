@@ -179,10 +179,8 @@ class _Drawing:
         if self.backward and not collapse:
             for i in self.nodes:
                 if i not in self.fwd and g[i]["op"] == "add" and self._fans_out(i):
-                    contribs: list[int] = []
-                    self._collect(i, contribs, top=True)
-                    self.fanout[i] = contribs
-                    self.boxed.update(c for c in contribs if g[c]["op"] == "const")  # a constant contribution
+                    self.fanout[i] = self._collect(i)
+                    self.boxed.update(c for c in self.fanout[i] if g[c]["op"] == "const")  # a constant contribution
         self.stmts = self._statements()
         self.used_nodes: set[str] = set()
         self.used_edges: set[str] = set()
@@ -209,17 +207,19 @@ class _Drawing:
                     return True
         return False
 
-    def _collect(self, i: int, out: list, top: bool = False) -> None:
-        """The contributions summed by the fan-out sum i, through the anonymous adds inside it."""
-        n = self.g[i]
-        inner = n["op"] == "add" and i not in self.boxed and i not in self.fwd and len(self.users[i]) == 1
-        if not (top or inner):
-            out.append(i)
-            return
-        if not top:
-            self.absorbed.add(i)
-        for a in n["args"]:
-            self._collect(a, out)
+    def _collect(self, i: int) -> list[int]:
+        """The contributions summed by the fan-out sum i, through the anonymous adds inside it (left to right)."""
+        out: list[int] = []
+        stack = list(reversed(self.g[i]["args"]))
+        while stack:
+            a = stack.pop()
+            n = self.g[a]
+            if n["op"] == "add" and a not in self.boxed and a not in self.fwd and len(self.users[a]) == 1:
+                self.absorbed.add(a)
+                stack.extend(reversed(n["args"]))
+            else:
+                out.append(a)
+        return out
 
     def kind(self, i: int) -> str:
         g, n = self.g, self.g[i]
@@ -262,6 +262,12 @@ class _Drawing:
     def short(self, i: int) -> str:
         """How node i is referred to inside another node's label (HTML)."""
         n = self.g[i]
+        if n["op"] in ("transpose", "mT") and n["args"][0] in self.boxed and self._named_short(i) is None:
+            return (self._named_short(n["args"][0]) or "·") + "ᵀ"  # a box's transpose: its name with ᵀ
+        return self._named_short(i) or "·"
+
+    def _named_short(self, i: int) -> str | None:
+        n = self.g[i]
         if self.folded(i):
             return _esc(_num(n["attrs"]["value"]))
         if i in self.temps:
@@ -270,9 +276,7 @@ class _Drawing:
             return _esc(n["name"])
         if self.bars.get(i):
             return _bar(self.bars[i][0])
-        if n["op"] in ("transpose", "mT") and n["args"][0] in self.boxed:
-            return self.short(n["args"][0]) + "ᵀ"
-        return "·"
+        return None
 
     def title(self, i: int) -> str:
         """The name line of a box: its model name and/or the error signals it holds."""

@@ -114,3 +114,56 @@ def test_cli_check_of_big_and_deep_models(tmp_path):
         r = run_graphc("check", name, cwd=tmp_path, timeout=300)
         assert r.returncode == 0, r.stderr
         assert "Traceback" not in r.stderr and "RecursionError" not in r.stderr
+
+
+# ---- every command on a deep expression (issue 11, item 15) -----------------------------------------
+
+COMMANDS = {
+    "check": ["check"],
+    "eval": ["eval", "--inputs", "x.npz"],
+    "grad": ["grad", "--inputs", "x.npz"],
+    "gradcheck": ["gradcheck", "--inputs", "x.npz", "--max-checks", "4"],
+    "equations": ["equations"],
+    "equations-inputs": ["equations", "--inputs", "x.npz"],
+    "equations-latex": ["equations", "--latex"],
+    "render": ["render", "-o", "g.dot"],
+    "render-collapse": ["render", "--collapse", "-o", "g.dot"],
+    "render-backward": ["render", "--backward", "-o", "g.dot"],
+    "render-backward-inputs": ["render", "--backward", "--inputs", "x.npz", "-o", "g.dot"],
+    "render-collapse-backward": ["render", "--collapse", "--backward", "-o", "g.dot"],
+    "render-collapse-backward-inputs": ["render", "--collapse", "--backward", "--inputs", "x.npz", "-o", "g.dot"],
+    "emit": ["emit", "-o", "m.py"],
+    "train": ["train", "--data", "x.npz", "--epochs", "3", "--lr", "0.001"],
+}
+
+
+def deep_model(depth: int) -> str:
+    """nested_model with a param inside the innermost parentheses, so that every command (train too) has work."""
+    return "param w = 0.5\n" + nested_model(depth).replace("x + 1)", "x*w + 1)", 1)
+
+
+@pytest.fixture(scope="module", params=[800, 2000])
+def deep_dir(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"deep{request.param}")
+    (d / "deep.gc").write_text(deep_model(request.param))
+    np.savez(d / "x.npz", x=np.array([0.5, -1.0, 2.0]))
+    return d
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_on_a_deep_expression(deep_dir, command):
+    args = COMMANDS[command]
+    r = run_graphc(args[0], "deep.gc", *args[1:], cwd=deep_dir, timeout=300)
+    assert "RecursionError" not in r.stderr and "internal error" not in r.stderr, r.stderr[-500:]
+    assert r.returncode == 0, r.stderr[-500:]
+    if command.startswith("equations"):
+        assert r.stdout.count("\n") >= 3
+
+
+def test_deep_expression_equations_and_collapsed_picture_are_whole():
+    m = graphc.compile(deep_model(2000), "deep.gc")
+    text = m.equations()
+    assert text.count("+ 1") == 2000 and text.count("(") == text.count(")")
+    assert m.equations(latex=True).count("+ 1") == 2000
+    dot = m.to_digraph(backward=True, collapse=True).source
+    assert dot.count("+ 1") == 2000
