@@ -535,6 +535,6 @@ def read_source(path: str) -> str:
     if b"\0" in data:
         raise GraphcError(f"{path} is a binary file, not a model", hint="a model is text, e.g. `y = w*x + b`")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no text
     except UnicodeDecodeError as e:
         raise GraphcError(f"{path} is not UTF-8 text (byte {e.start})") from None
