@@ -27,15 +27,66 @@ def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
             metavar="NAME=VALUE",
             help="a value: a number or a JSON list (repeatable; wins over --inputs)",
         )
-        p.add_argument("--seed", type=int, default=0, help="seed for params' initialisers (default 0)")
+        p.add_argument("--seed", type=_seed, default=0, help="seed for params' initialisers (default 0)")
+
+
+def _number(cast, low, strict: bool, what: str):
+    """An argparse type: a finite number of `cast` that is >= low (> low when strict), else a usage error."""
+
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            v = None
+        if v is None or v != v or v in (float("inf"), float("-inf")) or v < low or (strict and v == low):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return v
+
+    return parse
+
+
+_seed = _number(int, 0, False, "a whole number >= 0 (seeds are >= 0)")
 
 
 def _values(m: api.Model, args) -> dict:
-    """--inputs files (keys the model does not use are ignored: data files may carry labels and
-    the like) then --set items (a name the model does not have is an error: likely a typo)."""
-    values = {k: v for k, v in data.load_values(args.inputs).items() if k in m.graph.names}
-    values.update(data.load_values(sets=args.set))
+    """--inputs files then --set items; only inputs and params take values.
+
+    In a file, keys the model does not use are ignored (data files may carry labels and the like),
+    and so are values of names the model computes (`graphc eval -o` saves every named value, and
+    that file may come back as --inputs), with a note saying so. A --set for a computed name or a
+    const is an error at the line that defines it; for a name the model does not have, an error
+    too (likely a typo: the interpreter's).
+    """
+    g = m.graph
+    takes = {name for name, i in g.names.items() if g[i]["op"] in ("input", "param")}
+    values = {}
+    for path in args.inputs:
+        found = data.load_values([path], keep=g.names)
+        computed = [k for k in found if k not in takes]
+        if computed:
+            where = ", ".join(f"`{k}` (line {_line(g[g.names[k]])})" for k in computed)
+            print(f"note: {path}: not using {where}: computed by the model, not given", file=sys.stderr)
+        values.update((k, v) for k, v in found.items() if k in takes)
+    sets = data.load_values(sets=args.set)
+    for name in sets:
+        if name in g.names and name not in takes:
+            node = g[g.names[name]]
+            const = node["op"] == "const"
+            raise GraphcError(
+                f"--set {name}: `{name}` is "
+                + (f"a const (line {_line(node)})" if const else f"computed at line {_line(node)}")
+                + ", so it takes no value",
+                node["span"],
+                "only inputs and params take values"
+                + ("; change the const in the model, or declare it `input` or `param`" if const else "")
+                + f" (inputs: {', '.join(m.inputs) or 'none'}; params: {', '.join(m.params) or 'none'})",
+            )
+    values.update(sets)
     return values
+
+
+def _line(node) -> str:
+    return str(node["span"].line) if node["span"] else "?"
 
 
 def _wrt_arg(p: argparse.ArgumentParser, what: str = "names to differentiate w.r.t.") -> None:
@@ -75,7 +126,7 @@ def cmd_eval(m: api.Model, args) -> int:
         if name != m.loss_name:
             print(f"{name} = {fmt_value(values[name])}")
     if args.output:
-        data.save_npz(args.output, values, protect=[args.model, *args.inputs])
+        data.save_npz(args.output, values, protect=_read(args))
         print(f"wrote {len(values)} values to {args.output}")
     return 0
 
@@ -90,14 +141,14 @@ def cmd_grad(m: api.Model, args) -> int:
         h = m.hessian(values, names[0], seed=args.seed)
         print(f"Hessian of {m.loss_name} w.r.t. {names[0]} = {fmt_value(h)}")
         if args.output:
-            data.save_npz(args.output, {names[0]: h}, protect=[args.model, *args.inputs])
+            data.save_npz(args.output, {names[0]: h}, protect=_read(args))
         return 0
     loss, grads = m.loss_and_grad(values, wrt, seed=args.seed)
     print(f"{m.loss_name} = {loss:.10g}")
     for name, gv in grads.items():
         print(f"d{m.loss_name}/d{name} = {fmt_value(gv)}")
     if args.output:
-        data.save_npz(args.output, grads, protect=[args.model, *args.inputs])
+        data.save_npz(args.output, grads, protect=_read(args))
         print(f"wrote {len(grads)} gradients to {args.output}")
     return 0
 
@@ -148,7 +199,7 @@ def cmd_render(m: api.Model, args) -> int:
     if not args.output:
         sys.stdout.write(dg.source)
         return 0
-    render.save(dg, args.output, protect=[args.model, *args.inputs])
+    render.save(dg, args.output, protect=_read(args))
     print(f"wrote {args.output} ({n} nodes)", file=sys.stderr)
     return 0
 
@@ -159,7 +210,7 @@ def cmd_emit(m: api.Model, args) -> int:
     name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
     source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"), order=args.order)
     if args.output:
-        data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=[args.model])
+        data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=_read(args))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(source)
@@ -194,10 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("gradcheck", help="compare symbolic gradients with central finite differences")
     _model_args(c)
     _wrt_arg(c, "names to check")
-    c.add_argument("--tol", type=float, default=1e-6, help="largest relative error allowed (default 1e-6)")
+    c.add_argument(
+        "--tol",
+        type=_number(float, 0, False, "a number >= 0"),
+        default=1e-6,
+        help="largest relative error allowed (default 1e-6)",
+    )
     c.add_argument(
         "--max-checks",
-        type=int,
+        type=_number(int, 1, False, "a whole number >= 1"),
         default=1000,
         metavar="K",
         help="entries checked per value; larger values are sampled (default 1000)",
@@ -264,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--lr", type=float, default=0.1, help="learning rate: the step size (default 0.1)")
     c.add_argument("--epochs", type=int, default=10, help="passes over the data (default 10)")
     c.add_argument("--batch-size", type=int, metavar="B", help="mini-batch size (default: all, full-batch GD)")
-    c.add_argument("--seed", type=int, default=0, help="seeds the params' initialisers and the shuffling (default 0)")
+    c.add_argument("--seed", type=_seed, default=0, help="seeds the params' initialisers and the shuffling (default 0)")
     c.add_argument(
         "--schedule",
         choices=("constant", "halve"),
@@ -308,47 +364,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", default="out", metavar="DIR", help="the output folder (default out/)")
     c.add_argument("--epochs", type=int, default=30, help="passes over the training images (default 30)")
-    c.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffling (default 0)")
+    c.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffling (default 0)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=cmd_demo, model=str(_DEMO_MODEL))
     return p
 
 
 # ---- train and demo (graphc/train.py, graphc/demo.py) ------------------------------------------
-def _check_writable(path: str | None, protect, flag: str) -> None:
-    """Fail before training, not after it, when an output could not be written."""
-    if not path:
-        return
-    from pathlib import Path
-
-    target = Path(path)
-    for p in protect:
-        if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
-            raise GraphcError(
-                f"{flag} {path} would overwrite the input file {p}", hint="choose another path", usage=True
-            )
-    if target.is_dir():
-        raise GraphcError(f"{flag} {path} is a folder", hint="give a file name, e.g. out/params.npz", usage=True)
-    if not target.parent.is_dir():
-        raise GraphcError(f"{flag} {path}: there is no folder {target.parent}")
-
-
 def cmd_train(m: api.Model, args) -> int:
     from .train import train
 
-    protect = [args.model, args.data, args.val, args.init]
-    _check_writable(args.output, protect, "-o")
-    _check_writable(args.plot, protect, "--plot")
+    protect = _read(args)
+    keep = {*m.graph.names, args.target}  # the data's other keys may hold anything
     r = train(
         m,
-        data.load_npz(args.data),
+        data.load_npz(args.data, keep),
         lr=args.lr,
         epochs=args.epochs,
         batch_size=args.batch_size,
         seed=args.seed,
         schedule=args.schedule,
         tol=args.tol,
-        val=data.load_npz(args.val) if args.val else None,
+        val=data.load_npz(args.val, keep) if args.val else None,
         patience=args.patience,
         l2=args.l2,
         metric=args.metric,
@@ -411,6 +448,31 @@ def console() -> None:
     os._exit(code)
 
 
+OUTPUTS = ("output", "plot")  # every option that names a file a command writes
+
+
+def _read(args) -> list[str]:
+    """The files a command reads: no output may replace one of them."""
+    one = [getattr(args, k, None) for k in ("model", "data", "val", "init")]
+    return [p for p in one + list(getattr(args, "inputs", None) or []) if p]
+
+
+def _check_outputs(args) -> None:
+    """Every output path checked before the work starts (data.check_output), and no two alike."""
+    seen = {}
+    for key in OUTPUTS:
+        path = getattr(args, key, None)
+        if not path:
+            continue
+        data.check_output(path, _read(args))
+        real = os.path.realpath(path)
+        if real in seen:
+            raise GraphcError(
+                f"two outputs are one file: {seen[real]} and {path}", hint="give each its own path", usage=True
+            )
+        seen[real] = path
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     source_text = None
@@ -419,6 +481,7 @@ def main(argv=None) -> int:
 
         source_text = read_source(args.model)
         m = api.compile(source_text, "<stdin>" if args.model == "-" else args.model)
+        _check_outputs(args)
         return args.run(m, args)
     except GraphcError as e:
         path = "<stdin>" if args.model == "-" else args.model

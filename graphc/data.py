@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,20 +15,71 @@ from .errors import GraphcError
 if TYPE_CHECKING:  # NumPy is imported where it is used: `graphc check` never loads it
     import numpy as np
 
+NPZ_HINT = "make one with numpy.savez('file.npz', x=..., t=...)"
 
-def load_npz(path: str) -> dict[str, np.ndarray]:
-    import numpy as np
 
+def check_numeric(name: str, a, where: str) -> None:
+    """Refuse an array that is not real numbers (bool and integers are fine: they convert exactly)."""
+    kind = getattr(getattr(a, "dtype", None), "kind", "f")
+    if kind in "biuf":
+        return
+    what = {
+        "c": "complex numbers",
+        "U": "text",
+        "S": "text",
+        "O": "Python objects",
+    }.get(kind, f"values of type {a.dtype}, not numbers")
+    raise GraphcError(
+        f"`{name}` in {where} holds {what}" + ("" if "not numbers" in what else ", not real numbers"),
+        hint="graphc computes with real numbers (float64): convert it, e.g. x.real or x.astype(float)",
+    )
+
+
+def _sniff(path: str) -> bytes:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: np.asarray(f[k]) for k in f.files}
+        with open(path, "rb") as f:
+            return f.read(6)
     except FileNotFoundError:
         raise GraphcError(f"no such file: {path}") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+    except IsADirectoryError:
+        raise GraphcError(f"{path} is a folder, not a .npz file", hint=NPZ_HINT) from None
+    except OSError as e:
+        raise GraphcError(f"cannot read {path}: {e.strerror}") from None
+
+
+def load_npz(path: str, keep=None) -> dict[str, np.ndarray]:
+    """The arrays of a .npz file, each checked to hold real numbers. With `keep` (a container of
+    names), only those keys are read: the others may hold anything (labels as text, say)."""
+    import numpy as np
+
+    head = _sniff(path)
+    if head.startswith(b"\x93NUMPY"):
         raise GraphcError(
-            f"cannot read {path} as a .npz file ({type(e).__name__}: {e})",
-            hint="make one with numpy.savez('file.npz', x=..., t=...)",
-        ) from None
+            f"{path} is a .npy file (one array), not a .npz (arrays keyed by name)",
+            hint="make one with numpy.savez('file.npz', x=np.load('file.npy')), naming each array",
+        )
+    if not head.startswith(b"PK"):
+        raise GraphcError(
+            f"{path} is not a .npz file{' (it is empty)' if not head else ''}: a .npz is a zip archive of arrays",
+            hint=NPZ_HINT,
+        )
+    out = {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for k in f.files:
+                if keep is not None and k not in keep:
+                    continue
+                try:
+                    a = np.asarray(f[k])
+                except ValueError as e:
+                    if "allow_pickle" not in str(e):
+                        raise
+                    a = np.empty(0, dtype=object)  # an object array: refused below without unpickling
+                check_numeric(k, a, path)
+                out[k] = a
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise GraphcError(f"cannot read {path} as a .npz file ({type(e).__name__}: {e})", hint=NPZ_HINT) from None
+    return out
 
 
 def parse_set(item: str) -> tuple[str, np.ndarray]:
@@ -50,36 +102,87 @@ def parse_set(item: str) -> tuple[str, np.ndarray]:
     return name, arr
 
 
-def load_values(inputs=(), sets=()) -> dict[str, np.ndarray]:
-    """Values from npz files then --set items, later ones winning."""
+def load_values(inputs=(), sets=(), keep=None) -> dict[str, np.ndarray]:
+    """Values from npz files (only the keys in `keep`, when given) then --set items, later ones winning."""
     values: dict[str, np.ndarray] = {}
     for path in inputs or ():
-        values.update(load_npz(path))
+        values.update(load_npz(path, keep))
     for item in sets or ():
         name, arr = parse_set(item)
         values[name] = arr
     return values
 
 
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def output_target(path: str, protect=()) -> Path:
+    """The file an output to `path` replaces: `path` itself, or the file its symlinks lead to (the links
+    are kept). Refuses, before any work, what must not or cannot be replaced: an input (`protect`), a
+    folder, a FIFO, a device, a socket, a path without a folder."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
+    if st is not None:
+        for p in protect:
+            if p and p != "-" and os.path.exists(p) and os.path.samefile(p, real):
+                raise GraphcError(
+                    f"refusing to overwrite the input file {p} with {path}",
+                    hint="choose another output path",
+                    usage=True,
+                )
+        if stat.S_ISDIR(st.st_mode):
+            raise GraphcError(
+                f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz", usage=True
+            )
+        if not stat.S_ISREG(st.st_mode):
+            kind = _NOT_REGULAR.get(stat.S_IFMT(st.st_mode), "a special file")
+            via = "" if str(real) == os.path.abspath(path) else f" (via a symlink to {real})"
+            raise GraphcError(
+                f"cannot write {path}: it is {kind}{via}, not a regular file",
+                hint="outputs replace regular files only; choose a file name (for no output, leave out the option)",
+            )
+    folder = real.parent
+    if not folder.is_dir():
+        shown = Path(path).parent if str(real) == os.path.abspath(path) else folder
+        raise GraphcError(f"cannot write {path}: there is no folder {shown}", hint="create it first (mkdir -p)")
+    return real
+
+
+def check_output(path: str | None, protect=()) -> None:
+    """Fail now, not after the work, when an output could not be written: output_target's checks,
+    then a trial file made and removed in the folder (the one test of permissions that never lies)."""
+    if not path:
+        return
+    real = output_target(path, protect)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
+    except OSError as e:
+        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def write_atomic(path: str, write, protect=()) -> None:
     """Write via a temporary file in the same folder, then rename: a crash never leaves half a file.
 
-    `write(f)` gets a binary file object. Refuses to overwrite any path in `protect` (the inputs).
+    `write(f)` gets a binary file object. Through a symlink, the file it leads to is replaced and the
+    link kept; an input (a path in `protect`) and anything but a regular file are refused (output_target).
     """
-    target = Path(path)
-    for p in protect:
-        if p and p != "-" and Path(p).exists() and target.exists() and target.resolve() == Path(p).resolve():
-            raise GraphcError(
-                f"refusing to overwrite the input file {p}", hint="choose another output path", usage=True
-            )
-    if target.is_dir():
-        raise GraphcError(
-            f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz", usage=True
-        )
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise GraphcError(f"cannot write {path}: no folder {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    target = output_target(path, protect)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as e:
+        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -77,7 +77,13 @@ def run(
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise GraphcError(f"cannot write into {folder}: it is a file", hint="choose a folder: --out DIR", usage=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GraphcError(
+            f"cannot write into {folder}: {e.strerror}", hint="choose another folder: --out DIR"
+        ) from None
+    data.check_output(str(folder / "digits_params.npz"), [str(MODEL)])  # before training, not after
     written: dict[str, str] = {}
     skipped: list[str] = []
 

@@ -39,6 +39,7 @@ SCHEDULES = ("constant", "halve")
 METRICS = ("accuracy",)
 PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
 MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
+EXPLODE = 1e6  # a loss above this many times its start (or 1, when larger) has diverged, finite or not
 
 
 @dataclass
@@ -124,24 +125,41 @@ def _forward(model, wrt: list[str], seed: int):
 
 
 # ---- the metric --------------------------------------------------------------------------------
-def accuracy(y, t) -> float:
-    """The fraction of examples classified right.
+def accuracy(y, t, name: str = "the targets") -> float:
+    """The fraction of examples classified right; `t` must hold labels (`name` is for the error).
 
-    Several outputs per example (y [..., K], K > 1): argmax over the last axis, against the argmax
-    of one-hot targets of y's shape or against integer labels of shape y.shape[:-1].
-    One output per example (y [N], [N, 1] or a scalar): y > 0.5 against t > 0.5.
+    Several outputs per example (y [..., K], K > 1): argmax over the last axis, against integer
+    labels 0..K-1 of shape y.shape[:-1], or against the argmax of rows of y's shape that are class
+    probabilities (one-hot, or soft: entries in [0, 1] summing to 1).
+    One output per example (y [N], [N, 1] or a scalar): y > 0.5 against targets that are 0 or 1.
+    Anything else (a regression's real-valued targets, say) is refused: its accuracy means nothing.
     """
     y = np.asarray(y, dtype=np.float64)
-    t = np.asarray(t)
-    if y.ndim >= 1 and y.shape[-1] > 1 and t.shape == y.shape[:-1]:
-        right = np.argmax(y, axis=-1) == np.round(t.astype(np.float64))
-    elif y.ndim >= 2 and y.shape[-1] > 1 and t.shape == y.shape:
+    t = np.asarray(t, dtype=np.float64)
+    k = y.shape[-1] if y.ndim else 1
+
+    def refuse(what):
+        raise GraphcError(
+            f"accuracy needs class labels, but {name} {what}",
+            hint="targets are integer labels 0..K-1 or one-hot rows for K class scores, or 0/1 for one "
+            "probability; for a regression, leave out --metric",
+        )
+
+    if k > 1 and t.shape == y.shape[:-1]:
+        if not np.all((t == np.round(t)) & (t >= 0) & (t < k)):
+            refuse(f"are not integer labels 0..{k - 1} (one per row of the {k} class scores)")
+        right = np.argmax(y, axis=-1) == t
+    elif k > 1 and y.ndim >= 2 and t.shape == y.shape:
+        if not (np.all((t >= 0) & (t <= 1)) and np.allclose(t.sum(axis=-1), 1)):
+            refuse(f"are not one-hot rows (class probabilities summing to 1) for the {k} class scores")
         right = np.argmax(y, axis=-1) == np.argmax(t, axis=-1)
-    elif y.size == t.size and (y.ndim < 2 or y.shape[-1] == 1):
-        right = (y.reshape(-1) > 0.5) == (np.asarray(t, dtype=np.float64).reshape(-1) > 0.5)
+    elif y.size == t.size and (y.ndim < 2 or k == 1):
+        if not np.all((t == 0) | (t == 1)):
+            refuse("are not 0/1 labels for the single output")
+        right = (y.reshape(-1) > 0.5) == (t.reshape(-1) > 0.5)
     else:
         raise GraphcError(
-            f"accuracy: cannot compare predictions of shape {list(y.shape)} with targets of shape {list(t.shape)}",
+            f"accuracy: cannot compare predictions of shape {list(y.shape)} with {name} of shape {list(t.shape)}",
             hint="targets are one-hot rows like the predictions, integer labels, or 0/1 for a single output",
         )
     return float(np.mean(right)) if right.size else float("nan")
@@ -278,6 +296,10 @@ def plot_history(history: dict, path: str, title: str = "", protect=()) -> None:
 
 # ---- data --------------------------------------------------------------------------------------
 def _as_float(name: str, a) -> np.ndarray:
+    from .data import check_numeric
+
+    a = np.asarray(a)
+    check_numeric(name, a, "the data")
     return as_array(name, a, "the data for")
 
 
@@ -307,6 +329,19 @@ def _split(model, data: dict, what: str) -> tuple[dict, dict, int]:
     return batched, whole, n
 
 
+def _same_examples(model, batched, whole, vbatched, vwhole) -> None:
+    """Validation examples shaped like the training ones, else an error at the input's declaration."""
+    for name in model.inputs:
+        a, b = (batched | whole)[name], (vbatched | vwhole)[name]
+        if (a.shape[1:] if a.ndim else a.shape) != (b.shape[1:] if b.ndim else b.shape) or a.ndim != b.ndim:
+            raise GraphcError(
+                f"`{name}` in the validation data has shape {list(b.shape)}, in the training data {list(a.shape)}: "
+                "their examples (rows along axis 0) differ",
+                model.graph[model.graph.names[name]]["span"],
+                "validation data holds more examples of the same kind as the training data",
+            )
+
+
 def _initial_params(model, init, first: dict, seed: int, params: list[str]) -> dict[str, np.ndarray]:
     """The params' starting values: from `init` (a dict or an .npz path) where given, else their
     initialisers (with `seed`). `first` is a small batch that fixes symbolic dims."""
@@ -327,7 +362,7 @@ def _initial_params(model, init, first: dict, seed: int, params: list[str]) -> d
     return {p: np.array(values[p], dtype=np.float64) for p in params}
 
 
-def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric) -> None:
+def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed) -> None:
     def bad(message, hint=None):
         raise GraphcError(message, hint=hint, usage=True)
 
@@ -349,6 +384,8 @@ def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, met
             bad("patience needs validation data to watch", "pass --val val.npz")
     if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
         bad(f"l2 must be a number >= 0, got {l2}")
+    if not whole(seed) or seed < 0:
+        bad(f"the seed must be a whole number >= 0, got {seed}")
     if metric is not None and metric not in METRICS:
         bad(f"unknown metric {metric!r}", f"choose one of: {', '.join(METRICS)}")
 
@@ -393,7 +430,7 @@ def train(
     callback(record): called after each epoch with its numbers ({"epoch", "loss", "lr", ...});
     returning True stops training there.
     """
-    _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric)
+    _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed)
     file = file if file is not None else sys.stdout
     wrt = list(wrt) if wrt else list(model.params)
     if not wrt:
@@ -407,6 +444,9 @@ def train(
     if plot is not None:
         _plot_format(plot)
         _require_matplotlib()  # fail before training, not after
+        from .data import check_output
+
+        check_output(plot, protect)
     if metric is not None and not model.output_names:
         raise GraphcError(
             f"--metric {metric} needs the model's predictions, but it declares no output",
@@ -426,7 +466,26 @@ def train(
         val_targets = _as_float(target, val[target]) if metric else None
 
     first = {**whole, **{k: v[: min(bs, n)] for k, v in batched.items()}}
-    params = _initial_params(model, init, first, seed, list(model.params))
+    try:
+        params = _initial_params(model, init, first, seed, list(model.params))
+    except GraphcError as e:
+        if full:
+            raise
+        _initial_params(model, init, {**batched, **whole}, seed, [])  # does all the data fit? (else its error)
+        raise GraphcError(
+            f"mini-batches of {bs} take rows along axis 0 of every input, and the model does not fit one: {e.message}",
+            e.span,
+            "mini-batches need inputs with a leading example axis, e.g. `input X: [N, 2]` (N examples); "
+            "or leave out --batch-size for full-batch gradient descent",
+        ) from None
+    if val is not None:
+        _same_examples(model, batched, whole, vbatched, vwhole)
+        try:  # the interpreter reports a value that does not fit at its model line
+            vout = model.evaluate({**val_inputs, **params}, seed=seed)
+        except GraphcError as e:
+            raise GraphcError(f"the validation data does not fit the model: {e.message}", e.span, e.hint) from None
+        if metric:
+            accuracy(vout[model.output_names[0]], val_targets, f"`{target}` in the validation data")
     fixed = {p: v for p, v in params.items() if p not in wrt}
     # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update
     # is then two NumPy calls, theta -= lr * gradient, whatever the number of params
@@ -505,10 +564,19 @@ def train(
                 loss += penalty()
             flat(grads)
             descend(scale(lr))  # theta -= lr * gradient, in place
-            if not math.isfinite(loss):
+            if exploded(loss):
                 return loss, b
             total += loss * min(bs, n - s)
         return total / n, b
+
+    outs = full_eval(all_inputs)
+    start = float(outs[model.loss_name]) + (penalty() if l2 else 0.0)  # the objective at the initial params
+    if metric:  # refused before training when the targets are not labels
+        accuracy(outs[model.output_names[0]], targets, f"`{target}`")
+
+    def exploded(loss) -> bool:
+        """The one test of divergence, with or without a schedule: a loss not finite, or far above its start."""
+        return not math.isfinite(loss) or loss > EXPLODE * max(abs(start), 1.0)
 
     def diverged(loss, where):
         hint = f"use a smaller learning rate (e.g. --lr {lr / 10:g})" + (
@@ -519,8 +587,11 @@ def train(
                 f"the loss is {loss} at the initial params: there is nothing to descend",
                 hint="check the data and the params' initial values (--init, --seed)",
             )
-        return GraphcError(f"training diverged: the loss is {loss} at epoch {epoch} (lr {lr:g})", hint=hint)
+        grew = f"grew to {loss:.4g}, from {start:.4g} at the start," if math.isfinite(loss) else f"is {loss}"
+        return GraphcError(f"training diverged: the loss {grew} at epoch {epoch} (lr {lr:g})", hint=hint)
 
+    if not math.isfinite(start):
+        raise diverged(start, "start")
     prev = None  # full batch with --schedule halve: (params before the last step, its gradient)
     try:
         with np.errstate(all="ignore"):
@@ -530,10 +601,10 @@ def train(
                 converged = False
                 if full:
                     loss, grads = full_step()
-                    if not math.isfinite(loss) and prev is not None:
+                    if exploded(loss) and prev is not None:
                         # the last step overshot to a non-finite loss: redo it with half the step until it is finite
                         bad = loss
-                        while not math.isfinite(loss) and halvings < MAX_HALVINGS:
+                        while exploded(loss) and halvings < MAX_HALVINGS:
                             lr /= 2
                             halvings += 1
                             np.subtract(prev[0], lr * prev[1], out=theta)
@@ -541,7 +612,7 @@ def train(
                         history["lr"][-1] = lr
                         notes.append(f"epoch {epoch - 1}: its step made the loss {bad}; redone with lr {lr:g}")
                         bar.note(notes[-1])
-                    if not math.isfinite(loss):
+                    if exploded(loss):
                         raise diverged(loss, "start" if epoch == 1 else "")
                     if schedule == "halve" and _went_up(loss, prev_loss):
                         lr /= 2
@@ -557,15 +628,16 @@ def train(
                     epoch_loss = loss
                 else:
                     snapshot = theta.copy() if schedule == "halve" else None
-                    retried = False
+                    retried, bad = False, math.nan
                     while True:
                         epoch_loss, b = sgd_epoch()
                         steps += b
-                        ok = math.isfinite(epoch_loss)
+                        ok = not exploded(epoch_loss)
                         if ok and snapshot is not None:  # the epoch's last steps may have overshot too
-                            ok = math.isfinite(float(full_eval(all_inputs)[model.loss_name]))
+                            ok = not exploded(float(full_eval(all_inputs)[model.loss_name]))
                         if ok or snapshot is None or b == 1 or halvings >= MAX_HALVINGS:
                             break
+                        bad = epoch_loss if math.isfinite(epoch_loss) else bad
                         theta[...] = snapshot  # back to the start of the epoch, with half the step
                         lr /= 2
                         halvings += 1
@@ -573,7 +645,8 @@ def train(
                     if not ok:
                         raise diverged(epoch_loss, "start" if epoch == 1 and b == 1 else "")
                     if retried:
-                        notes.append(f"epoch {epoch}: the loss was not finite; redone with lr {lr:g}")
+                        how = "was not finite" if math.isnan(bad) else f"exploded to {bad:.3g}"
+                        notes.append(f"epoch {epoch}: the loss {how}; redone with lr {lr:g}")
                         bar.note(notes[-1])
                     if tol is not None:
                         grad_norm = full_grad_norm()
@@ -586,7 +659,7 @@ def train(
                     history["grad_norm"].append(grad_norm)
                 if metric:
                     outs = full_eval(all_inputs)
-                    rec[metric] = accuracy(outs[model.output_names[0]], targets)
+                    rec[metric] = accuracy(outs[model.output_names[0]], targets, f"`{target}`")
                     history[metric].append(rec[metric])
                 if val is not None:
                     vout = full_eval(val_inputs)
