@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+from fractions import Fraction
 
 from . import ops as O
 from .graph import Graph
@@ -72,124 +75,294 @@ def _number(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
-def _expr(g: Graph, i: int, names: dict, st: _Style) -> tuple[str, int]:
-    """Text of node i and how tightly it binds; named nodes and inlined arguments by name.
+_ELEMENTWISE = (O.same, O.bcast, O.where_shape)  # shape rules of the ops whose result is their arguments' broadcast
+_UNKNOWN = "?"
 
-    Built bottom-up with an explicit stack (no recursion: an expression may be thousands deep)."""
-    memo: dict[int, tuple[str, int]] = {}
-    stack = [i]
-    while stack:
-        j = stack[-1]
-        if j in memo:
-            stack.pop()
-        elif j in names:
-            memo[j] = (names[j], ATOM)
-            stack.pop()
+
+def shape_keys(g: Graph) -> dict[int, frozenset]:
+    """What the equations know of each node's shape: a known shape, or for an unknown one, the unknown
+    inputs it is a broadcast of (x + 1 has x's shape, whatever that is). Equal keys: equal shapes."""
+    keys: dict[int, frozenset] = {}
+    for i in g.order():
+        n = g[i]
+        op, shape, args = n["op"], n["shape"], n["args"]
+        if shape is not None:
+            keys[i] = frozenset() if shape == () else frozenset([tuple(shape)])
+        elif op in ("unbroadcast", "broadcast"):
+            keys[i] = keys[args[1]]
+        elif op not in ("input", "param", "const") and O.OPS[op].shape in _ELEMENTWISE:
+            keys[i] = frozenset().union(*(keys[a] for a in args))
         else:
-            todo = [a for a in g[j]["args"] if a not in memo]
-            if todo:
-                stack.extend(todo)
-            else:
-                memo[j] = _text(g, j, memo, st)
+            keys[i] = frozenset([(_UNKNOWN, n["name"] or i)])
+    return keys
+
+
+def _display_width(text: str) -> int:
+    """Columns on screen: a combining character (the overline of W̅1̅) takes none, a wide one two."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+class _Writer:
+    """The text of expressions of one graph: graphc's own ops written as on a slide.
+
+    A sum back to a shape (the adjoint of broadcasting) is nothing when the shapes agree, sum(e) or
+    sum(e, axis=...) when they are known, and Σ→v(e) only where a shape is unknown; a mean's size ratio
+    is a fraction of dims (1/N). ``unknown`` collects what the text needs explained."""
+
+    def __init__(self, g: Graph, st: _Style):
+        self.g, self.st = g, st
+        self.keys = shape_keys(g)
+        self.unknown: set[str] = set()  # notations used that the note explains: "sum", "count"
+
+    # ---- graphc's internal ops ------------------------------------------------------------------
+    def _sum_back(self, i: int):
+        """How unbroadcast i reads: None (no sum), () (sum of all), a tuple of axes (+ keepdims), or "?"."""
+        e, ref = self.g[i]["args"]
+        ke, kr = self.keys[e], self.keys[ref]
+        if ke == kr or not ke:  # same shape, or a scalar spread over ref's shape (broadcasting is implicit)
+            return None
+        es, rs = self.g[e]["shape"], self.g[ref]["shape"]
+        if rs == ():
+            return ()
+        if es is None or rs is None:
+            return _UNKNOWN
+        lead = len(es) - len(rs)
+        kept = tuple(lead + k for k, d in enumerate(rs) if d == 1 and es[lead + k] != 1)
+        if kept and lead:
+            return _UNKNOWN
+        return (tuple(range(lead)) or kept), bool(kept)
+
+    def _countable(self, i: int) -> bool:
+        """Whether node i's element count can be written without its own text (dims, or |x| of an input x)."""
+        (k, *more) = self.keys[i] or {None}
+        return self.g[i]["shape"] is not None or (not more and k[0] == _UNKNOWN and isinstance(k[1], str))
+
+    def _count(self, i: int, memo: dict) -> tuple[int, list[str]]:
+        """The element count of node i: an integer factor and symbolic ones (dims, or |v| where unknown)."""
+        shape = self.g[i]["shape"]
+        if shape is not None:
+            ints = [d for d in shape if isinstance(d, int)]
+            return math.prod(ints), [self.st.plain(d) for d in shape if not isinstance(d, int)]
+        self.unknown.add("count")
+        (k,) = self.keys[i] if self._countable(i) else [None]
+        text = self.st.plain(k[1]) if k else memo[i][0]
+        return 1, [rf"\lvert {text} \rvert" if self.st.latex else f"|{text}|"]
+
+    def text_args(self, i: int) -> list[int]:
+        """The arguments of node i its text refers to (not those read only for their shape)."""
+        n = self.g[i]
+        op, args = n["op"], n["args"]
+        if op == "unbroadcast":
+            return list(args) if self._sum_back(i) == _UNKNOWN else [args[0]]
+        if op == "broadcast":
+            return [args[0]]
+        if op == "size_ratio":
+            return [a for a in args if not self._countable(a)]
+        if op == "zeros_like":
+            return []
+        return list(args)
+
+    def _fraction(self, factor: Fraction, top: int, bottom: int, memo: dict) -> tuple[str, int]:
+        """factor * (elements of top) / (elements of bottom), as a fraction of dims: 1/N, K/N, 1/(N K)."""
+        (n, up), (d, down) = self._count(top, memo), self._count(bottom, memo)
+        if d == 0:
+            return "nan", ATOM  # (the mean of no elements, as NumPy's)
+        for sym in list(up):
+            if sym in down:
+                up.remove(sym)
+                down.remove(sym)
+        frac = factor * Fraction(n, d)
+        num = " ".join(([str(frac.numerator)] if frac.numerator not in (1, -1) or not up else []) + up)
+        num = "-" + num if frac.numerator == -1 and up else num
+        den = " ".join(([str(frac.denominator)] if frac.denominator != 1 else []) + down)
+        if not den:
+            return num, (UNARY if num.startswith("-") else ATOM) if " " not in num else MUL
+        if self.st.latex:
+            sign, num = ("-", num[1:]) if num.startswith("-") else ("", num)
+            return rf"{sign}\frac{{{num}}}{{{den}}}", UNARY if sign else ATOM
+        return f"{num}/{den if ' ' not in den else f'({den})'}", MUL
+
+    # ---- expressions ----------------------------------------------------------------------------
+    def expr(self, i: int, names: dict) -> tuple[str, int]:
+        """Text of node i and how tightly it binds; named nodes and inlined arguments by name.
+
+        Built bottom-up with an explicit stack (no recursion: an expression may be thousands deep)."""
+        memo: dict[int, tuple[str, int]] = {}
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            if j in memo:
                 stack.pop()
-    return memo[i]
+            elif j in names:
+                memo[j] = (names[j], ATOM)
+                stack.pop()
+            else:
+                todo = [a for a in self.text_args(j) if a not in memo]
+                if todo:
+                    stack.extend(todo)
+                else:
+                    memo[j] = self._text(j, memo)
+                    stack.pop()
+        return memo[i]
 
+    def _text(self, i: int, memo: dict) -> tuple[str, int]:
+        """Text of node i from the texts of its arguments (in memo) and how tightly it binds."""
+        g, st = self.g, self.st
+        n = g[i]
+        op = n["op"]
+        if op == "const":
+            v = n["attrs"]["value"]
+            if st.latex and (v != v or v in (float("inf"), float("-inf"))):
+                return (r"\mathrm{NaN}" if v != v else r"\infty" if v > 0 else r"-\infty"), ATOM if not v < 0 else UNARY
+            return _number(v), UNARY if v < 0 else ATOM
+        args = [memo.get(a, ("", ATOM)) for a in n["args"]]
 
-def _text(g: Graph, i: int, memo: dict, st: _Style) -> tuple[str, int]:
-    """Text of node i from the texts of its arguments (in memo) and how tightly it binds."""
-    n = g[i]
-    op = n["op"]
-    if op == "const":
-        v = n["attrs"]["value"]
-        if st.latex and (v != v or v in (float("inf"), float("-inf"))):
-            return (r"\mathrm{NaN}" if v != v else r"\infty" if v > 0 else r"-\infty"), ATOM if not v < 0 else UNARY
-        return _number(v), UNARY if v < 0 else ATOM
-    args = [memo[a] for a in n["args"]]
+        def wrap(k, prec, right=False):
+            text, p = args[k]
+            tight = p > prec or (p == prec and not right)
+            if st.latex:
+                return text if tight else rf"\left({text}\right)"
+            return text if tight else f"({text})"
 
-    def wrap(k, prec, right=False):
-        text, p = args[k]
-        tight = p > prec or (p == prec and not right)
-        if st.latex:
-            return text if tight else rf"\left({text}\right)"
-        return text if tight else f"({text})"
-
-    L = st.latex
-    if op in ("add", "sub"):
-        return f"{wrap(0, ADD)} {'+' if op == 'add' else '-'} {wrap(1, ADD, right=True)}", ADD
-    if op == "mul":
-        a, b = n["args"]
-        inner = [g[x]["args"][0] for x in (a, b) if g[x]["op"] == "expand_dims"]
-        if len(inner) == 2 and all(x in memo for x in inner):  # an outer product, as on the slide
-            u, v = (memo[x][0] for x in inner)
-            return (f"{u} {v}^\\top" if L else f"{u} {v}ᵀ"), MUL
-        sym = r"\circ" if L and g[a]["shape"] and g[b]["shape"] else (r"\cdot" if L else "*")
-        return f"{wrap(0, MUL)} {sym} {wrap(1, MUL, right=True)}", MUL
-    if op == "div":
-        if L:
-            return rf"\frac{{{args[0][0]}}}{{{args[1][0]}}}", ATOM
-        return f"{wrap(0, MUL)} / {wrap(1, MUL, right=True)}", MUL
-    if op == "matmul":
-        return (f"{wrap(0, MUL)} \\, {wrap(1, MUL, True)}" if L else f"{wrap(0, MUL)} @ {wrap(1, MUL, True)}"), MUL
-    if op == "neg":
-        return f"-{wrap(0, UNARY)}", UNARY
-    if op == "pow":
-        return (f"{{{wrap(0, POW, True)}}}^{{{args[1][0]}}}" if L else f"{wrap(0, POW, True)}^{wrap(1, POW)}"), POW
-    if op in ("transpose", "mT"):
-        return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
-    if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
-        return args[0]
-    if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape
-        return "0", ATOM
-    kw = {k: v for k, v in n["attrs"].items() if O.OPS[op].kwargs.get(k, None) != v and k in O.OPS[op].kwargs}
-    inner = ", ".join([a for a, _ in args] + [f"{k}={v}" for k, v in kw.items()])
-    if op == "unbroadcast":
-        fname, shape = (r"\operatorname{sum\_to}", r"\operatorname{shape}") if L else ("sum_to", "shape")
-        return f"{fname}({args[0][0]}, {shape}({args[1][0]}))", ATOM
-    fname = (TEX_FUNCS.get(op) or rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}") if L else op
-    return (rf"{fname}\left({inner}\right)" if L else f"{fname}({inner})"), ATOM
+        L = st.latex
+        if op in ("add", "sub"):
+            return f"{wrap(0, ADD)} {'+' if op == 'add' else '-'} {wrap(1, ADD, right=True)}", ADD
+        if op == "mul":
+            a, b = n["args"]
+            inner = [g[x]["args"][0] for x in (a, b) if g[x]["op"] == "expand_dims"]
+            if len(inner) == 2 and all(x in memo for x in inner):  # an outer product, as on the slide
+                u, v = (memo[x][0] for x in inner)
+                return (f"{u} {v}^\\top" if L else f"{u} {v}ᵀ"), MUL
+            if a == b:  # x * x (the passes' form of x^2) as the model wrote it
+                return (f"{{{wrap(0, POW, True)}}}^{{2}}" if L else f"{wrap(0, POW, True)}^2"), POW
+            sym = r"\circ" if L and g[a]["shape"] and g[b]["shape"] else (r"\cdot" if L else "*")
+            return f"{wrap(0, MUL)} {sym} {wrap(1, MUL, right=True)}", MUL
+        if op == "div":
+            if L:
+                return rf"\frac{{{args[0][0]}}}{{{args[1][0]}}}", ATOM
+            return f"{wrap(0, MUL)} / {wrap(1, MUL, right=True)}", MUL
+        if op == "matmul":
+            return (f"{wrap(0, MUL)} \\, {wrap(1, MUL, True)}" if L else f"{wrap(0, MUL)} @ {wrap(1, MUL, True)}"), MUL
+        if op == "neg":
+            return f"-{wrap(0, UNARY)}", UNARY
+        if op == "pow":
+            return (f"{{{wrap(0, POW, True)}}}^{{{args[1][0]}}}" if L else f"{wrap(0, POW, True)}^{wrap(1, POW)}"), POW
+        if op in ("transpose", "mT"):
+            return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
+        if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
+            return args[0]
+        if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape
+            return "0", ATOM
+        kw = {k: v for k, v in n["attrs"].items() if O.OPS[op].kwargs.get(k, None) != v and k in O.OPS[op].kwargs}
+        inner = ", ".join([a for a, _ in args] + [f"{k}={v}" for k, v in kw.items()])
+        if op == "unbroadcast":
+            how = self._sum_back(i)
+            if how is None:
+                return args[0]
+            if how == _UNKNOWN:
+                self.unknown.add("sum")
+                if L:
+                    return rf"\Sigma_{{\to {args[1][0]}}}\left({args[0][0]}\right)", ATOM
+                return f"Σ→{args[1][0]}({args[0][0]})", ATOM
+            src = n["args"][0]
+            while g[src]["op"] == "broadcast" or (g[src]["op"] == "unbroadcast" and self._sum_back(src) is None):
+                src = g[src]["args"][0]
+            if g[src]["op"] == "const" and math.isfinite(g[src]["attrs"]["value"]):  # a sum of a constant: c N
+                return self._fraction(Fraction(_number(g[src]["attrs"]["value"])), n["args"][0], n["args"][1], memo)
+            axes, keep = how if how else ((), False)
+            fname = TEX_FUNCS.get("sum", r"\operatorname{sum}") if L else "sum"
+            inner = args[0][0]
+            if axes:
+                inner += f", axis={axes[0] if len(axes) == 1 else axes}" + (", keepdims=True" if keep else "")
+            return (rf"{fname}\left({inner}\right)" if L else f"{fname}({inner})"), ATOM
+        if op == "size_ratio":
+            return self._fraction(Fraction(1), *n["args"], memo)
+        fname = (TEX_FUNCS.get(op) or rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}") if L else op
+        return (rf"{fname}\left({inner}\right)" if L else f"{fname}({inner})"), ATOM
 
 
 def equations(g: Graph, latex: bool = False) -> str:
     """The forward pass (named values, in order) then the backward pass (error signals, in order)."""
     st = _Style(latex)
+    w = _Writer(g, st)
     order = g.order()
-    uses = {i: len(set(g.nx.successors(i))) for i in order}
-    names = {i: st.name(g, i) for i in order if g[i]["name"]}
     roots = [g.loss, *g.outputs] + [i for i in g.names.values() if not g[i].get("signal")]
     forward = g.upstream(roots) if g.grads else set(order)
-    fwd, bwd, temps, alias = [], [], 0, {}
-    for i in order:  # an anonymous value used twice or more gets a name of its own, so it is computed once
+    users: dict[int, set[int]] = {i: set() for i in order}  # who writes node i in its text
+    for u in order:
+        for a in w.text_args(u):
+            users[a].add(u)
+    # names in the backward pass; a forward value that is also an error signal (y - t) is ȳ there,
+    # and in the forward pass an anonymous value like any other
+    bnames = {i: st.name(g, i) for i in order if g[i]["name"]}
+    shared = {i for i in bnames if g[i].get("signal") and i in forward}
+    fnames = {i: v for i, v in bnames.items() if i not in shared}
+    temps = 0
+    for i in order:  # an anonymous value written twice or more gets a name of its own, so it is computed once
         n = g[i]
-        shared = n.get("signal") and i in forward  # a forward value that is also an error signal (y - t)
-        if shared or (n["name"] is None and uses[i] > 1 and n["op"] not in ("const", "broadcast", "expand_dims")):
+        used = users[i] & forward if i in shared else users[i]
+        if (i in shared or n["name"] is None) and len(used) > 1 and n["op"] not in _INLINE:
             temps += 1
-            if shared:
-                alias[i] = names[i]
-            names[i] = f"t_{{{temps}}}" if latex else f"t{temps}"
+            fnames[i] = f"t_{{{temps}}}" if latex else f"t{temps}"
+            bnames.setdefault(i, fnames[i])
+
+    def line(i: int, names: dict) -> str:
+        saved = names.pop(i, None)
+        text = w.expr(i, names)[0]
+        if saved is not None:
+            names[i] = saved
+        return text
+
+    fwd, bwd = [], []
     for i in order:
         n = g[i]
-        if i not in names or n["op"] in ("input", "param") or (n["op"] == "const" and n["name"]):
+        if n["op"] in ("input", "param") or (n["op"] == "const" and n["name"]):
             continue
-        saved = names.pop(i)
-        text = _expr(g, i, names, st)[0]
-        names[i] = saved
-        (fwd if i in forward else bwd).append((saved, text))
-        if i in alias:
-            bwd.append((alias[i], saved))
-    loss = names.get(g.loss, g.label(g.loss))
+        if i in forward:
+            if i in fnames:
+                fwd.append((fnames[i], line(i, fnames)))
+            if i in shared:
+                bwd.append((bnames[i], line(i, fnames)))
+        elif i in bnames:
+            bwd.append((bnames[i], line(i, bnames)))
+    loss = bnames.get(g.loss, g.label(g.loss))
     seed = (st.bar(g.label(g.loss)), "1")
     grads = []
-    for w, i in g.grads.items():  # by name, or written out: 0, a number, an anonymous value
+    for v, i in g.grads.items():  # by name, or written out: 0, a number, an anonymous value
         const = g[i]["op"] == "const" and g[i].get("signal")  # a constant error signal has no line of its own
-        text = _expr(g, i, {} if const else names, st)[0]
-        if text != st.bar(w):
-            grads.append((st.bar(w), text))
+        text = w.expr(i, {} if const else bnames)[0]
+        if text != st.bar(v):
+            grads.append((st.bar(v), text))
     lines = fwd + ([seed] if g.grads else []) + bwd + grads
+    note = unknown_note(g, w)
     if latex:
         body = " \\\\\n".join(f"{lhs} &= {rhs}" for lhs, rhs in lines)
-        return "\\begin{align*}\n" + body + "\n\\end{align*}\n"
-    width = max((len(lhs) for lhs, _ in lines), default=0)
-    out = ["# forward pass"] + [f"{lhs:<{width}} = {rhs}" for lhs, rhs in fwd]
+        return (f"% {note}\n" if note else "") + "\\begin{align*}\n" + body + "\n\\end{align*}\n"
+    width = max((_display_width(lhs) for lhs, _ in lines), default=0)
+
+    def row(lhs, rhs):
+        return lhs + " " * (width - _display_width(lhs)) + " = " + rhs
+
+    out = ["# forward pass"] + [row(*ln) for ln in fwd]
     if g.grads:
-        out += ["", f"# backward pass (x̄ = d{loss}/dx)"] + [f"{lhs:<{width}} = {rhs}" for lhs, rhs in lines[len(fwd) :]]
+        out += ["", f"# backward pass (x̄ = d{loss}/dx)"] + ([f"# {note}"] if note else [])
+        out += [row(*ln) for ln in lines[len(fwd) :]]
     return "\n".join(out) + "\n"
+
+
+_INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # written where they are used, never named
+
+
+def unknown_note(g: Graph, w: _Writer) -> str:
+    """One line saying, in words, what the text could not know (shapes unknown before values arrive)."""
+    if not w.unknown:
+        return ""
+    inputs = sorted(g[i]["name"] for i in g.order() if g[i]["op"] in ("input", "param") and g[i]["shape"] is None)
+    what = ", ".join(inputs) or "some values"
+    parts = []
+    if "sum" in w.unknown:
+        parts.append("Σ→v(e) sums e back to the shape of v")
+    if "count" in w.unknown:
+        parts.append("|v| is the number of elements of v")
+    what = f"the shapes of {what} are" if len(inputs) > 1 else f"the shape of {what} is"
+    return f"{what} unknown until values are given: " + "; ".join(parts)

@@ -27,6 +27,7 @@ import numpy as np
 from . import ops as O
 from . import shapes as S
 from .data import write_atomic
+from .equations import _Style, _Writer, unknown_note
 from .errors import GraphcError, suggest
 from .graph import Graph
 
@@ -69,7 +70,7 @@ EDGE_STYLES: dict[str, tuple[str, str, dict]] = {
 _SHAPE_ONLY = {"unbroadcast": {1}, "broadcast": {1}, "size_ratio": {0, 1}, "zeros_like": {0}}
 _ORDERED = {"sub", "div", "pow", "matmul"}  # binary ops whose operands' order matters: drawn as `a − b`
 _SYMBOL = {"sub": "−"}
-_INLINE = ("const", "broadcast", "expand_dims")  # never boxed of their own in collapsed pictures
+_INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # never boxed of their own in collapsed pictures
 
 
 # ---- values ----------------------------------------------------------------------------------
@@ -111,8 +112,6 @@ def _esc(text) -> str:
 
 def _bar(name: str) -> str:
     """ȳ for y, in the slide's notation (combining overlines: Graphviz's <O> is misplaced by cairo)."""
-    from .equations import _Style
-
     return _esc(_Style(False).bar(name))
 
 
@@ -164,9 +163,16 @@ class _Drawing:
 
         self.boxed = {i for i in self.nodes if self._is_boxed(i)}
         self.temps: dict[int, str] = {}
-        if collapse:  # an anonymous value used twice or more gets a box (and a name) of its own
+        self.writer = _Writer(g, _Style(False)) if collapse else None  # the expressions written in boxes
+        self._names: dict | None = None  # (the boxes' names in those expressions, made on first use)
+        if collapse:  # an anonymous value written twice or more gets a box (and a name) of its own
+            written: dict[int, set[int]] = {i: set() for i in self.nodes}
+            for u in self.nodes:
+                for a in self.writer.text_args(u):
+                    if a in written:
+                        written[a].add(u)
             for i in self.nodes:
-                if i not in self.boxed and g[i]["op"] not in _INLINE and len(set(self.users[i])) > 1:
+                if i not in self.boxed and g[i]["op"] not in _INLINE and len(written[i]) > 1:
                     self.boxed.add(i)
                     k = len(self.temps) + 1
                     while f"t{k}" in g.names:
@@ -410,9 +416,9 @@ class _Drawing:
             self._legend(dg)
 
     def deps(self, i: int) -> set[int]:
-        """The boxes node i reads, through the anonymous nodes written inside its expression."""
+        """The boxes node i's expression reads, through the anonymous nodes written inside it."""
         out: set[int] = set()
-        stack = list(self.g[i]["args"])
+        stack = self.writer.text_args(i)
         seen: set[int] = set()
         while stack:
             a = stack.pop()
@@ -422,27 +428,29 @@ class _Drawing:
             if a in self.boxed:
                 out.add(a)
             else:
-                stack.extend(self.g[a]["args"])
+                stack.extend(self.writer.text_args(a))
         return out
 
     def expression(self, i: int) -> str:
-        from .equations import _expr, _Style
-
-        st = _Style(False)
-        names = {}
-        for j in self.boxed:
-            if j == i:
-                continue
-            n = self.g[j]
-            if j in self.temps:
-                names[j] = self.temps[j]
-            elif n["name"] and not n.get("signal"):
-                names[j] = n["name"]
-            elif self.bars.get(j):
-                names[j] = st.bar(self.bars[j][0])
-            else:
-                names[j] = self.g.label(j)
-        return _expr(self.g, i, names, st)[0]
+        """The text of box i's value, the other boxes by name (in the slide's notation, as the equations)."""
+        if self._names is None:
+            st = self.writer.st
+            self._names = {}
+            for j in self.boxed:
+                n = self.g[j]
+                if j in self.temps:
+                    self._names[j] = self.temps[j]
+                elif n["name"] and not n.get("signal"):
+                    self._names[j] = n["name"]
+                elif self.bars.get(j):
+                    self._names[j] = st.bar(self.bars[j][0])
+                else:
+                    self._names[j] = self.g.label(j)
+        name = self._names.pop(i, None)
+        text = self.writer.expr(i, self._names)[0]
+        if name is not None:
+            self._names[i] = name
+        return text
 
     def tooltip(self, i: int) -> str:
         n = self.g[i]
@@ -613,6 +621,9 @@ def to_digraph(
     if len(drawing.nodes) > LARGE:  # keep dot's layout time in check: its spline routing is slow on long edges
         dg.attr(nslimit="4", mclimit="0.5", splines="line")
     drawing.build(dg, legend)
+    note = unknown_note(g, drawing.writer) if drawing.writer else ""
+    if note:  # (what the collapsed expressions could not know, said once, under the title)
+        dg.attr(label=_html(f"<B>{_esc(title)}</B><BR/>" * bool(title) + _small(_esc(note), "#555555", 10)))
     return dg
 
 
