@@ -82,14 +82,15 @@ class Model:
         self, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
     ) -> str:
         """The source of a standalone NumPy module with forward() and loss_and_grad(); with order=2 also
-        hvp() and hessian(), w.r.t. the one name in wrt (default: the first param, else input)."""
+        hvp() and hessian(), w.r.t. the one name in wrt (default: the first param, else input), while
+        loss_and_grad keeps every gradient of order 1."""
         from .codegen import emit
 
         return emit(self, wrt, dtype, module_name, order)
 
     def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1):
         """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)
-        (and with order=2 .hvp(v=..., **v), .hessian(**v))."""
+        (and with order=2 .hvp(direction, **v), the direction by position, and .hessian(**v))."""
         import builtins
         import types
 

@@ -266,7 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     _wrt_arg(c)
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
     c.add_argument(
-        "--order", type=int, choices=(1, 2), default=1, help="2: also hvp() and hessian() w.r.t. one --wrt name"
+        "--order",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: also hvp(direction, **values) and hessian(**values) w.r.t. the --wrt name (default: the first param)",
     )
     c.set_defaults(run=cmd_emit)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import re
 import textwrap
 
 from . import ops as O
@@ -29,26 +30,24 @@ INFIX = {
 }
 
 
-def _float(v) -> str:
+def _float(v, np: str = "np") -> str:
     """A float as Python source: repr, but inf and nan (which repr writes as bare names) as NumPy's."""
     v = float(v)
     if v != v:
-        return "np.nan"
+        return f"{np}.nan"
     if v in (float("inf"), float("-inf")):
-        return "np.inf" if v > 0 else "-np.inf"
+        return f"{np}.inf" if v > 0 else f"-{np}.inf"
     return repr(v)
-
-
-def _py(name: str) -> str:
-    """A model name as a Python identifier: keywords get a trailing underscore."""
-    return name + "_" if keyword.iskeyword(name) or name in ("np",) else name
 
 
 class _Printer:
     """Turns nodes into Python expressions, inlining anonymous values used once."""
 
-    def __init__(self, g: Graph, names: dict[int, str], dtype: str, dims: dict[str, str] | None = None):
+    def __init__(self, g: Graph, names: dict[int, str], dtype: str, dims: dict[str, str] | None = None, ns=None):
         self.g, self.names, self.dtype = g, names, dtype
+        self.ns = ns  # the emitted module's names (None: the interpreter's, runtime.py's own)
+        self.np = ns.np if ns else "np"
+        self.rename = ns.rename if ns else None
         self.helpers: set[str] = set()
         self.dims = dims or {}  # symbolic dim -> where to read it
         self.used_dims: set[str] = set()
@@ -64,7 +63,7 @@ class _Printer:
         op = n["op"]
         if op == "const":
             v = n["attrs"]["value"]
-            text = _float(v) if self.dtype == "float64" else f"np.{self.dtype}({_float(v)})"
+            text = _float(v, self.np) if self.dtype == "float64" else f"{self.np}.{self.dtype}({_float(v, self.np)})"
             self.inlined[i] = e = (text, (UNARY if v < 0 else ATOM))  # final at once (nan is an atom too)
             return e
         if op in LOWERED:
@@ -85,13 +84,19 @@ class _Printer:
             return f"-{self.wrap(args[0], UNARY)}", UNARY
         if op == "identity":  # an alias line: its argument, precedence and all (2 * w, w = p - q: 2 * (p - q))
             return args[0]
+        if op == "transpose":  # .T of a scalar or a vector is itself; of an unknown shape, maybe a float's
+            shape = self.g[n["args"][0]]["shape"]
+            if shape is None:
+                return f"{self.np}.transpose({args[0][0]})", ATOM
+            if len(shape) < 2:
+                return args[0]
         spec = O.OPS[op]
         self.helpers.update(spec.helpers)
         texts = [
             self.wrap(a, ATOM) if f"{{{k}}}." in spec.code or f"{{{k}}}[" in spec.code else a[0]
             for k, a in enumerate(args)
         ]
-        return spec.render(texts, n["attrs"]), ATOM
+        return spec.render(texts, n["attrs"], self.rename), ATOM
 
     @staticmethod
     def wrap(arg: tuple[str, int], prec: int, strict: bool = False) -> str:
@@ -112,7 +117,7 @@ class _Printer:
             if not axes:
                 return self.expr(src)
             if not xs:
-                return f"np.sum({self.expr(src)[0]})", ATOM
+                return f"{self.np}.sum({self.expr(src)[0]})", ATOM
             ax = axes[0] if len(axes) == 1 else tuple(axes)
             kept = [k for k in axes if k >= lead]
             text = f"{inner}.sum(axis={ax!r})"  # gs is known and not scalar: an array
@@ -130,7 +135,7 @@ class _Printer:
                 and g[v]["shape"]
                 and (len(g[u]["shape"]) == len(g[v]["shape"]) == 1)
             ):
-                return f"np.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
+                return f"{self.np}.outer({self.expr(u)[0]}, {self.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
         if n["op"] == "neg" and g[n["args"][0]]["op"] == "mul" and n["args"][0] not in self.names:
             # -(c * x) with a scalar c as (-c) * x: negating the scalar, not the array, saves an array op
             args = g[n["args"][0]]["args"]
@@ -160,7 +165,10 @@ class _Printer:
             kw = O.OPS[n["op"]].render(["x"], n["attrs"])[len(f"np.{n['op']}(x") : -1].lstrip(", ")
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM
         if n["op"] == "size_ratio":
-            return self.size_ratio(*(g[a]["shape"] for a in n["args"]))
+            ratio = self.size_ratio(*(g[a]["shape"] for a in n["args"]))
+            if ratio is None or self.dtype == "float64":
+                return ratio
+            return f"{self.np}.{self.dtype}({ratio[0]})", ATOM  # a Python float spread by _broadcast is float64
         if n["op"] == "mT" and g[n["args"][0]]["shape"] is not None and len(g[n["args"][0]]["shape"]) == 2:
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.T", ATOM
         return None
@@ -204,7 +212,7 @@ class _Printer:
         return n["op"] == "size_ratio" and self.size_ratio(*(self.g[a]["shape"] for a in n["args"])) is not None
 
     def shape_of(self, i: int) -> str:
-        return f"np.shape({self.expr(i)[0]})"
+        return f"{self.np}.shape({self.expr(i)[0]})"
 
 
 def node_expression(g: Graph, i: int) -> tuple[tuple[str, ...], str]:
@@ -215,81 +223,161 @@ def node_expression(g: Graph, i: int) -> tuple[tuple[str, ...], str]:
     return params, printer.expr(i)[0]
 
 
-def _defaults(g: Graph) -> dict[str, str]:
-    """Python default expressions for params with a numeric initial value (None marks "derive")."""
-    out = {}
-    for name, i in g.names.items():
+class _Names:
+    """The emitted module's Python names. The model's keep their spelling (a Python keyword gets a trailing
+    `_`); graphc's own -- NumPy's alias, the helpers, dims, temporaries, hvp's direction -- are picked around
+    every name the model has, so that no model name can hit one (SPEC §3: `np` is an ordinary name)."""
+
+    def __init__(self, graphs: list[Graph], dims):
+        model = list(dict.fromkeys(name for g in graphs for name in g.names))
+        self.taken = set(model) | set(dims)
+        self.py = {}  # model name -> Python name
+        for name in model:
+            self.py[name] = self.fresh(name + "_") if keyword.iskeyword(name) else name
+        self.dim = {d: d if d not in self.py and not keyword.iskeyword(d) else self.fresh(f"{d}_dim") for d in dims}
+        self.np = "np" if "np" not in self.taken else "numpy" if "numpy" not in self.taken else self.fresh("np_")
+        self.taken.add(self.np)
+        self.module = {"np": self.np}  # graphc's module-level names, as runtime.py spells them -> here
+        for h in (h for h in vars(runtime) if h.startswith("_") and callable(getattr(runtime, h))):
+            self.module[h] = h if h not in self.taken else self.fresh(h + "_")
+            self.taken.add(self.module[h])
+
+    def fresh(self, name: str) -> str:
+        while name in self.taken or keyword.iskeyword(name):
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def rename(self, code: str) -> str:
+        """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's."""
+        if all(k == v for k, v in self.module.items()):
+            return code
+        return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
+
+
+_MODULE_REF = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?=[.(])")  # a name used as a module or called
+
+
+def _dims_of(g: Graph) -> list[str]:
+    """The symbolic dims of g's declared leaves, in order."""
+    out = []
+    for i in g.names.values():
         n = g[i]
-        if n["op"] == "param" and n["attrs"]["init"][0] == "number":
-            out[name] = _float(n["attrs"]["init"][1])
+        if n["op"] in ("input", "param"):
+            out += [d for d in n["attrs"]["declared"] or () if isinstance(d, str) and d not in out]
     return out
 
 
-def _dim_sources(g: Graph) -> dict[str, tuple[str, str]]:
-    """For each symbolic dim, a variable name and where to read it at run time: the first input declared
-    with it (N -> np.shape(X)[0])."""
-    src = {}
-    for name, i in g.names.items():
-        n = g[i]
-        if n["op"] == "input" and n["attrs"]["declared"]:
-            for k, d in enumerate(n["attrs"]["declared"]):
-                if isinstance(d, str) and d not in src:
-                    var = _py(d) if d not in g.names else f"{d}_dim"
-                    src[d] = (var, f"{_py(name)}.shape[{k}]")
-    return src
+class _Prologue:
+    """The first lines of every function: arguments as arrays of the dtype (lists, numbers and bools as
+    NumPy users pass them), params not passed made from their declared number, and symbolic dims read
+    from any argument that carries them -- inputs and params alike."""
+
+    def __init__(self, g: Graph, ns: _Names, dtype: str):
+        self.ns, self.dtype = ns, dtype
+        free = [n for n, i in g.names.items() if g[i]["op"] in ("input", "param")]
+        number = {n: g[g.names[n]]["attrs"]["init"] for n in free if g[g.names[n]]["op"] == "param"}
+        self.optional = [n for n in free if n in number and number[n][0] == "number"]
+        self.required = [n for n in free if n not in self.optional]
+        self.sig = ", ".join(["*"] + [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional])
+        self.declared = {n: g[g.names[n]]["attrs"]["declared"] or () for n in free}
+        self.carriers = {}  # dim -> [(name, axis)], required arguments first
+        for n in self.required + self.optional:
+            for k, d in enumerate(self.declared[n]):
+                if isinstance(d, str):
+                    self.carriers.setdefault(d, []).append((n, k))
+        f = f"{ns.np}.{dtype}"
+        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}, dtype={f})" for n in self.required]
+        for pos, n in enumerate(self.optional):
+            value = _float(number[n][1], ns.np)
+            shape = self.declared[n]
+            if shape:
+                dims = [str(d) if isinstance(d, int) else self._dim(d, n, self.optional[:pos]) for d in shape]
+                made = f"{ns.np}.full(({', '.join(dims)}{',' * (len(dims) == 1)}), {value}"
+                made += ")" if dtype == "float64" else f", dtype={f})"
+            else:  # NumPy's scalar, as the interpreter's: b / 0.0 is inf, not ZeroDivisionError
+                made = f"{f}({value})"
+            checks = [c for d in shape if isinstance(d, str) for c in self._guards(d, n, self.optional[:pos])]
+            py, given = ns.py[n], f"{ns.np}.asarray({ns.py[n]}, dtype={f})"
+            line = f"{py} = {made} if {py} is None else {given}"
+            if checks or len(line) + 4 > WIDTH:
+                guards = "".join(f"    {c}\n" for c in dict.fromkeys(checks))
+                line = f"if {py} is None:\n{guards}    {py} = {made}\nelse:\n    {py} = {given}"
+            lines.append(line)
+        self.lines = lines
+
+    def _dim(self, d: str, of: str, filled: list[str]) -> str:
+        """Dim d's size for making param `of`, from a required argument, a param made before it, or else
+        (a conditional expression) the first given of the params after it."""
+        ns = self.ns
+        sources = [(n, k) for n, k in self.carriers[d] if n != of]
+        for n, k in sources:
+            if n in self.required or n in filled:
+                return f"{ns.py[n]}.shape[{k}]"
+        later = [f"{ns.np}.shape({ns.py[n]})[{k}] if {ns.py[n]} is not None" for n, k in sources]
+        return "(" + " else ".join(later) + " else None)" if later else "None"
+
+    def _guards(self, d: str, of: str, filled: list[str]) -> list[str]:
+        """A line that raises when nothing passed fixes dim d, which param `of` needs to be made."""
+        sources = [n for n, _ in self.carriers[d] if n != of]
+        if any(n in self.required or n in filled for n in sources):
+            return []
+        py = self.ns.py
+        given = " and ".join(f"{py[n]} is None" for n in sources)
+        others = "".join(f" or `{py[n]}`" for n in sources)
+        message = f"pass `{py[of]}`{others}: nothing else given fixes the model's dim {d}, which `{py[of]}` has"
+        if not sources:
+            return [f"raise TypeError({message!r})"]
+        return [f"if {given}:\n        raise TypeError({message!r})"]
+
+    def dim_lines(self, used) -> list[str]:
+        """`N = X.shape[0]` for each symbolic dim a function's body uses (every argument is an array now)."""
+        out = []
+        for d in sorted(used):
+            n, k = self.carriers[d][0]
+            out.append(f"{self.ns.dim[d]} = {self.ns.py[n]}.shape[{k}]  # the model's dim {d}")
+        return out
 
 
 @paused_gc()
 def emit(
     model, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
 ) -> str:
-    """The source text of a standalone module for the model (with order=2, also hvp and hessian)."""
-    from .api import _gradient_graph
+    """The source text of a standalone module for the model (with order=2, also hvp and hessian).
+
+    With order=2, hvp and hessian are w.r.t. the one name in wrt (default: the first param, else input),
+    and loss_and_grad keeps every gradient it has at order 1."""
+    from .api import _gradient_graph, _hvp_graph
+    from .autodiff import hvp_input_name
     from .errors import GraphcError
 
     if dtype not in ("float64", "float32"):
         raise GraphcError(f"--dtype must be float64 or float32, not {dtype}", usage=True)
     fwd = model.graph
+    graphs = [fwd, _gradient_graph(fwd.copy(), wrt)]
     if order == 2:
-        wrt = wrt or [(fwd.params or fwd.inputs)[0]]
-        if len(wrt) != 1:
+        hvp_wrt = wrt or [(fwd.params or fwd.inputs)[0]]
+        if len(hvp_wrt) != 1:
             raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
-    gb = _gradient_graph(fwd.copy(), wrt)
-    path = fwd.path
-    src_lines = fwd.source.splitlines()
-    free = [n for n, i in fwd.names.items() if fwd[i]["op"] in ("input", "param")]
-    defaults = _defaults(fwd)
-    dims = _dim_sources(fwd)
-    required = [n for n in free if n not in defaults]
-    optional = [n for n in free if n in defaults]
-    sig = ", ".join(["*"] + [_py(n) for n in required] + [f"{_py(n)}=None" for n in optional])
+        vname = hvp_input_name(fwd)
+        graphs.append(_hvp_graph(fwd.copy(), hvp_wrt[0], vname))
+    gb = graphs[1]
+    dims = _dims_of(fwd)
+    ns = _Names(graphs, dims)
+    pro = _Prologue(fwd, ns, dtype)
+    np_ = ns.np
 
-    consts = _named_consts(fwd)
+    consts = _named_consts(fwd, ns)
     const_lines = [
-        f"{name} = {_float(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].line}"
+        f"{name} = {_float(fwd[i]['attrs']['value'], np_)}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
 
-    prologue = []
-    for n in optional:
-        i = fwd.names[n]
-        shape = fwd[i]["attrs"]["declared"]
-        val = defaults[n]
-        if shape:
-            dimtext = ", ".join(str(d) if isinstance(d, int) else dims[d][1] if d in dims else repr(d) for d in shape)
-            val = f"np.full(({dimtext},), {val})" if len(shape) == 1 else f"np.full(({dimtext}), {val})"
-        elif dtype == "float64":  # NumPy's scalar, as the interpreter's: b / 0.0 is inf, not ZeroDivisionError
-            val = f"np.float64({val})"
-        prologue.append(f"if {_py(n)} is None:\n    {_py(n)} = {val}")
-    if dtype != "float64":
-        prologue += [f"{_py(n)} = np.asarray({_py(n)}, dtype=np.{dtype})" for n in free]
-
     gf = passes.simplify(passes.stabilise(fwd), inplace=True)  # (stabilise made a copy)
-    dim_vars = {d: var for d, (var, _) in dims.items()}
-    printer_f = _Body(gf, dtype, consts, dim_vars)
+    printer_f = _Body(gf, dtype, ns, consts)
     fwd_body = printer_f.statements(gf.order(), set(gf._node))
-    returned = _call_lines("return {", [f'"{n}": {_py(n)}' for n in fwd.names], "}")
-    printer_b = _Body(gb, dtype, _named_consts(gb), dim_vars)
+    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
+    printer_b = _Body(gb, dtype, ns, _named_consts(gb, ns))
     forward_ids = gb.upstream([gb.loss])
     steps = gb.order()
     needed = gb.upstream([gb.loss, *gb.grads.values()])
@@ -297,26 +385,30 @@ def emit(
     body_b = printer_b.statements([i for i in steps if i not in forward_ids and i in needed], needed)
     loss = printer_b.expr(gb.loss)[0]
     grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer_b.expr(i)[0]}' for w, i in gb.grads.items()], "}")
-    second = _second_order(fwd, wrt[0], sig, prologue, dims, dtype) if order == 2 else None
+    second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype) if order == 2 else None
     helpers = sorted(printer_f.helpers | printer_b.helpers | (second[1] if second else set()))
-    helper_src = [inspect.getsource(getattr(runtime, h)) for h in _with_dependencies(helpers)]
+    helper_src = [ns.rename(inspect.getsource(getattr(runtime, h))) for h in _with_dependencies(helpers)]
 
-    example_args = ", ".join(f"{_py(n)}=..." for n in required)
+    example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
     wrt_names = ", ".join(gb.grads)
-    model_text = textwrap.indent("\n".join(line.rstrip() for line in src_lines if line.strip()), "    ")
+    model_text = textwrap.indent("\n".join(line.rstrip() for line in fwd.source.splitlines() if line.strip()), "    ")
+    L = gb.label(gb.loss)
+    usage = [
+        f"values = {module_name}.forward({example_args})  # every named value",
+        f"loss, grads = {module_name}.loss_and_grad({example_args})  # d{L}/d({wrt_names})",
+    ]
+    if second:
+        w = hvp_wrt[0]
+        usage += [
+            f"hv = {module_name}.hvp(direction, {example_args})  # d²{L}/d{w}² times direction, shaped like {w}",
+            f"hessian = {module_name}.hessian({example_args})  # d²{L}/d{w}²",
+        ]
     parts = [
-        f'"""Gradient code for {path}, generated by graphc. Only NumPy is needed.\n\n'
-        f"The model:\n\n{model_text}\n\n"
-        f"Usage:\n\n    import {module_name}\n"
-        f"    values = {module_name}.forward({example_args})  # every named value\n"
-        f"    loss, grads = {module_name}.loss_and_grad({example_args})  # d{gb.label(gb.loss)}/d({wrt_names})\n"
-        + (
-            f"    hessian = {module_name}.hessian({example_args})  # d²{gb.label(gb.loss)}/d{wrt_names}²\n"
-            if second
-            else ""
-        )
+        f'"""Gradient code for {fwd.path}, generated by graphc. Only NumPy is needed.\n\n'
+        f"The model:\n\n{model_text}\n\nUsage:\n\n    import {module_name}\n"
+        + "".join(f"    {u}\n" for u in usage)
         + '"""\n',
-        "import numpy as np\n",
+        "import numpy\n" if np_ == "numpy" else f"import numpy as {np_}\n",
     ]
     if const_lines:
         parts.append("\n".join(const_lines) + "\n")
@@ -324,17 +416,17 @@ def emit(
     doc_f = '"""Every named value of the forward pass."""'
     doc_b = (
         f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
-        f"    Error signals are named <value>_bar: y_bar = d{gb.label(gb.loss)}/dy.\n"
+        f"    Error signals are named <value>_bar: y_bar = d{L}/dy.\n"
         '    """'
     )
-    dims_f, dims_b = _dim_lines(dims, printer_f.used_dims), _dim_lines(dims, printer_b.used_dims)
-    parts.append(_function("forward", sig, doc_f, prologue + dims_f + fwd_body + [returned]))
+    dims_f, dims_b = pro.dim_lines(printer_f.used_dims), pro.dim_lines(printer_b.used_dims)
+    parts.append(_function("forward", pro.sig, doc_f, pro.lines + dims_f + fwd_body + [returned]))
     parts.append(
         _function(
             "loss_and_grad",
-            sig,
+            pro.sig,
             doc_b,
-            prologue + dims_b + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
+            pro.lines + dims_b + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
         )
     )
     if second:
@@ -344,52 +436,44 @@ def emit(
     return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
 
 
-def _named_consts(g: Graph) -> dict[int, str]:
+def _named_consts(g: Graph, ns: _Names) -> dict[int, str]:
     """The model's named constants (`const c = 2`), by node id: the module defines them once, by name."""
-    return {i: _py(n["name"]) for i, n in g._node.items() if n["op"] == "const" and n["name"]}
+    return {i: ns.py[n["name"]] for i, n in g._node.items() if n["op"] == "const" and n["name"]}
 
 
-def _dim_lines(dims: dict, used) -> list[str]:
-    """`N = X.shape[0]` for each symbolic dim a function's body uses."""
-    return [f"{dims[d][0]} = {dims[d][1]}  # the model's dim {d}" for d in sorted(used)]
-
-
-def _second_order(fwd: Graph, w: str, sig: str, prologue: list[str], dims: dict, dtype: str):
-    """hvp() -- the Hessian of the loss w.r.t. w times v, by differentiating the backward graph again
-    -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use)."""
-    from .api import _hvp_graph
-    from .autodiff import hvp_input_name
-
-    vname = hvp_input_name(fwd)
-    gh = _hvp_graph(fwd.copy(), w, vname)
+def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dtype: str):
+    """hvp() -- the Hessian of the loss w.r.t. w times a direction, by differentiating the backward graph
+    again -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use). The
+    direction is hvp's one positional(-only) argument: its name can never meet a model name's keyword."""
     loss, hv = gh.label(gh.loss), gh.grads[w]
-    printer = _Body(gh, dtype, _named_consts(gh), {d: var for d, (var, _) in dims.items()})
+    printer = _Body(gh, dtype, ns, _named_consts(gh, ns))
     needed = gh.upstream([hv])
     body = printer.statements([i for i in gh.order() if i in needed], needed)
-    dim_lines = _dim_lines(dims, printer.used_dims)
+    v, np_ = ns.py[vname], ns.np
     doc = (
-        f'"""The Hessian of {loss} w.r.t. {w} times {vname} (shaped like {w}): the derivative of\n'
-        f"    {w}_bar · {vname} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
+        f'"""The Hessian of {loss} w.r.t. {w} times {v} (shaped like {w}): the derivative of\n'
+        f"    {w}_bar · {v} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
         '    """'
     )
+    convert = f"{v} = {np_}.asarray({v}, dtype={np_}.{dtype})"
     hvp = _function(
         "hvp",
-        sig.replace("*", f"*, {_py(vname)}", 1),
+        f"{v}, /, " + pro.sig,
         doc,
-        prologue + dim_lines + body + [f"return {printer.expr(hv)[0]}"],
+        [convert] + pro.lines + pro.dim_lines(printer.used_dims) + body + [f"return {printer.expr(hv)[0]}"],
     )
     hessian = _function(
         "hessian",
         "**values",
         f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""',
         [
-            f'shape = np.shape(forward(**values)["{w}"])',
-            "size = int(np.prod(shape))",
-            f"h = np.empty((size, size), dtype=np.{dtype})",
-            "e = np.zeros(size)",
+            f'shape = {np_}.shape(forward(**values)["{w}"])',
+            f"size = int({np_}.prod(shape))",
+            f"h = {np_}.empty((size, size), dtype={np_}.{dtype})",
+            f"e = {np_}.zeros(size)",
             "for k in range(size):",
             "    e[k] = 1.0",
-            f"    h[:, k] = np.reshape(hvp({_py(vname)}=e.reshape(shape), **values), -1)",
+            f"    h[:, k] = {np_}.reshape(hvp(e.reshape(shape), **values), -1)",
             "    e[k] = 0.0",
             "return h.reshape(shape * 2)",
         ],
@@ -423,14 +507,14 @@ def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
 class _Body(_Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
-    def __init__(self, g: Graph, dtype: str, consts: dict[int, str], dims: dict[str, str]):
+    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str]):
         node = g._node
-        names = {i: _py(n["name"]) for i, n in node.items() if n["name"] and n["op"] in LEAVES}
+        names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
             del names[i]  # a gradient that is a constant (b_bar = 2.0): no line defines it, so print its number
-        super().__init__(g, names, dtype, dims)
-        self.taken = {n["name"] for n in node.values() if n["name"]}
+        super().__init__(g, names, dtype, ns.dim, ns)
+        self.taken = ns.taken
         self.temps = 0
 
     def temp(self) -> str:
@@ -455,7 +539,7 @@ class _Body(_Printer):
                 if len(users) == 1:
                     self.inlined[i] = e
                     continue  # inlined into its one user
-            name = _py(n["name"]) if n["name"] else self.temp()
+            name = self.ns.py[n["name"]] if n["name"] else self.temp()
             text = e[0]
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].line}" if n["span"] else ""

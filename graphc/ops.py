@@ -33,10 +33,11 @@ class Op:
     helpers: tuple[str, ...] = ()  # runtime helpers the code calls
     user: bool = True  # callable from a model (False: made only by graphc itself)
 
-    def render(self, args: list[str], attrs: dict) -> str:
-        """The NumPy expression for this op applied to argument expressions."""
+    def render(self, args: list[str], attrs: dict, rename: Callable[[str], str] | None = None) -> str:
+        """The NumPy expression for this op applied to argument expressions; `rename` maps the template's
+        own names (np, helpers) to the module's, before the arguments go in."""
         kw = "".join(f", {k}={attrs[k]!r}" for k in self.kwargs if attrs.get(k, self.kwargs[k]) != self.kwargs[k])
-        return self.code.format(*args, kw=kw, **attrs)
+        return (rename(self.code) if rename else self.code).format(*args, kw=kw, **attrs)
 
 
 OPS: dict[str, Op] = {}

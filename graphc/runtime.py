@@ -56,7 +56,8 @@ def _unbroadcast(g, x):
 
 def _max_mask(x, y, axis=None, keepdims=False):
     """Where x attains its max y (over axis), ties sharing equally."""
+    x = np.asarray(x)
     if axis is not None and not keepdims:
         y = np.expand_dims(y, axis)
-    hit = x == y
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    hit = (x == y).astype(x.dtype)  # (bools over their int count would be float64 for float32 x)
+    return hit / hit.sum(axis=axis, keepdims=True)

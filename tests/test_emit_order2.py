@@ -66,7 +66,7 @@ def test_hvp_is_the_hessian_times_v_and_the_module_is_standalone(tmp_path):
               "b1": rng.normal(size=3), "W2": rng.normal(size=(2, 3)), "b2": rng.normal(size=2)}
     h = ns["hessian"](**values)
     v = rng.normal(size=(3, 2))
-    assert_close(ns["hvp"](v=v, **values), (h.reshape(6, 6) @ v.reshape(6)).reshape(3, 2), rtol=1e-12, atol=1e-14)
+    assert_close(ns["hvp"](v, **values), (h.reshape(6, 6) @ v.reshape(6)).reshape(3, 2), rtol=1e-12, atol=1e-14)
     assert_close(h, graphc.load(model).hessian(values, "W1"), rtol=1e-12, atol=1e-14)
     assert_close(h.reshape(6, 6), h.reshape(6, 6).T, rtol=1e-12, atol=1e-14, what="symmetric")
 

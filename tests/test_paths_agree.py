@@ -89,3 +89,118 @@ def test_kinks_against_pytorch():
     z.grad = None
     torch.minimum(z, torch.zeros(4, dtype=torch.float64)).sum().backward()
     np.testing.assert_allclose(z.grad.numpy(), KINKS["input z: [4]\nL = sum(minimum(z, 0))"])
+
+
+def emitted(source: str, **options):
+    return graphc.compile(source).compiled(**options)
+
+
+# item 3: float32 code stays float32 through every reduction's gradient (a bool mask over its int count
+# was float64)
+F32_OPS = ["sum", "mean", "max", "logsumexp"]
+
+
+@pytest.mark.parametrize("op", F32_OPS)
+@pytest.mark.parametrize("kw", ["", ", axis=1", ", axis=0, keepdims=true", ", axis=-1"])
+def test_float32_code_stays_float32(op, kw):
+    source = f"input X: [N, 3]\nparam W: [3, 4] = 0.5\nZ = X @ W\nL = sum({op}(Z{kw})) + mean(softmax(Z))"
+    mod = emitted(source, dtype="float32")
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    loss, grads = mod.loss_and_grad(X=X)
+    assert np.asarray(loss).dtype == np.float32 and grads["W"].dtype == np.float32
+    assert all(np.asarray(v).dtype == np.float32 for v in mod.forward(X=X).values())
+    want = graphc.compile(source).loss_and_grad({"X": X})
+    np.testing.assert_allclose(grads["W"], want[1]["W"], rtol=1e-4, atol=1e-5)
+
+
+# item 4: every dim is read from any argument that carries it, params included
+def test_a_dim_bound_only_by_params_is_read_from_them():
+    source = "input X: [N, D]\nparam W1: [D, H]\nparam b1: [H] = 0\nL = sum(X @ W1 + b1)"
+    mod = emitted(source)
+    X, W1 = np.ones((2, 3)), np.ones((3, 4))
+    loss, grads = mod.loss_and_grad(X=X, W1=W1)
+    assert loss == 24.0 and grads["b1"].tolist() == [2.0] * 4
+    assert mod.forward(X=X, W1=W1)["b1"].shape == (4,)
+
+
+def test_a_dim_that_nothing_passed_fixes_is_a_clear_error():
+    source = "input x: [2]\nparam b: [H] = 0\nparam c: [H, 2] = 1\nL = sum(b) + sum(c @ x)"
+    mod = emitted(source)
+    assert mod.loss_and_grad(x=[1.0, 2.0], c=np.ones((5, 2)))[1]["b"].shape == (5,)  # H from c, made after b
+    assert mod.loss_and_grad(x=[1.0, 2.0], b=np.ones(3))[1]["c"].shape == (3, 2)  # H from b
+    with pytest.raises(TypeError, match="pass `b` or `c`: nothing else given fixes the model's dim H"):
+        mod.loss_and_grad(x=[1.0, 2.0])
+
+
+# item 5: a scalar constant never takes a method (1.0.T)
+TRANSPOSES = ["input x\nL = sum(x.T + x*x)", "input x\nL = sum(x.T) + sum(x)", "param p: [2] = 2\nL = sum(p.T * 3)"]
+
+
+@pytest.mark.parametrize("source", TRANSPOSES)
+@pytest.mark.parametrize("x", [2.0, [1.0, 2.0], [[1.0, 2.0], [3.0, 4.0]]])
+def test_transposes_of_scalars_and_constants(source, x):
+    values = {"x": np.array(x)} if "input x" in source else {}
+    if not values and x != 2.0:
+        return
+    _, interp, emitted_ = paths(source, values)
+    assert_same(interp, emitted_)
+
+
+# item 6: model names never clash with what graphc adds
+CLASHES = [
+    "input np: [3]\ninput np_: [3]\nL = sum(np * np_)",
+    "input numpy: [3]\ninput np: [3]\nL = sum(exp(np) * numpy)",
+    "input _sigmoid: [3]\nL = sum(sigmoid(_sigmoid) * _sigmoid)",
+    "input _softmax: [2, 3]\nL = sum(softmax(_softmax) * log_softmax(_softmax))",
+    "input X: [tmp1, 3]\nparam W: [3, 2] = 0.1\nL = mean(exp(X @ W) * (X @ W + 1))",
+    "input X: [np, 3]\nparam W: [3, 2] = 0.1\nL = mean(sigmoid(X @ W))",
+    "input class: [3]\ninput class_: [3]\nlambda = class * 2\nL = sum(lambda * class_)",
+    "input x: [N]\nconst N = 3\nL = mean(x)",
+    "input x: [2]\nv = x * 2\nL = sum(v * v)",
+]
+
+
+@pytest.mark.parametrize("source", CLASHES)
+def test_names_that_shadow_helpers_keywords_and_temporaries(source):
+    m = graphc.compile(source)
+    rng = np.random.default_rng(3)
+    values = {}
+    for name in m.inputs:
+        shape = m.graph[m.graph.names[name]]["shape"]
+        values[name] = rng.normal(size=tuple(3 if isinstance(d, str) else d for d in shape))
+    py = {{"class": "class__"}.get(k, k): v for k, v in values.items()}  # (class_ is the model's own)
+    interp = m.loss_and_grad(dict(values), wrt=m.inputs)
+    mod = m.compiled(m.inputs)
+    assert_same(interp, mod.loss_and_grad(**py))
+    forward = mod.forward(**py)
+    for k, v in m.evaluate(dict(values)).items():
+        np.testing.assert_allclose(forward[k], v, rtol=1e-12)
+
+
+# item 7: arguments as NumPy users pass them
+def test_lists_floats_ints_and_bools_are_arguments():
+    source = "input x: [3]\ninput t: []\nparam w: [3] = 0.5\nparam b = 0\nL = (sum(w * x) + b - t)^2"
+    mod = emitted(source)
+    want = mod.loss_and_grad(x=np.array([1.0, 2.0, 0.0]), t=np.float64(1.0), b=np.float64(1.0))
+    for x, t, b in (([1, 2, 0], 1, 1), ([1.0, 2.0, False], 1.0, True), ((1, 2.0, 0), True, 1.0)):
+        got = mod.loss_and_grad(x=x, t=t, b=b)
+        assert_same(got, want)
+        assert all(np.asarray(g).dtype == np.float64 for g in got[1].values())
+
+
+# item 8: --order 2 keeps loss_and_grad whole, and hvp's direction is positional (no model name can hit it)
+def test_order_two_keeps_every_gradient_and_takes_its_direction_by_position():
+    source = "param v: [2] = 1\nparam w: [2] = 2\nL = sum(v * v * w)"
+    m = graphc.compile(source)
+    mod = m.compiled(order=2)
+    assert mod.loss_and_grad()[1].keys() == {"v", "w"}
+    np.testing.assert_allclose(mod.hvp(np.array([1.0, 0.0])), [4.0, 0.0])  # d²L/dv² = diag(2w)
+    np.testing.assert_allclose(mod.hvp([1.0, 0.0], w=[3.0, 3.0]), [6.0, 0.0])
+    np.testing.assert_allclose(mod.hessian(), m.hessian({}, "v"))
+    assert m.compiled(["w"], order=2).loss_and_grad()[1].keys() == {"w"}
+
+
+def test_the_transpose_of_a_float_gradient():
+    _, interp, emitted_ = paths("input x\nL = x.T + x*x", {"x": 2.0})  # x_bar = 1.0.T + ... raised
+    assert_same(interp, emitted_)
+    assert interp[1]["x"] == 5.0

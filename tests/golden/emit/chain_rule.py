@@ -17,7 +17,7 @@ The model:
     # The model has no params, so `graphc grad` differentiates w.r.t. the input t.
     #
     # Data: chain_rule.npz holds t = 0.7.
-    input t                # the single scalar variable
+    input t: []            # the single scalar variable
     x = cos(t)             # x(t) = cos t
     y = t^2                # y(t) = t^2
     f = y + exp(x*y)       # f(x, y) = y + e^(x y)
@@ -33,18 +33,9 @@ Usage:
 import numpy as np
 
 
-def _unbroadcast(g, x):
-    """Sum g down to the shape of x: the adjoint of NumPy broadcasting."""
-    shape, gshape = np.shape(x), np.shape(g)
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
-    return np.reshape(np.sum(g, axis=tuple(range(lead)) + tuple(kept)), shape)
-
-
 def forward(*, t):
     """Every named value of the forward pass."""
+    t = np.asarray(t, dtype=np.float64)
     x = np.cos(t)  # line 19
     y = t**2.0  # line 20
     f = y + np.exp(x * y)  # line 21
@@ -56,17 +47,15 @@ def loss_and_grad(*, t):
 
     Error signals are named <value>_bar: y_bar = df/dy.
     """
+    t = np.asarray(t, dtype=np.float64)
     # forward pass
     x = np.cos(t)  # line 19
     y = t**2.0  # line 20
-    tmp1 = x * y  # line 21
-    tmp2 = np.exp(tmp1)  # line 21
-    f = y + tmp2  # line 21
+    tmp1 = np.exp(x * y)  # line 21
+    f = y + tmp1  # line 21
 
     # backward pass
-    tmp3 = _unbroadcast(_unbroadcast(1.0, tmp2) * tmp2, tmp1)  # line 21
-    x_bar = _unbroadcast(tmp3 * y, x)  # line 21
-    y_bar = _unbroadcast(1.0, y) + _unbroadcast(tmp3 * x, y)  # line 20
-    # line 17
-    t_bar = _unbroadcast(y_bar * 2.0 * t, t) + _unbroadcast(-(x_bar * np.sin(t)), t)
+    x_bar = tmp1 * y  # line 21
+    y_bar = 1.0 + tmp1 * x  # line 20
+    t_bar = y_bar * 2.0 * t - x_bar * np.sin(t)  # line 17
     return f, {"t": t_bar}

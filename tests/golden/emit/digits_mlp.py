@@ -64,10 +64,12 @@ def _softmax(x, axis=-1):
 
 def forward(*, X, T, W1, W2, b1=None, b2=None):
     """Every named value of the forward pass."""
-    if b1 is None:
-        b1 = np.full((32,), 0.0)
-    if b2 is None:
-        b2 = np.full((10,), 0.0)
+    X = np.asarray(X, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    W2 = np.asarray(W2, dtype=np.float64)
+    b1 = np.full((32,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.full((10,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     H = _sigmoid(X @ W1 + b1)  # line 28
     Z = H @ W2 + b2  # line 29
@@ -93,10 +95,12 @@ def loss_and_grad(*, X, T, W1, W2, b1=None, b2=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
-    if b1 is None:
-        b1 = np.full((32,), 0.0)
-    if b2 is None:
-        b2 = np.full((10,), 0.0)
+    X = np.asarray(X, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    W2 = np.asarray(W2, dtype=np.float64)
+    b1 = np.full((32,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.full((10,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     # forward pass
     H = _sigmoid(X @ W1 + b1)  # line 28

@@ -39,8 +39,9 @@ import numpy as np
 
 def forward(*, X, t, w=None):
     """Every named value of the forward pass."""
-    if w is None:
-        w = np.full((X.shape[1],), 0.0)
+    X = np.asarray(X, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.full((X.shape[1],), 0.0) if w is None else np.asarray(w, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     r = X @ w - t  # line 24
     E = 0.5 * ((r * r).sum() / N)  # line 25
@@ -52,8 +53,9 @@ def loss_and_grad(*, X, t, w=None):
 
     Error signals are named <value>_bar: y_bar = dE/dy.
     """
-    if w is None:
-        w = np.full((X.shape[1],), 0.0)
+    X = np.asarray(X, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.full((X.shape[1],), 0.0) if w is None else np.asarray(w, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     # forward pass
     r = X @ w - t  # line 24

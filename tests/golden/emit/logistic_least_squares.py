@@ -19,8 +19,8 @@ The model:
     # unroll to dL/dw = (sigma(w x + b) - t) sigma'(w x + b) x.
     #
     # Data: logistic_least_squares.npz holds the scalars x = 1.5 and t = 1.
-    input x                # the input (a scalar)
-    input t                # the target (a scalar)
+    input x: []            # the input (a scalar)
+    input t: []            # the target (a scalar)
     param w = 1            # weight
     param b = -1           # bias
     z = w*x + b            # the unit's net input
@@ -45,22 +45,12 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _unbroadcast(g, x):
-    """Sum g down to the shape of x: the adjoint of NumPy broadcasting."""
-    shape, gshape = np.shape(x), np.shape(g)
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
-    return np.reshape(np.sum(g, axis=tuple(range(lead)) + tuple(kept)), shape)
-
-
 def forward(*, x, t, w=None, b=None):
     """Every named value of the forward pass."""
-    if w is None:
-        w = np.float64(1.0)
-    if b is None:
-        b = np.float64(-1.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
+    b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     z = w * x + b  # line 24
     y = _sigmoid(z)  # line 25
     L = 0.5 * ((y - t) * (y - t))  # line 26
@@ -72,22 +62,17 @@ def loss_and_grad(*, x, t, w=None, b=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
-    if w is None:
-        w = np.float64(1.0)
-    if b is None:
-        b = np.float64(-1.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
+    b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     # forward pass
-    tmp1 = w * x  # line 24
-    z = tmp1 + b  # line 24
+    z = w * x + b  # line 24
     y = _sigmoid(z)  # line 25
-    tmp2 = y - t  # line 26
-    tmp3 = tmp2 * tmp2  # line 26
-    L = 0.5 * tmp3  # line 26
+    y_bar = y - t  # line 26
+    L = 0.5 * (y_bar * y_bar)  # line 26
 
     # backward pass
-    tmp4 = _unbroadcast(_unbroadcast(0.5, tmp3) * 2.0 * tmp2, tmp2)  # line 26
-    y_bar = _unbroadcast(tmp4, y)  # line 26
-    z_bar = _unbroadcast(y_bar * (y * (1.0 - y)), z)  # line 25
-    b_bar = _unbroadcast(z_bar, b)  # line 24
-    w_bar = _unbroadcast(_unbroadcast(z_bar, tmp1) * x, w)  # line 24
-    return L, {"w": w_bar, "b": b_bar}
+    z_bar = y_bar * (y * (1.0 - y))  # line 25
+    w_bar = z_bar * x  # line 24
+    return L, {"w": w_bar, "b": z_bar}

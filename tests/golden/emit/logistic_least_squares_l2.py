@@ -22,8 +22,8 @@ The model:
     #
     # Data: the same one-example file as the unregularised model,
     # logistic_least_squares.npz (x = 1.5, t = 1).
-    input x                # the input (a scalar)
-    input t                # the target (a scalar)
+    input x: []            # the input (a scalar)
+    input t: []            # the target (a scalar)
     param w = 1            # weight (same starting point as logistic_least_squares.gc)
     param b = -1           # bias
     const lam = 0.1        # the regularisation strength lambda
@@ -53,22 +53,12 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _unbroadcast(g, x):
-    """Sum g down to the shape of x: the adjoint of NumPy broadcasting."""
-    shape, gshape = np.shape(x), np.shape(g)
-    if gshape == shape:
-        return g
-    lead = len(gshape) - len(shape)
-    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
-    return np.reshape(np.sum(g, axis=tuple(range(lead)) + tuple(kept)), shape)
-
-
 def forward(*, x, t, w=None, b=None):
     """Every named value of the forward pass."""
-    if w is None:
-        w = np.float64(1.0)
-    if b is None:
-        b = np.float64(-1.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
+    b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     z = w * x + b  # line 28
     y = _sigmoid(z)  # line 29
     L = 0.5 * ((y - t) * (y - t))  # line 30
@@ -93,25 +83,19 @@ def loss_and_grad(*, x, t, w=None, b=None):
 
     Error signals are named <value>_bar: y_bar = dL_reg/dy.
     """
-    if w is None:
-        w = np.float64(1.0)
-    if b is None:
-        b = np.float64(-1.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
+    b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     # forward pass
-    tmp1 = w * x  # line 28
-    z = tmp1 + b  # line 28
+    z = w * x + b  # line 28
     y = _sigmoid(z)  # line 29
-    tmp2 = y - t  # line 30
-    tmp3 = tmp2 * tmp2  # line 30
-    L = 0.5 * tmp3  # line 30
+    y_bar = y - t  # line 30
+    L = 0.5 * (y_bar * y_bar)  # line 30
     R = 0.5 * (w * w)  # line 31
     L_reg = L + lam * R  # line 32
 
     # backward pass
-    L_bar = _unbroadcast(1.0, L)  # line 32
-    tmp4 = _unbroadcast(_unbroadcast(L_bar * 0.5, tmp3) * 2.0 * tmp2, tmp2)  # line 30
-    y_bar = _unbroadcast(tmp4, y)  # line 30
-    z_bar = _unbroadcast(y_bar * (y * (1.0 - y)), z)  # line 29
-    b_bar = _unbroadcast(z_bar, b)  # line 28
-    w_bar = lam * w + _unbroadcast(_unbroadcast(z_bar, tmp1) * x, w)  # line 24
-    return L_reg, {"w": w_bar, "b": b_bar}
+    z_bar = y_bar * (y * (1.0 - y))  # line 29
+    w_bar = lam * w + z_bar * x  # line 24
+    return L_reg, {"w": w_bar, "b": z_bar}

@@ -52,10 +52,13 @@ def _softmax(x, axis=-1):
 
 def forward(*, X, T, W=None, b=None):
     """Every named value of the forward pass."""
+    X = np.asarray(X, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
     if W is None:
         W = np.full((X.shape[1], T.shape[1]), 0.0)
-    if b is None:
-        b = np.full((T.shape[1],), 0.0)
+    else:
+        W = np.asarray(W, dtype=np.float64)
+    b = np.full((T.shape[1],), 0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     z = X @ W + b  # line 23
     tmp1 = _log_softmax(z, axis=1)  # line 25
@@ -69,10 +72,13 @@ def loss_and_grad(*, X, T, W=None, b=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
+    X = np.asarray(X, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
     if W is None:
         W = np.full((X.shape[1], T.shape[1]), 0.0)
-    if b is None:
-        b = np.full((T.shape[1],), 0.0)
+    else:
+        W = np.asarray(W, dtype=np.float64)
+    b = np.full((T.shape[1],), 0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     # forward pass
     z = X @ W + b  # line 23

@@ -56,10 +56,12 @@ def _sigmoid(x):
 
 def forward(*, x, t, W1, W2, b1=None, b2=None):
     """Every named value of the forward pass."""
-    if b1 is None:
-        b1 = np.full((3,), 0.0)
-    if b2 is None:
-        b2 = np.full((2,), 0.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    W2 = np.asarray(W2, dtype=np.float64)
+    b1 = np.full((3,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.full((2,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     z = W1 @ x + b1  # line 32
     h = _sigmoid(z)  # line 33
     y = W2 @ h + b2  # line 34
@@ -83,10 +85,12 @@ def loss_and_grad(*, x, t, W1, W2, b1=None, b2=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
-    if b1 is None:
-        b1 = np.full((3,), 0.0)
-    if b2 is None:
-        b2 = np.full((2,), 0.0)
+    x = np.asarray(x, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    W2 = np.asarray(W2, dtype=np.float64)
+    b1 = np.full((3,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.full((2,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     # forward pass
     z = W1 @ x + b1  # line 32
     h = _sigmoid(z)  # line 33

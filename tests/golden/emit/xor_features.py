@@ -53,14 +53,13 @@ def _sigmoid(x):
 
 def forward(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
     """Every named value of the forward pass."""
-    if w1 is None:
-        w1 = np.float64(0.0)
-    if w2 is None:
-        w2 = np.float64(0.0)
-    if w3 is None:
-        w3 = np.float64(0.0)
-    if b is None:
-        b = np.float64(0.0)
+    x1 = np.asarray(x1, dtype=np.float64)
+    x2 = np.asarray(x2, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w1 = np.float64(0.0) if w1 is None else np.asarray(w1, dtype=np.float64)
+    w2 = np.float64(0.0) if w2 is None else np.asarray(w2, dtype=np.float64)
+    w3 = np.float64(0.0) if w3 is None else np.asarray(w3, dtype=np.float64)
+    b = np.float64(0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = x1.shape[0]  # the model's dim N
     psi3 = x1 * x2  # line 29
     z = w1 * x1 + w2 * x2 + w3 * psi3 + b  # line 30
@@ -87,14 +86,13 @@ def loss_and_grad(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
-    if w1 is None:
-        w1 = np.float64(0.0)
-    if w2 is None:
-        w2 = np.float64(0.0)
-    if w3 is None:
-        w3 = np.float64(0.0)
-    if b is None:
-        b = np.float64(0.0)
+    x1 = np.asarray(x1, dtype=np.float64)
+    x2 = np.asarray(x2, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    w1 = np.float64(0.0) if w1 is None else np.asarray(w1, dtype=np.float64)
+    w2 = np.float64(0.0) if w2 is None else np.asarray(w2, dtype=np.float64)
+    w3 = np.float64(0.0) if w3 is None else np.asarray(w3, dtype=np.float64)
+    b = np.float64(0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = x1.shape[0]  # the model's dim N
     # forward pass
     psi3 = x1 * x2  # line 29

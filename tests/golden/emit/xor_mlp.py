@@ -51,10 +51,12 @@ def _sigmoid(x):
 
 def forward(*, X, t, W1, w2, b1=None, b2=None):
     """Every named value of the forward pass."""
-    if b1 is None:
-        b1 = np.full((4,), 0.0)
-    if b2 is None:
-        b2 = np.float64(0.0)
+    X = np.asarray(X, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    w2 = np.asarray(w2, dtype=np.float64)
+    b1 = np.full((4,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.float64(0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     H = _sigmoid(X @ W1 + b1)  # line 27
     z = H @ w2 + b2  # line 28
@@ -80,10 +82,12 @@ def loss_and_grad(*, X, t, W1, w2, b1=None, b2=None):
 
     Error signals are named <value>_bar: y_bar = dL/dy.
     """
-    if b1 is None:
-        b1 = np.full((4,), 0.0)
-    if b2 is None:
-        b2 = np.float64(0.0)
+    X = np.asarray(X, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    W1 = np.asarray(W1, dtype=np.float64)
+    w2 = np.asarray(w2, dtype=np.float64)
+    b1 = np.full((4,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
+    b2 = np.float64(0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     # forward pass
     H = _sigmoid(X @ W1 + b1)  # line 27

@@ -43,6 +43,9 @@ import numpy as np
 
 def forward(*, x1, x2, t):
     """Every named value of the forward pass."""
+    x1 = np.asarray(x1, dtype=np.float64)
+    x2 = np.asarray(x2, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
     tmp1 = x1 + x2  # line 25
     h1 = np.heaviside(tmp1 - 0.5, 0.0)  # line 25
     h2 = np.heaviside(tmp1 - 1.5, 0.0)  # line 26
@@ -56,6 +59,9 @@ def loss_and_grad(*, x1, x2, t):
 
     Error signals are named <value>_bar: y_bar = derrors/dy.
     """
+    x1 = np.asarray(x1, dtype=np.float64)
+    x2 = np.asarray(x2, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
     # forward pass
     tmp1 = x1 + x2  # line 25
     h1 = np.heaviside(tmp1 - 0.5, 0.0)  # line 25
