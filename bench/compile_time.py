@@ -2,10 +2,12 @@
 
     python bench/compile_time.py [--repeat 5]
 
-`graphc check` of a 10,000-statement model (issue target: under 1 s), and `graphc emit` (parse,
-differentiate, simplify, emit) of 10,000 and 20,000 statements (targets: under 3 s, and linear
-growth: the 20,000 under 2.3x the 10,000). Then, in process, differentiate + simplify of the
-10,000-statement model and of chains of 25k-100k nodes, per node of the forward graph.
+Two models (bench/models.py): a chain of elementwise ops, and a mixed model whose statements apply
+tanh, sigmoid, exp or square to values picked at random among the last 50 (fan-out and joins, as in
+a real model). For each, `graphc check` of 10,000 statements (issue target: under 1 s), and `graphc
+emit` (parse, differentiate, simplify, emit) of 10,000 and 20,000 statements (targets: under 3 s,
+and linear growth: the 20,000 under 2.3x the 10,000). Then, in process, differentiate + simplify of
+both 10,000-statement models and of chains of 25k-100k nodes, per node of the forward graph.
 """
 
 import argparse
@@ -18,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from models import chain_model  # noqa: E402
+from models import chain_model, mixed_model  # noqa: E402
 
 
 def timed(cmd, repeat):
@@ -36,26 +38,28 @@ def main():
     a = ap.parse_args()
     py = [sys.executable, "-m", "graphc"]
     with tempfile.TemporaryDirectory() as d:
-        paths = {}
-        for n in (10_000, 20_000):
-            paths[n] = Path(d) / f"chain{n}.gc"
-            paths[n].write_text(chain_model(n))
-        check = timed([*py, "check", str(paths[10_000])], a.repeat)
-        print(f"graphc check, 10,000 statements: median {check:.2f} s ({verdict(check < 1, 'under 1 s')})")
-        e10 = timed([*py, "emit", str(paths[10_000])], a.repeat)
-        e20 = timed([*py, "emit", str(paths[20_000])], a.repeat)
-        print(f"graphc emit, 10,000 statements: median {e10:.2f} s ({verdict(e10 < 3, 'under 3 s')})")
-        ratio = e20 / e10
-        print(
-            f"graphc emit, 20,000 statements: median {e20:.2f} s, {ratio:.2f}x the 10,000 "
-            f"({verdict(ratio < 2.3, 'under 2.3x')})"
-        )
+        for label, make in (("chain", chain_model), ("mixed", mixed_model)):
+            paths = {}
+            for n in (10_000, 20_000):
+                paths[n] = Path(d) / f"{label}{n}.gc"
+                paths[n].write_text(make(n))
+            check = timed([*py, "check", str(paths[10_000])], a.repeat)
+            print(f"graphc check, {label}, 10,000 statements: median {check:.2f} s ({verdict(check < 1, 'under 1 s')})")
+            e10 = timed([*py, "emit", str(paths[10_000])], a.repeat)
+            e20 = timed([*py, "emit", str(paths[20_000])], a.repeat)
+            print(f"graphc emit, {label}, 10,000 statements: median {e10:.2f} s ({verdict(e10 < 3, 'under 3 s')})")
+            ratio = e20 / e10
+            print(
+                f"graphc emit, {label}, 20,000 statements: median {e20:.2f} s, {ratio:.2f}x the 10,000 "
+                f"({verdict(ratio < 2.3, 'under 2.3x')})"
+            )
 
     import graphc
     from graphc import autodiff, passes
 
     print("\ndifferentiate + simplify (in process, median of 3):")
-    models = [("the 10,000 statements", chain_model(10_000), None)]
+    models = [("the chain, 10,000 statements", chain_model(10_000), None)]
+    models.append(("the mixed model, 10,000 statements", mixed_model(10_000), None))
     for n in (25_000, 50_000, 100_000):
         src = "param w = 0.5\nv0 = w\n" + "".join(f"v{k} = sin(v{k - 1})\n" for k in range(1, n)) + f"L = v{n - 1}"
         models.append((f"a chain of sin, {n:,}", src, ["w"]))

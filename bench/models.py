@@ -11,6 +11,29 @@ def chain_model(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def mixed_model(n: int, seed: int = 0, window: int = 50) -> str:
+    """n statements as a real model's are, not a chain: each scales tanh, sigmoid, exp or square of one
+    earlier value (or of the sum, difference or product of two) by a constant, and mostly adds, subtracts
+    or multiplies another; the values read are picked at random (seeded) among the last `window`, so values
+    fan out and join. (The issue's 7.2 s model: the constants and minus signs give simplify its work.)"""
+    import random
+
+    rng = random.Random(seed)
+    funcs, scales = ["tanh", "sigmoid", "exp", "square"], ["0.5", "2", "0.1"]
+    lines = ["input x: [N, 16]", "param w: [16] = normal(0, 0.1)", "param b: [16] = 0", "v0 = x * w + b"]
+    for i in range(1, n - 1):
+        recent = range(max(0, i - window), i)
+        arg = f"v{rng.choice(recent)}"
+        if rng.random() < 0.8:
+            arg = f"{arg} {rng.choice('+-*')} v{rng.choice(recent)}"
+        rhs = f"{rng.choice(scales)} * {rng.choice(funcs)}({arg})"
+        if rng.random() < 0.8:
+            rhs = f"{rhs} {rng.choice('+-*')} v{rng.choice(recent)}"
+        lines.append(f"v{i} = {rhs}")
+    lines.append(f"L = mean(v{n - 2}^2)")
+    return "\n".join(lines) + "\n"
+
+
 def nested_model(depth: int) -> str:
     """One expression nested `depth` parentheses deep."""
     return "y = " + "(" * depth + "x" + " + 1)" * depth + "\nL = sum(y)\n"

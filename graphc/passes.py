@@ -122,7 +122,9 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
 
     node = g._node
     changed = False
+    out = []  # the order, with each new constant after the node it replaces (merge_common visits it)
     for i in order or g.order():
+        out.append(i)
         n = node[i]
         if n["shape"] != () or n["op"] in LEAVES or not _replaceable(g, i):
             continue  # (only scalars fold: size ratios are scalars too)
@@ -140,78 +142,101 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
                 value = float(kernel(g, i)(*(np.float64(v) for v in vals)))
         c = _const(g, value, n["span"])
         replace(g, i, c)
+        out.append(c)
         changed = True
+    if order is not None and changed:
+        order[:] = out
     return changed
 
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
-    """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered."""
+    """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered.
+
+    A rewrite's new nodes are visited at once, right after the node they replace (their arguments were
+    visited already, their users come later): a rewrite they allow in turn (a - -(a*b) from (-a)*b) is made
+    in the same pass, not a whole round later. With `order` given, the new nodes are spliced into it, so the
+    passes after this one in the round (merge_common) visit them too."""
     node = g._node
     changed = False
+    out = []  # the order, with the nodes made along the way
     for i in order or g.order():
-        n = node.get(i)
-        if n is None or n["op"] not in _IDENTITY_OPS or not _replaceable(g, i):
-            continue
-        op, args, shape = n["op"], n["args"], n["shape"]
-        to = None
-        if op == "mul":
-            a, b = args
-            ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
-            if ca is None and cb is None:
-                pass  # the usual case: each rule below needs a constant operand
-            elif cb == 1.0 and _same(g, n, a):
-                to = a
-            elif ca == 1.0 and _same(g, n, b):
-                to = b
-            elif (ca == 0.0 or cb == 0.0) and shape == ():
-                to = _const(g, 0.0)
-            elif ca == -1.0 and _same(g, n, b):
-                to = _new(g, i, "neg", [b])
-            elif ca is not None or cb is not None:
-                to = _fold_scale(g, i)
-        elif op in ("add", "sub"):
-            a, b = args
-            ca, cb = _const_value(g, a), _const_value(g, b)
-            if cb == 0.0 and _same(g, n, a):
-                to = a
-            elif ca == 0.0 and _same(g, n, b):
-                to = b if op == "add" else _new(g, i, "neg", [b])
-            elif node[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
-                to = _new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
-        elif op in ("div", "pow") and _is(g, args[1], 1.0) and _same(g, n, args[0]):
-            to = args[0]
-        elif op == "pow" and _is(g, args[1], 2.0):
-            to = _new(g, i, "mul", [args[0], args[0]])
-        elif op == "pow" and _is(g, args[1], 0.0):  # x^0 = 1, nan and inf included (as NumPy has it)
-            one = _const(g, 1.0)
-            to = one if shape == () else _new(g, i, "broadcast", [one, args[0]])
-        elif op == "neg" and g[args[0]]["op"] == "neg":
-            to = g[args[0]]["args"][0]
-        elif op == "neg" and g[args[0]]["op"] == "broadcast" and _replaceable(g, args[0]):
-            b = g[args[0]]  # -broadcast(s) -> broadcast(-s): negate the small thing
-            to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
-        elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
-            to = _new(g, i, "sub", g[args[0]]["args"][::-1])
-        elif op == "broadcast" and node[args[0]]["op"] == "broadcast" and g[node[args[0]]["args"][0]]["shape"] == ():
-            to = _new(g, i, "broadcast", [node[args[0]]["args"][0], args[1]])  # a scalar spread twice: once
-        elif (
-            op in ("unbroadcast", "broadcast")
-            and n["attrs"].get("axis") is None
-            and (shape is not None and g[args[0]]["shape"] == shape)
-        ):  # the second argument only gives a shape
-            to = args[0]
-        elif op == "identity" and n["name"] is None:
-            to = args[0]
-        if to is None and op in ("mul", "div", "add", "sub"):
-            arg_ops = (node[args[0]]["op"], node[args[1]]["op"])  # the rules below need a neg or a broadcast
-            if "neg" in arg_ops and op in ("mul", "div"):
-                to = _pull_neg(g, i)
-            if to is None and ("broadcast" in arg_ops or "expand_dims" in arg_ops):
-                to = _drop_broadcast(g, i)
-        if to is not None and to != i:
-            replace(g, i, to)
-            changed = True
+        todo = [i]
+        for j in todo:  # (todo grows while it is read: i, then what its rewrites make, arguments first)
+            made = g._next
+            to = _identity(g, j)
+            if to is not None and to != j:
+                replace(g, j, to)
+                changed = True
+            todo.extend(k for k in range(made, g._next) if k in node)
+        out += todo
+    if order is not None:
+        order[:] = out
     return changed
+
+
+def _identity(g: Graph, i: int) -> int | None:
+    """What identities rewrites node i to (a node that exists, or one it makes), or None."""
+    node = g._node
+    n = node.get(i)
+    if n is None or n["op"] not in _IDENTITY_OPS or not _replaceable(g, i):
+        return None
+    op, args, shape = n["op"], n["args"], n["shape"]
+    to = None
+    if op == "mul":
+        a, b = args
+        ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
+        if ca is None and cb is None:
+            pass  # the usual case: each rule below needs a constant operand
+        elif cb == 1.0 and _same(g, n, a):
+            to = a
+        elif ca == 1.0 and _same(g, n, b):
+            to = b
+        elif (ca == 0.0 or cb == 0.0) and shape == ():
+            to = _const(g, 0.0)
+        elif ca == -1.0 and _same(g, n, b):
+            to = _new(g, i, "neg", [b])
+        elif ca is not None or cb is not None:
+            to = _fold_scale(g, i)
+    elif op in ("add", "sub"):
+        a, b = args
+        ca, cb = _const_value(g, a), _const_value(g, b)
+        if cb == 0.0 and _same(g, n, a):
+            to = a
+        elif ca == 0.0 and _same(g, n, b):
+            to = b if op == "add" else _new(g, i, "neg", [b])
+        elif node[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
+            to = _new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
+    elif op in ("div", "pow") and _is(g, args[1], 1.0) and _same(g, n, args[0]):
+        to = args[0]
+    elif op == "pow" and _is(g, args[1], 2.0):
+        to = _new(g, i, "mul", [args[0], args[0]])
+    elif op == "pow" and _is(g, args[1], 0.0):  # x^0 = 1, nan and inf included (as NumPy has it)
+        one = _const(g, 1.0)
+        to = one if shape == () else _new(g, i, "broadcast", [one, args[0]])
+    elif op == "neg" and g[args[0]]["op"] == "neg":
+        to = g[args[0]]["args"][0]
+    elif op == "neg" and g[args[0]]["op"] == "broadcast" and _replaceable(g, args[0]):
+        b = g[args[0]]  # -broadcast(s) -> broadcast(-s): negate the small thing
+        to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
+    elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
+        to = _new(g, i, "sub", g[args[0]]["args"][::-1])
+    elif op == "broadcast" and node[args[0]]["op"] == "broadcast" and g[node[args[0]]["args"][0]]["shape"] == ():
+        to = _new(g, i, "broadcast", [node[args[0]]["args"][0], args[1]])  # a scalar spread twice: once
+    elif (
+        op in ("unbroadcast", "broadcast")
+        and n["attrs"].get("axis") is None
+        and (shape is not None and g[args[0]]["shape"] == shape)
+    ):  # the second argument only gives a shape
+        to = args[0]
+    elif op == "identity" and n["name"] is None:
+        to = args[0]
+    if to is None and op in ("mul", "div", "add", "sub"):
+        arg_ops = (node[args[0]]["op"], node[args[1]]["op"])  # the rules below need a neg or a broadcast
+        if "neg" in arg_ops and op in ("mul", "div"):
+            to = _pull_neg(g, i)
+        if to is None and ("broadcast" in arg_ops or "expand_dims" in arg_ops):
+            to = _drop_broadcast(g, i)
+    return to
 
 
 def _same(g: Graph, n: dict, a: int) -> bool:

@@ -143,3 +143,26 @@ def test_a_long_chain_simplifies_as_the_plain_loop():
     from models import chain_model
 
     check(graphc.compile(chain_model(300)))
+
+
+def test_a_mixed_model_simplifies_as_the_plain_loop():
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from models import mixed_model
+
+    check(graphc.compile(mixed_model(300)))
+
+
+def test_a_mixed_model_settles_in_one_round():
+    """identities visits the nodes its rewrites make at once, and the passes after it in the round see them
+    (spliced into the round's order): what they allow is done in the same round, not in another full one."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from models import mixed_model
+
+    g = autodiff.differentiate(passes.stabilise(graphc.compile(mixed_model(300)).graph))
+    before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g._node.items()}
+    assert _round(g)
+    assert passes._settled(g, before)
