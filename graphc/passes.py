@@ -156,19 +156,20 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
     visited already, their users come later): a rewrite they allow in turn (a - -(a*b) from (-a)*b) is made
     in the same pass, not a whole round later. With `order` given, the new nodes are spliced into it, so the
     passes after this one in the round (merge_common) visit them too."""
-    node = g._node
     changed = False
     out = []  # the order, with the nodes made along the way
     for i in order or g.order():
-        todo = [i]
-        for j in todo:  # (todo grows while it is read: i, then what its rewrites make, arguments first)
-            made = g._next
+        made = g._next
+        j = i
+        while True:  # i, then each node made since (ids grow: arguments first), as long as rewrites make some
+            out.append(j)
             to = _identity(g, j)
             if to is not None and to != j:
                 replace(g, j, to)
                 changed = True
-            todo.extend(k for k in range(made, g._next) if k in node)
-        out += todo
+            if made == g._next:  # (nothing is removed before remove_dead: each id made is a node)
+                break
+            j, made = made, made + 1
     if order is not None:
         order[:] = out
     return changed
