@@ -12,6 +12,7 @@ import numpy as np
 from . import ops as O
 from . import runtime
 from . import shapes as S
+from .data import check_numeric
 from .errors import GraphcError
 from .graph import LEAVES, Graph
 
@@ -55,8 +56,12 @@ def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
 
 
 def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
+    if type(value) is ndarray and value.dtype is F64:
+        return value
     try:
-        return np.asarray(value, dtype=np.float64)
+        a = np.asarray(value)
+        check_numeric(name, a, "the values")  # (complex, text, objects: no silent cast)
+        return a.astype(np.float64, copy=False)
     except (TypeError, ValueError):
         raise GraphcError(f"{what} `{name}` is not numeric") from None
 
@@ -77,6 +82,16 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
             f"a value is given for `{name}`, which the model does not use",
             hint=suggest(name, graph.names) or f"the model's inputs: {', '.join(graph.inputs) or 'none'}",
         )
+    for name in values:
+        n = graph[graph.names[name]]
+        if n["op"] not in ("input", "param"):
+            what = "a const" if n["op"] == "const" else f"computed by the model (line {n['span'].line})"
+            raise GraphcError(
+                f"a value is given for `{name}`, which is {what}",
+                n["span"],
+                f"only inputs and params take values (inputs: {', '.join(graph.inputs) or 'none'}; "
+                f"params: {', '.join(graph.params) or 'none'})",
+            )
     g = graph.copy()
     env = {}
     order = sorted(graph.names.items(), key=lambda kv: graph[kv[1]]["op"] != "input")  # inputs first: they bind dims
@@ -133,7 +148,9 @@ def _match(g: Graph, name: str, declared, actual) -> None:
             ok = False
     if not ok:
         bound = S.fmt(g.dims.shape(declared))
-        extra = f" (= {bound} here)" if bound != S.fmt(declared) else ""
+        consts = [d for d in declared if isinstance(d, str) and d in g.names and g[g.names[d]]["op"] == "const"]
+        because = "".join(f"; `{d}` is the const on line {g[g.names[d]]['span'].line}" for d in consts)
+        extra = f" (= {bound} here{because})" if bound != S.fmt(declared) else ""
         raise GraphcError(
             f"`{name}` is declared with shape {S.fmt(declared)}{extra} but its value has shape {S.fmt(actual)}",
             g[g.names[name]]["span"],

@@ -448,6 +448,7 @@ _PARSER: _Parser | None = None
 def parse(source: str, path: str = "<model>") -> Graph:
     """Parse model text into a Graph: names resolved, ordered, shapes inferred as far as declared."""
     global _PARSER
+    source = source.removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no text
     with _LOCK, paused_gc():
         if _PARSER is None:
             _PARSER = _Parser(_BUILDER)
@@ -477,6 +478,7 @@ def _finish(b: _Builder) -> Graph:
         n = g[i]
         if n["op"] in ("input", "param"):
             n["shape"] = n["attrs"]["declared"]
+    _bind_const_dims(g)
     g.infer_all(order)
     for tok in b.outputs:
         g.outputs.append(_lookup(g, b, tok))
@@ -487,6 +489,22 @@ def _finish(b: _Builder) -> Graph:
         g.loss = g.names[unused[-1]]
     check_loss_shape(g, g[g.loss]["shape"])
     return g
+
+
+def _bind_const_dims(g: Graph) -> None:
+    """SPEC §1: a const and a symbolic dim of one name are one size (`const N = 3` with `input X: [N, 2]`)."""
+    dims = {d for i in g.names.values() if g[i]["op"] in ("input", "param") for d in g[i]["attrs"]["declared"] or ()}
+    for name in dims & set(g.names):
+        n = g[g.names[name]]
+        if n["op"] != "const":
+            continue  # a value named like a dim is a value: only consts give dims a size
+        v = n["attrs"]["value"]
+        if not (float(v).is_integer() and v >= 0):
+            raise GraphcError(
+                f"`{name}` is a dim of a declared shape, so the const `{name}` must be a size (0, 1, 2, ...), not {v:g}",
+                n["span"],
+            )
+        g.dims.unify(name, int(v))
 
 
 def check_loss_shape(g: Graph, shape) -> None:
@@ -535,6 +553,6 @@ def read_source(path: str) -> str:
     if b"\0" in data:
         raise GraphcError(f"{path} is a binary file, not a model", hint="a model is text, e.g. `y = w*x + b`")
     try:
-        return data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no text
+        return data.decode("utf-8").removeprefix("\ufeff")  # (parse skips it too, for text from the API)
     except UnicodeDecodeError as e:
         raise GraphcError(f"{path} is not UTF-8 text (byte {e.start})") from None

@@ -146,15 +146,15 @@ def test_an_error_after_other_statements_ran_names_the_node_that_failed():
     assert len(plan.steps) == 2  # y ran; L's statement failed inside, at max
 
 
-def test_an_error_names_the_failing_node_when_later_values_were_given_too():
-    # a value given for a computed name (evaluate's output fed back, say) is overwritten, and must not
-    # hide which statement failed
-    m = graphc.compile("input x: [n]\ny = max(x)\nL = exp(y) + 1", "model.gc")
-    for given in ({"y": np.array(0.0)}, {"L": np.array(0.0)}, {"y": np.array(0.0), "L": np.array(0.0)}):
+def test_a_value_for_a_computed_name_is_an_error_at_its_line():
+    # (it was overwritten in silence, as --set's was: issue 11, item 13; evaluate's output is no input)
+    m = graphc.compile("input x: [n]\nconst c = 2\ny = max(x)\nL = exp(y) + c", "model.gc")
+    for given, line in (({"y": np.array(0.0)}, 3), ({"L": np.array(0.0)}, 4), ({"c": 3.0}, 2)):
         for call in (m.evaluate, m.loss_and_grad):
             with pytest.raises(GraphcError) as info:
-                call({"x": np.zeros(0), **given})
-            assert (info.value.span.line, info.value.span.col) == (2, 5) and "max" in info.value.message
+                call({"x": np.zeros(2), **given})
+            assert info.value.span.line == line and "only inputs and params take values" in info.value.hint
+            assert ("a const" if line == 2 else f"computed by the model (line {line})") in info.value.message
 
 
 def test_a_long_chain_is_cut_into_statements_python_can_compile():

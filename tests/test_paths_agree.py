@@ -204,3 +204,22 @@ def test_the_transpose_of_a_float_gradient():
     _, interp, emitted_ = paths("input x\nL = x.T + x*x", {"x": 2.0})  # x_bar = 1.0.T + ... raised
     assert_same(interp, emitted_)
     assert interp[1]["x"] == 5.0
+
+
+# item 13: a const and a dim of one name are one size; values go to inputs and params only
+def test_a_const_fixes_the_dim_of_its_name():
+    m = graphc.compile("const N = 3\ninput X: [N, 2]\nL = sum(X)", "m.gc")
+    assert m.graph[m.graph.names["X"]]["shape"] == (3, 2)
+    assert m.evaluate({"X": np.ones((3, 2))})["L"] == 6.0
+    with pytest.raises(graphc.GraphcError) as info:
+        m.evaluate({"X": np.ones((5, 2))})
+    assert info.value.span.line == 2 and "`N` is the const on line 1" in info.value.message
+    with pytest.raises(graphc.GraphcError, match="must be a size"):
+        graphc.compile("const N = 2.5\ninput X: [N, 2]\nL = sum(X)")
+
+
+def test_the_api_skips_a_byte_order_mark_and_refuses_complex_values():
+    m = graphc.compile("\ufeffinput x: [2]\nL = sum(x)")
+    assert m.evaluate({"x": [1, 2]})["L"] == 3.0
+    with pytest.raises(graphc.GraphcError, match="complex"):
+        m.evaluate({"x": np.array([1 + 1j, 2])})
