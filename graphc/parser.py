@@ -501,7 +501,8 @@ def _bind_const_dims(g: Graph) -> None:
         v = n["attrs"]["value"]
         if not (float(v).is_integer() and v >= 0):
             raise GraphcError(
-                f"`{name}` is a dim of a declared shape, so the const `{name}` must be a size (0, 1, 2, ...), not {v:g}",
+                f"`{name}` is a dim of a declared shape, so the const `{name}` must be a size (0, 1, 2, ...), "
+                f"not {v:g}",
                 n["span"],
             )
         g.dims.unify(name, int(v))
