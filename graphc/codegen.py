@@ -166,8 +166,10 @@ class _Printer:
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM
         if n["op"] == "size_ratio":
             ratio = self.size_ratio(*(g[a]["shape"] for a in n["args"]))
-            if ratio is None or self.dtype == "float64":
+            if self.dtype == "float64":
                 return ratio
+            if ratio is None:  # the shapes are known only at run time
+                ratio = (O.OPS["size_ratio"].render([self.expr(a)[0] for a in n["args"]], {}, self.rename), ATOM)
             return f"{self.np}.{self.dtype}({ratio[0]})", ATOM  # a Python float spread by _broadcast is float64
         if n["op"] == "mT" and g[n["args"][0]]["shape"] is not None and len(g[n["args"][0]]["shape"]) == 2:
             return f"{self.wrap(self.expr(n['args'][0]), ATOM)}.T", ATOM

@@ -413,6 +413,11 @@ def check(case: Case, reject=None, emitted: bool = True):
     p = parse_model(case.src)
     wrt = [n for n in p.params] or [n for n in p.inputs]
     optional = [n for n, (_, d) in p.params.items() if d is not None and n in case.args]
+    # a param left out takes its number, made in the shape that the values passed give its dims (a dim
+    # that nothing passed fixes is an error, tested on its own below)
+    kept = [s for n, s in [*p.inputs.items(), *((n, s) for n, (s, _) in p.params.items())] if n not in optional]
+    carried = {d for s in kept for d in s or () if isinstance(d, str)}
+    optional = [n for n in optional if all(d in carried for d in p.params[n][0] if isinstance(d, str))]
     modes = [("all params passed", dict(case.args))]
     if optional:
         modes.append(("numeric defaults omitted", {k: v for k, v in case.args.items() if k not in optional}))
@@ -827,7 +832,8 @@ def cases(draw):
         if shape == ():
             forms += ["float"] + (["int"] if integral else []) + (["bool"] if float(a) in (0.0, 1.0) else [])
         args[name] = _as_passed(a, draw(st.sampled_from(forms)))
-    return Case(src, args, dims)
+    words = set(re.findall(r"[^\W\d]\w*", src))  # an undeclared input no statement uses is not in the model
+    return Case(src, {k: v for k, v in args.items() if k in words}, dims)
 
 
 def _as_passed(a: np.ndarray, form: str):

@@ -223,3 +223,10 @@ def test_the_api_skips_a_byte_order_mark_and_refuses_complex_values():
     assert m.evaluate({"x": [1, 2]})["L"] == 3.0
     with pytest.raises(graphc.GraphcError, match="complex"):
         m.evaluate({"x": np.array([1 + 1j, 2])})
+
+
+@pytest.mark.parametrize("source", ["input x\nL = mean(x)", "input x\nL = mean(x * x)", "input x\nL = sum(x) / 2"])
+@pytest.mark.parametrize("x", [-2.0, [1.0, 2.0]])
+def test_float32_code_stays_float32_for_shapes_known_only_at_run_time(source, x):
+    loss, grads = emitted(source, dtype="float32").loss_and_grad(x=x)
+    assert np.asarray(loss).dtype == np.float32 and np.asarray(grads["x"]).dtype == np.float32
