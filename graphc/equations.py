@@ -68,7 +68,23 @@ class _Style:
 
 
 # precedence of what an expression's text binds like: higher binds tighter
-ATOM, POW, UNARY, MUL, ADD = 5, 4, 3, 2, 1
+ATOM, POW, UNARY, MUL, ADD, CMP, AND = 5, 4, 3, 2, 1, 0, -1
+
+# comparisons (graphc's internal ops of kinks' gradients): text, LaTeX, and which of <, =, > (u: unordered,
+# a NaN) make them true, to see that two selections of the same operands never hold together
+COMPARISONS = {
+    "gt": (">", ">", {">"}),
+    "ge": (">=", r"\geq", {">", "="}),
+    "lt": ("<", "<", {"<"}),
+    "le": ("<=", r"\leq", {"<", "="}),
+    "eq": ("==", "=", {"="}),
+    "ne": ("!=", r"\neq", {"<", ">", "u"}),
+}
+_FLIP = {">": "<", "<": ">"}
+AND_SYM = ("∧", r"\land")
+_NUMBER = re.compile(r"-?\d+(\.\d*)?(e[-+]?\d+)?")
+# the local derivatives written as on the slides: sigmoid's y (1 - y) is σ'(z), tanh's 1 - y^2 is tanh'(z)
+PRIMES = {"sigmoid": ("σ'", r"\sigma'"), "tanh": ("tanh'", r"\tanh'")}
 
 
 def _number(v: float) -> str:
@@ -148,10 +164,53 @@ class _Writer:
         text = self.st.plain(k[1]) if k else memo[i][0]
         return 1, [rf"\lvert {text} \rvert" if self.st.latex else f"|{text}|"]
 
+    def _is_const(self, i: int, value: float) -> bool:
+        n = self.g[i]
+        return n["op"] == "const" and n["attrs"]["value"] == value
+
+    def prime(self, i: int) -> tuple[str, int] | None:
+        """(f, z) if node i is the local derivative f'(z) of y = f(z): y * (1 - y) for a sigmoid y,
+        1 - y*y (or 1 - y^2) for a tanh y; else None."""
+        g = self.g
+        n = g[i]
+        if n["op"] == "mul":
+            a, b = n["args"]
+            for y, s in ((a, b), (b, a)):
+                if g[y]["op"] == "sigmoid" and g[s]["op"] == "sub" and g[s]["args"][1] == y:
+                    if self._is_const(g[s]["args"][0], 1.0):
+                        return "sigmoid", g[y]["args"][0]
+        elif n["op"] == "sub" and self._is_const(n["args"][0], 1.0):
+            m = g[n["args"][1]]
+            y = m["args"][0] if m["args"] else None
+            square = m["op"] == "mul" and m["args"][1] == y or m["op"] == "pow" and self._is_const(m["args"][1], 2.0)
+            if square and g[y]["op"] == "tanh":
+                return "tanh", g[y]["args"][0]
+        return None
+
+    def bracket(self, i: int) -> bool:
+        """Whether node i is where(c, x, 0): x times the Iverson bracket [c] (1 where c holds, else 0)."""
+        n = self.g[i]
+        return n["op"] == "where" and self._is_const(n["args"][2], 0.0)
+
+    def _disjoint(self, c: int, d: int) -> bool:
+        """Whether the comparisons c and d can never both hold (a > b and a == b)."""
+        g = self.g
+        if g[c]["op"] not in COMPARISONS or g[d]["op"] not in COMPARISONS:
+            return False
+        rc, rd = COMPARISONS[g[c]["op"]][2], COMPARISONS[g[d]["op"]][2]
+        if g[c]["args"] == g[d]["args"][::-1]:
+            rd = {_FLIP.get(r, r) for r in rd}
+        elif g[c]["args"] != g[d]["args"]:
+            return False
+        return not rc & rd
+
     def text_args(self, i: int) -> list[int]:
         """The arguments of node i its text refers to (not those read only for their shape)."""
         n = self.g[i]
         op, args = n["op"], n["args"]
+        local = self.prime(i)
+        if local:
+            return [local[1]]
         if op == "unbroadcast":
             return list(args) if self._sum_back(i) == _UNKNOWN else [args[0]]
         if op == "broadcast":
@@ -225,6 +284,30 @@ class _Writer:
             return text if tight else f"({text})"
 
         L = st.latex
+
+        def times(k: int, factor: str, of: int) -> tuple[str, int]:
+            """Argument k times a factor in function notation (σ'(z), [z > 0]), as on the slides:
+            side by side for scalars, ∘ for an elementwise product of arrays."""
+            x, text = n["args"][k], args[k][0]
+            if text == "1":
+                return factor, ATOM
+            elementwise = g[x]["shape"] and g[of]["shape"] and not _NUMBER.fullmatch(text)  # (0.5 [c])
+            sym = (r" \circ " if L else " ∘ ") if elementwise else (r" \, " if L else " ")
+            return wrap(k, MUL) + sym + factor, MUL
+
+        local = self.prime(i)
+        if local:
+            f, z = local
+            return f"{PRIMES[f][L]}({memo[z][0]})", ATOM
+        if op in COMPARISONS:
+            return f"{wrap(0, CMP, True)} {COMPARISONS[op][L]} {wrap(1, CMP, True)}", CMP
+        if op == "where":
+            c, x, e = n["args"]
+            factor = (r"\mathbf{1}" if L else "") + f"[{args[0][0]}]"
+            if self.bracket(i):  # where(c, x, 0): x [c]
+                return times(1, factor, c)
+            if self.bracket(e) and self._disjoint(c, g[e]["args"][0]):  # x [c] + y [d], c and d exclusive
+                return f"{times(1, factor, c)[0]} + {args[2][0]}", ADD
         if op in ("add", "sub"):
             return f"{wrap(0, ADD)} {'+' if op == 'add' else '-'} {wrap(1, ADD, right=True)}", ADD
         if op == "mul":
@@ -235,6 +318,11 @@ class _Writer:
                 return (f"{u} {v}^\\top" if L else f"{u} {v}ᵀ"), MUL
             if a == b:  # x * x (the passes' form of x^2) as the model wrote it
                 return (f"{{{wrap(0, POW, True)}}}^{{2}}" if L else f"{wrap(0, POW, True)}^2"), POW
+            if args[0][1] <= CMP and args[1][1] <= CMP:  # a product of conditions: both hold
+                return f"{wrap(0, AND)} {AND_SYM[L]} {wrap(1, AND, True)}", AND
+            for k, f in ((1, b), (0, a)):  # a signal times a local derivative: ȳ σ'(z), h̄ ∘ σ'(z)
+                if self.prime(f):
+                    return times(1 - k, args[k][0], f)
             sym = r"\circ" if L and g[a]["shape"] and g[b]["shape"] else (r"\cdot" if L else "*")
             return f"{wrap(0, MUL)} {sym} {wrap(1, MUL, right=True)}", MUL
         if op == "div":

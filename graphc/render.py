@@ -68,7 +68,8 @@ EDGE_STYLES: dict[str, tuple[str, str, dict]] = {
     "shape": ("only its shape is used", "┈┈▶", {"color": "#b0b0b0", "style": "dotted", "constraint": "false"}),
 }
 _SHAPE_ONLY = {"unbroadcast": {1}, "broadcast": {1}, "size_ratio": {0, 1}, "zeros_like": {0}}
-_ORDERED = {"sub", "div", "pow", "matmul"}  # binary ops whose operands' order matters: drawn as `a − b`
+# binary ops whose operands' order matters: drawn as `a − b` (comparisons too: `h > a`, not `>`)
+_ORDERED = {"sub", "div", "pow", "matmul", "gt", "ge", "lt", "le", "eq", "ne"}
 _SYMBOL = {"sub": "−"}
 _INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # never boxed of their own in collapsed pictures
 

@@ -105,8 +105,9 @@ def test_xor_threshold_network_computes_xor():
 def test_equations_of_the_two_layer_network_read_like_the_slide():
     text = graphc.load(EX + "two_layer.gc").equations()
     fwd, bwd = nfd(text).split("# backward pass")
-    for line in ["z    = W1 @ x + b1", "h    = sigmoid(z)", "y    = W2 @ h + b2"]:
-        assert line in fwd
+    # aligned by display width: W̅2̅ (the widest name, its overlines combining) takes two columns
+    for line in ["z  = W1 @ x + b1", "h  = sigmoid(z)", "y  = W2 @ h + b2"]:
+        assert line in fwd.splitlines()
     lines = [ln.split("=", 1) for ln in bwd.strip().splitlines()[1:]]
     eq = {lhs.strip(): rhs.strip() for lhs, rhs in lines}
     eq = {k: v for k, v in eq.items()} | {nfd(k): v for k, v in eq.items()}
@@ -114,7 +115,7 @@ def test_equations_of_the_two_layer_network_read_like_the_slide():
     y, h, z = nfd("ȳ"), nfd("h̄"), nfd("z̄")
     assert eq[y] == "y - t"
     assert eq[h] == f"{y} @ W2"
-    assert eq[z] == f"{h} * (h * (1 - h))"
+    assert eq[z] == f"{h} ∘ σ'(z)"  # the vectorised slide: z̄ = h̄ ∘ σ'(z)
     assert eq[nfd("W̅2̅")] == f"{y} hᵀ" and eq[nfd("W̅1̅")] == f"{z} xᵀ"
     assert eq[nfd("b̅2̅")] == y and eq[nfd("b̅1̅")] == z
     names = [nfd(lhs.strip()) for lhs, _ in lines]
@@ -125,6 +126,8 @@ def test_equations_fan_out_shows_the_sum():
     text = graphc.load(EX + "logistic_least_squares_l2.gc").equations({"x": 1.5, "t": 1.0})
     w_bar = next(ln for ln in nfd(text).splitlines() if ln.startswith(nfd("w̄")))
     assert "lam * w" in w_bar and nfd("z̄ * x") in w_bar and "+" in w_bar
+    z_bar = next(ln for ln in nfd(text).splitlines() if ln.startswith(nfd("z̄")))
+    assert z_bar.endswith(nfd("= ȳ σ'(z)"))  # the slide's z̄ = ȳ σ'(z)
 
 
 @pytest.mark.parametrize("example", ["two_layer.gc", "digits_mlp.gc", "logistic_least_squares_l2.gc"])
@@ -133,8 +136,12 @@ def test_equations_latex_compiles(tmp_path, example):
     tex = graphc.load(EX + example).equations(latex=True)
     doc = tmp_path / "eq.tex"
     doc.write_text("\\documentclass{article}\\usepackage{amsmath}\\begin{document}\n" + tex + "\\end{document}\n")
-    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout[-2000:]
 
 

@@ -409,6 +409,22 @@ def test_collapsed_backward_reads_like_the_slide():
     d = dot_of(graphc.load(EX / "two_layer.gc"), backward=True, collapse=True)
     assert f"= {bar('y')} hᵀ" in d.label(bar("W2")) and f"= {bar('z')} xᵀ" in d.label(bar("W1"))
     assert f"= {bar('y')} @ W2" in d.label(bar("h"))
+    assert nfd(f"= {bar('h')} ∘ σ'(z)") in d.label(bar("z"))  # z̄ = h̄ ∘ σ'(z), as on the slide
+    n = d.box(bar("z"))
+    assert {a for a, b, *_ in d.edges if b == n} == {d.box(bar("h")), d.box("z")}  # σ'(z) reads z
+
+
+RELU = "input x: [3]\nparam W: [4, 3]\nparam a: [4]\nz = W @ x\nh = relu(z)\nL = sum(maximum(h, a))\n"
+
+
+def test_comparisons_and_where_are_drawn_readably():
+    """relu's and maximum's gradients select with comparisons and where: `z > 0` in an operation, not `gt`."""
+    ops = set(dot_of(graphc.compile(RELU), backward=True).of("bop").values())
+    assert "&gt; 0" in ops and "h &gt; a" in ops and "h == a" in ops and "a &gt; h" in ops
+    assert any(o.startswith("where") for o in ops)
+    assert not any(o.startswith(("gt", "eq")) for o in ops)
+    d = dot_of(graphc.compile(RELU), backward=True, collapse=True)
+    assert nfd(f"= {bar('h')} ∘ [z &gt; 0]") in d.label(bar("z"))
 
 
 def test_a_graph_of_500_plus_nodes_renders_with_dot(tmp_path):
