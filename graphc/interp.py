@@ -94,7 +94,8 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
             )
     g = graph.copy()
     env = {}
-    order = sorted(graph.names.items(), key=lambda kv: graph[kv[1]]["op"] != "input")  # inputs first: they bind dims
+    # the values given first (inputs, then params): they bind the dims that params not given are made in
+    order = sorted(graph.names.items(), key=lambda kv: (kv[0] not in values, graph[kv[1]]["op"] != "input"))
     for name, i in order:
         n = g[i]
         if n["op"] == "const":

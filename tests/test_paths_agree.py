@@ -230,3 +230,11 @@ def test_the_api_skips_a_byte_order_mark_and_refuses_complex_values():
 def test_float32_code_stays_float32_for_shapes_known_only_at_run_time(source, x):
     loss, grads = emitted(source, dtype="float32").loss_and_grad(x=x)
     assert np.asarray(loss).dtype == np.float32 and np.asarray(grads["x"]).dtype == np.float32
+
+
+def test_a_param_not_given_is_made_in_the_dims_a_later_param_given_fixes():
+    source = "input x: []\nparam y: [N] = 0\nparam z: [N]\nL = sum(y * z) + x"  # (found by test_differential)
+    m = graphc.compile(source)
+    loss, grads = m.loss_and_grad({"x": 1.0, "z": [2.0, 3.0]})
+    assert grads["y"].tolist() == [2.0, 3.0] and grads["z"].tolist() == [0.0, 0.0]
+    assert_same((loss, grads), m.compiled().loss_and_grad(x=1.0, z=[2.0, 3.0]))
