@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test bench golden clean
+.PHONY: setup demo test test-all bench golden clean
 
 setup: $(VENV)/.done
 $(VENV)/.done: pyproject.toml
@@ -20,6 +20,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-all: setup  # the slow tests too (what CI runs)
+	$(BIN)/python -m pytest -m ''
 
 bench: setup
 	$(BIN)/python bench/compile_time.py

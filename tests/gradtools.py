@@ -8,17 +8,18 @@ import graphc
 
 
 def numeric_grad(model: graphc.Model, values: dict, name: str, h: float = 1e-6) -> np.ndarray:
-    """Central finite differences of the model's loss w.r.t. values[name], entry by entry."""
+    """Finite differences of the model's loss w.r.t. values[name], entry by entry: the five-point central
+    stencil, whose error is O(h^4) (the three-point one's O(h^2) misjudged sin(b^4) at b = 2)."""
     x = np.array(values[name], dtype=np.float64)
     out = np.zeros_like(x)
     for k in range(x.size):
         step = h * max(1.0, abs(x.flat[k]))
         f = []
-        for s in (step, -step):
+        for s in (2 * step, step, -step, -2 * step):
             probe = x.copy()
             probe.flat[k] += s
             f.append(float(model.evaluate({**values, name: probe})[model.loss_name]))
-        out.flat[k] = (f[0] - f[1]) / (2 * step)
+        out.flat[k] = (-f[0] + 8 * f[1] - 8 * f[2] + f[3]) / (12 * step)
     return out
 
 
