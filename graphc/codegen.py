@@ -13,7 +13,7 @@ import re
 import textwrap
 
 from . import ops as O
-from . import passes, runtime
+from . import runtime
 from .graph import LEAVES, Graph, paused_gc
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
@@ -47,7 +47,7 @@ class _Printer:
         self.g, self.names, self.dtype = g, names, dtype
         self.ns = ns  # the emitted module's names (None: the interpreter's, runtime.py's own)
         self.np = ns.np if ns else "np"
-        self.rename = ns.rename if ns else None
+        self.rename = ns.rename if ns and ns.renamed else None
         self.helpers: set[str] = set()
         self.dims = dims or {}  # symbolic dim -> where to read it
         self.used_dims: set[str] = set()
@@ -59,7 +59,7 @@ class _Printer:
             return self.names[i], ATOM
         if i in self.inlined:
             return self.inlined[i]
-        n = self.g[i]
+        n = self.g._node[i]
         op = n["op"]
         if op == "const":
             v = n["attrs"]["value"]
@@ -243,6 +243,7 @@ class _Names:
         for h in (h for h in vars(runtime) if h.startswith("_") and callable(getattr(runtime, h))):
             self.module[h] = h if h not in self.taken else self.fresh(h + "_")
             self.taken.add(self.module[h])
+        self.renamed = any(k != v for k, v in self.module.items())  # (the usual case: none)
 
     def fresh(self, name: str) -> str:
         while name in self.taken or keyword.iskeyword(name):
@@ -252,7 +253,7 @@ class _Names:
 
     def rename(self, code: str) -> str:
         """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's."""
-        if all(k == v for k, v in self.module.items()):
+        if not self.renamed:
             return code
         return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
 
@@ -375,16 +376,18 @@ def emit(
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
 
-    gf = passes.simplify(passes.stabilise(fwd), inplace=True)  # (stabilise made a copy)
-    printer_f = _Body(gf, dtype, ns, consts)
-    fwd_body = printer_f.statements(gf.order(), set(gf._node))
-    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
-    printer_b = _Body(gb, dtype, ns, _named_consts(gb, ns))
-    forward_ids = gb.upstream([gb.loss])
+    # One printing of the gradient graph (simplified once): loss_and_grad's forward pass -- the values the
+    # loss or the backward pass read -- is forward()'s too, which then adds the values neither reads
     steps = gb.order()
+    values = gb.upstream([i for i in gb.names.values() if not gb[i].get("signal")])
     needed = gb.upstream([gb.loss, *gb.grads.values()])
-    body_f = printer_b.statements([i for i in steps if i in forward_ids], needed)
+    loss_ids = gb.upstream([gb.loss])
+    forward_ids = loss_ids | (values & needed)
+    printer_b = printer_f = _Body(gb, dtype, ns, _named_consts(gb, ns))
+    body_f = printer_b.statements([i for i in steps if i in forward_ids], needed | values)
     body_b = printer_b.statements([i for i in steps if i not in forward_ids and i in needed], needed)
+    fwd_body = body_f + printer_f.statements([i for i in steps if i in values and i not in forward_ids], values)
+    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
     loss = printer_b.expr(gb.loss)[0]
     grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer_b.expr(i)[0]}' for w, i in gb.grads.items()], "}")
     second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype) if order == 2 else None
@@ -509,8 +512,9 @@ def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
 class _Body(_Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
-    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str]):
+    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str], signals: bool = True):
         node = g._node
+        self.signals = signals  # False: error-signal names mean nothing here (forward()), as if anonymous
         names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
@@ -536,12 +540,16 @@ class _Body(_Printer):
                 continue
             # its arguments are done (named or inlined), so its expression is final: users reuse it
             e = self.expr(i)
-            if n["name"] is None and i != g.loss and len(e[0]) <= 48:
-                users = [u for u in succ[i] if u in needed and not self.shape_only(u)]
-                if len(users) == 1:
+            named = n["name"] is not None and (self.signals or not n.get("signal"))
+            if not named and i != g.loss and len(e[0]) <= 48:
+                users = 0
+                for u in succ[i]:
+                    if u in needed and (node[u]["op"] != "size_ratio" or not self.shape_only(u)):
+                        users += 1
+                if users == 1:
                     self.inlined[i] = e
                     continue  # inlined into its one user
-            name = self.ns.py[n["name"]] if n["name"] else self.temp()
+            name = self.ns.py[n["name"]] if named else self.temp()
             text = e[0]
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].line}" if n["span"] else ""

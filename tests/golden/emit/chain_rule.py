@@ -38,7 +38,8 @@ def forward(*, t):
     t = np.asarray(t, dtype=np.float64)
     x = np.cos(t)  # line 19
     y = t**2.0  # line 20
-    f = y + np.exp(x * y)  # line 21
+    tmp1 = np.exp(x * y)  # line 21
+    f = y + tmp1  # line 21
     return {"t": t, "x": x, "y": y, "f": f}
 
 

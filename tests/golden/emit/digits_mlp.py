@@ -106,10 +106,10 @@ def loss_and_grad(*, X, T, W1, W2, b1=None, b2=None):
     H = _sigmoid(X @ W1 + b1)  # line 28
     Z = H @ W2 + b2  # line 29
     tmp1 = _log_softmax(Z)  # line 31
+    Y = np.exp(tmp1)  # line 30
     L = -((T * tmp1).sum() / N)  # line 31
 
     # backward pass
-    Y = np.exp(tmp1)  # line 30
     tmp2 = -(1 / N) * T  # line 31
     Z_bar = tmp2 - Y * tmp2.sum(axis=-1, keepdims=True)  # line 31
     b2_bar = Z_bar.sum(axis=0)  # line 29

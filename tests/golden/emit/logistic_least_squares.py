@@ -53,7 +53,8 @@ def forward(*, x, t, w=None, b=None):
     b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     z = w * x + b  # line 24
     y = _sigmoid(z)  # line 25
-    L = 0.5 * ((y - t) * (y - t))  # line 26
+    y_bar = y - t  # line 26
+    L = 0.5 * (y_bar * y_bar)  # line 26
     return {"x": x, "t": t, "w": w, "b": b, "z": z, "y": y, "L": L}
 
 

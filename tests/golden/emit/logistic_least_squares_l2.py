@@ -61,7 +61,8 @@ def forward(*, x, t, w=None, b=None):
     b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
     z = w * x + b  # line 28
     y = _sigmoid(z)  # line 29
-    L = 0.5 * ((y - t) * (y - t))  # line 30
+    y_bar = y - t  # line 30
+    L = 0.5 * (y_bar * y_bar)  # line 30
     R = 0.5 * (w * w)  # line 31
     L_reg = L + lam * R  # line 32
     return {

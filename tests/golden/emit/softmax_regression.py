@@ -83,10 +83,10 @@ def loss_and_grad(*, X, T, W=None, b=None):
     # forward pass
     z = X @ W + b  # line 23
     tmp1 = _log_softmax(z, axis=1)  # line 25
+    y = np.exp(tmp1)  # line 24
     L = -((T * tmp1).sum() / N)  # line 25
 
     # backward pass
-    y = np.exp(tmp1)  # line 24
     tmp2 = -(1 / N) * T  # line 25
     z_bar = tmp2 - y * tmp2.sum(axis=1, keepdims=True)  # line 25
     b_bar = z_bar.sum(axis=0)  # line 23

@@ -64,8 +64,10 @@ def forward(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
     psi3 = x1 * x2  # line 29
     z = w1 * x1 + w2 * x2 + w3 * psi3 + b  # line 30
     y = _sigmoid(z)  # line 31
-    tmp1 = (1.0 - t) * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, -z)  # line 32
-    L = tmp1.sum() / N  # line 32
+    tmp1 = 1.0 - t  # line 32
+    tmp2 = -z  # line 32
+    tmp3 = tmp1 * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, tmp2)  # line 32
+    L = tmp3.sum() / N  # line 32
     return {
         "x1": x1,
         "x2": x2,
@@ -97,13 +99,13 @@ def loss_and_grad(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
     # forward pass
     psi3 = x1 * x2  # line 29
     z = w1 * x1 + w2 * x2 + w3 * psi3 + b  # line 30
+    y = _sigmoid(z)  # line 31
     tmp1 = 1.0 - t  # line 32
     tmp2 = -z  # line 32
     tmp3 = tmp1 * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, tmp2)  # line 32
     L = tmp3.sum() / N  # line 32
 
     # backward pass
-    y = _sigmoid(z)  # line 31
     tmp4 = 1 / N  # line 32
     z_bar = tmp4 * tmp1 * y - tmp4 * t * _sigmoid(tmp2)  # line 30
     b_bar = np.sum(z_bar)  # line 30

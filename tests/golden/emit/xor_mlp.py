@@ -61,8 +61,10 @@ def forward(*, X, t, W1, w2, b1=None, b2=None):
     H = _sigmoid(X @ W1 + b1)  # line 27
     z = H @ w2 + b2  # line 28
     y = _sigmoid(z)  # line 29
-    tmp1 = (1.0 - t) * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, -z)  # line 30
-    L = tmp1.sum() / N  # line 30
+    tmp1 = 1.0 - t  # line 30
+    tmp2 = -z  # line 30
+    tmp3 = tmp1 * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, tmp2)  # line 30
+    L = tmp3.sum() / N  # line 30
     return {
         "X": X,
         "t": t,
@@ -92,13 +94,13 @@ def loss_and_grad(*, X, t, W1, w2, b1=None, b2=None):
     # forward pass
     H = _sigmoid(X @ W1 + b1)  # line 27
     z = H @ w2 + b2  # line 28
+    y = _sigmoid(z)  # line 29
     tmp1 = 1.0 - t  # line 30
     tmp2 = -z  # line 30
     tmp3 = tmp1 * np.logaddexp(0.0, z) + t * np.logaddexp(0.0, tmp2)  # line 30
     L = tmp3.sum() / N  # line 30
 
     # backward pass
-    y = _sigmoid(z)  # line 29
     tmp4 = 1 / N  # line 30
     z_bar = tmp4 * tmp1 * y - tmp4 * t * _sigmoid(tmp2)  # line 28
     b2_bar = np.sum(z_bar)  # line 28

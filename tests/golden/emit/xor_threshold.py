@@ -50,7 +50,8 @@ def forward(*, x1, x2, t):
     h1 = np.heaviside(tmp1 - 0.5, 0.0)  # line 25
     h2 = np.heaviside(tmp1 - 1.5, 0.0)  # line 26
     y = np.heaviside(h1 - h2 - 0.5, 0.0)  # line 27
-    errors = np.abs(y - t).sum()  # line 29
+    tmp2 = y - t  # line 29
+    errors = np.abs(tmp2).sum()  # line 29
     return {"x1": x1, "x2": x2, "t": t, "h1": h1, "h2": h2, "y": y, "errors": errors}
 
 
