@@ -41,6 +41,18 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
     targets = [g.names[w] for w in wrt]
     needed = g.downstream(targets) & g.upstream([loss])  # on a path from a target to the loss
 
+    g.shared_consts = {}  # one node per number the rules use (merge_common would leave them so)
+    try:
+        bar = _signals(g, loss, needed)
+    finally:
+        g.span = g.shared_consts = None
+    for w, t in zip(wrt, targets):
+        g.grads[w] = bar[t] if t in bar else g.op("zeros_like", V(g, t)).id
+    return g
+
+
+def _signals(g: Graph, loss: int, needed: set[int]) -> dict[int, int]:
+    """Add the backward nodes: {node id: its error signal's node id}, for the nodes in `needed`."""
     pending: dict[int, list[V]] = defaultdict(list)
     g.span = g[loss]["span"]
     pending[loss].append(V(g, g.const(1.0)))
@@ -68,10 +80,7 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
             if c.shape is None or c.shape != g[a]["shape"]:
                 c = O.unbroadcast(c, V(g, a))  # the adjoint of broadcasting, in one place
             pending[a].append(c)
-    g.span = None
-    for w, t in zip(wrt, targets):
-        g.grads[w] = bar[t] if t in bar else g.op("zeros_like", V(g, t)).id
-    return g
+    return bar
 
 
 def _name(g: Graph, i: int, of: str) -> None:

@@ -56,6 +56,7 @@ class Graph:
         self.source, self.path = source, path
         self.span: Span | None = None  # span given to nodes made by derivative rules
         self._next = 0
+        self.shared_consts: dict[float, int] | None = None  # number -> const node, when set (autodiff)
 
     @property
     def nx(self) -> nx.DiGraph:
@@ -91,7 +92,14 @@ class Graph:
         return V(self, i)
 
     def const(self, value: float) -> int:
-        return self.add("const", attrs={"value": float(value)}, span=self.span, shape=())
+        value = float(value)
+        shared = self.shared_consts
+        if shared is not None:  # (while differentiating: one node per number, as merge_common would leave it)
+            i = shared.get(value)
+            if i is None or value != value:
+                i = shared[value] = self.add("const", attrs={"value": value}, span=self.span, shape=())
+            return i
+        return self.add("const", attrs={"value": value}, span=self.span, shape=())
 
     def set_args(self, i: int, args) -> None:
         """Replace node i's arguments, keeping edges in step (what remove_edges_from + add_edges_from
