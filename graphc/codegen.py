@@ -7,6 +7,7 @@ from graphc/runtime.py, so the numbers are the interpreter's to the last bit.
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import keyword
 import re
@@ -232,10 +233,12 @@ class _Names:
 
     def __init__(self, graphs: list[Graph], dims):
         model = list(dict.fromkeys(name for g in graphs for name in g.names))
+        consts = {n for g in graphs for n, i in g.names.items() if g[i]["op"] == "const"}
         self.taken = set(model) | set(dims)
         self.py = {}  # model name -> Python name
-        for name in model:
-            self.py[name] = self.fresh(name + "_") if keyword.iskeyword(name) else name
+        for name in model:  # a const is a module-level name: it must not hide a function or a builtin
+            clash = keyword.iskeyword(name) or (name in consts and name in _MODULE_LEVEL)
+            self.py[name] = self.fresh(name + "_") if clash else name
         self.dim = {d: d if d not in self.py and not keyword.iskeyword(d) else self.fresh(f"{d}_dim") for d in dims}
         self.np = "np" if "np" not in self.taken else "numpy" if "numpy" not in self.taken else self.fresh("np_")
         self.taken.add(self.np)
@@ -258,6 +261,7 @@ class _Names:
         return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
 
 
+_MODULE_LEVEL = frozenset({"forward", "loss_and_grad", "hvp", "hessian", *dir(builtins)})
 _MODULE_REF = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?=[.(])")  # a name used as a module or called
 
 
@@ -267,7 +271,8 @@ def _dims_of(g: Graph) -> list[str]:
     for i in g.names.values():
         n = g[i]
         if n["op"] in ("input", "param"):
-            out += [d for d in n["attrs"]["declared"] or () if isinstance(d, str) and d not in out]
+            dims = (g.dims.resolve(d) for d in n["attrs"]["declared"] or ())  # (a const's dim is its number)
+            out += [d for d in dims if isinstance(d, str) and d not in out]
     return out
 
 
@@ -283,7 +288,7 @@ class _Prologue:
         self.optional = [n for n in free if n in number and number[n][0] == "number"]
         self.required = [n for n in free if n not in self.optional]
         self.sig = ", ".join(["*"] + [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional])
-        self.declared = {n: g[g.names[n]]["attrs"]["declared"] or () for n in free}
+        self.declared = {n: g.dims.shape(g[g.names[n]]["attrs"]["declared"] or ()) for n in free}
         self.carriers = {}  # dim -> [(name, axis)], required arguments first
         for n in self.required + self.optional:
             for k, d in enumerate(self.declared[n]):
@@ -303,7 +308,9 @@ class _Prologue:
             checks = [c for d in shape if isinstance(d, str) for c in self._guards(d, n, self.optional[:pos])]
             py, given = ns.py[n], f"{ns.np}.asarray({ns.py[n]}, dtype={f})"
             line = f"{py} = {made} if {py} is None else {given}"
-            if checks or len(line) + 4 > WIDTH:
+            if any(c.startswith("raise") for c in checks):  # nothing else carries a dim of it: pass it
+                line = f"if {py} is None:\n    {next(c for c in checks if c.startswith('raise'))}\n{py} = {given}"
+            elif checks or len(line) + 4 > WIDTH:
                 guards = "".join(f"    {c}\n" for c in dict.fromkeys(checks))
                 line = f"if {py} is None:\n{guards}    {py} = {made}\nelse:\n    {py} = {given}"
             lines.append(line)
@@ -317,8 +324,12 @@ class _Prologue:
         for n, k in sources:
             if n in self.required or n in filled:
                 return f"{ns.py[n]}.shape[{k}]"
-        later = [f"{ns.np}.shape({ns.py[n]})[{k}] if {ns.py[n]} is not None" for n, k in sources]
-        return "(" + " else ".join(later) + " else None)" if later else "None"
+        if not sources:
+            return "None"  # (never run: the guard raises first)
+        # the guard has raised unless one of them is given: the last needs no test
+        later = [f"{ns.np}.shape({ns.py[n]})[{k}] if {ns.py[n]} is not None else " for n, k in sources[:-1]]
+        n, k = sources[-1]
+        return "".join(later) + f"{ns.np}.shape({ns.py[n]})[{k}]"  # (not converted yet: maybe a list)
 
     def _guards(self, d: str, of: str, filled: list[str]) -> list[str]:
         """A line that raises when nothing passed fixes dim d, which param `of` needs to be made."""
@@ -371,8 +382,9 @@ def emit(
     np_ = ns.np
 
     consts = _named_consts(fwd, ns)
+    number = (lambda v: _float(v, np_)) if dtype == "float64" else (lambda v: f"{np_}.{dtype}({_float(v, np_)})")
     const_lines = [
-        f"{name} = {_float(fwd[i]['attrs']['value'], np_)}  # line {fwd[i]['span'].line}"
+        f"{name} = {number(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].line}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
 
@@ -383,15 +395,15 @@ def emit(
     needed = gb.upstream([gb.loss, *gb.grads.values()])
     loss_ids = gb.upstream([gb.loss])
     forward_ids = loss_ids | (values & needed)
-    printer_b = printer_f = _Body(gb, dtype, ns, _named_consts(gb, ns))
-    body_f = printer_b.statements([i for i in steps if i in forward_ids], needed | values)
-    body_b = printer_b.statements([i for i in steps if i not in forward_ids and i in needed], needed)
-    fwd_body = body_f + printer_f.statements([i for i in steps if i in values and i not in forward_ids], values)
+    printer = _Body(gb, dtype, ns, _named_consts(gb, ns))
+    body_f = printer.statements([i for i in steps if i in forward_ids], needed | values)
+    body_b = printer.statements([i for i in steps if i not in forward_ids and i in needed], needed)
+    fwd_body = body_f + printer.statements([i for i in steps if i in values and i not in forward_ids], values)
     returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
-    loss = printer_b.expr(gb.loss)[0]
-    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer_b.expr(i)[0]}' for w, i in gb.grads.items()], "}")
+    loss = printer.expr(gb.loss)[0]
+    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer.expr(i)[0]}' for w, i in gb.grads.items()], "}")
     second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype) if order == 2 else None
-    helpers = sorted(printer_f.helpers | printer_b.helpers | (second[1] if second else set()))
+    helpers = sorted(printer.helpers | (second[1] if second else set()))
     helper_src = [ns.rename(inspect.getsource(getattr(runtime, h))) for h in _with_dependencies(helpers)]
 
     example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
@@ -424,14 +436,14 @@ def emit(
         f"    Error signals are named <value>_bar: y_bar = d{L}/dy.\n"
         '    """'
     )
-    dims_f, dims_b = pro.dim_lines(printer_f.used_dims), pro.dim_lines(printer_b.used_dims)
-    parts.append(_function("forward", pro.sig, doc_f, pro.lines + dims_f + fwd_body + [returned]))
+    dims = pro.dim_lines(printer.used_dims)
+    parts.append(_function("forward", pro.sig, doc_f, pro.lines + dims + fwd_body + [returned]))
     parts.append(
         _function(
             "loss_and_grad",
             pro.sig,
             doc_b,
-            pro.lines + dims_b + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
+            pro.lines + dims + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
         )
     )
     if second:
@@ -512,9 +524,8 @@ def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
 class _Body(_Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
-    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str], signals: bool = True):
+    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str]):
         node = g._node
-        self.signals = signals  # False: error-signal names mean nothing here (forward()), as if anonymous
         names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
@@ -540,7 +551,7 @@ class _Body(_Printer):
                 continue
             # its arguments are done (named or inlined), so its expression is final: users reuse it
             e = self.expr(i)
-            named = n["name"] is not None and (self.signals or not n.get("signal"))
+            named = n["name"] is not None
             if not named and i != g.loss and len(e[0]) <= 48:
                 users = 0
                 for u in succ[i]:
