@@ -23,6 +23,14 @@ def check_numeric(name: str, a, where: str) -> None:
     kind = getattr(getattr(a, "dtype", None), "kind", "f")
     if kind in "biuf":
         return
+    if kind == "O":  # Python numbers in an object array convert exactly
+        import numpy as np
+
+        try:
+            np.asarray(a, dtype=np.float64)
+            return
+        except (TypeError, ValueError):
+            pass
     what = {
         "c": "complex numbers",
         "U": "text",
@@ -31,7 +39,8 @@ def check_numeric(name: str, a, where: str) -> None:
     }.get(kind, f"values of type {a.dtype}, not numbers")
     raise GraphcError(
         f"`{name}` in {where} holds {what}" + ("" if "not numbers" in what else ", not real numbers"),
-        hint="graphc computes with real numbers (float64): convert it, e.g. x.real or x.astype(float)",
+        hint="graphc computes with real numbers (float64): convert it, e.g. "
+        + ("x.real or abs(x)" if kind == "c" else "x.astype(float)"),
     )
 
 
@@ -125,6 +134,10 @@ def output_target(path: str, protect=()) -> Path:
     """The file an output to `path` replaces: `path` itself, or the file its symlinks lead to (the links
     are kept). Refuses, before any work, what must not or cannot be replaced: an input (`protect`), a
     folder, a FIFO, a device, a socket, a path without a folder."""
+    if path.endswith(("/", os.sep)):  # (realpath would drop the slash and write a file of the folder's name)
+        raise GraphcError(
+            f"cannot write {path}: it names a folder", hint="give a file name, e.g. out/result.npz", usage=True
+        )
     real = Path(os.path.realpath(path))
     try:
         st = os.stat(real)

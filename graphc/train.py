@@ -471,7 +471,7 @@ def train(
     except GraphcError as e:
         if full:
             raise
-        _initial_params(model, init, {**batched, **whole}, seed, [])  # does all the data fit? (else its error)
+        _initial_params(model, init, {**batched, **whole}, seed, list(model.params))  # does all the data fit?
         raise GraphcError(
             f"mini-batches of {bs} take rows along axis 0 of every input, and the model does not fit one: {e.message}",
             e.span,

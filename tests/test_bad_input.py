@@ -397,3 +397,30 @@ def test_mini_batches_without_an_example_axis_are_explained(tmp_path):
 
 if sys.platform == "win32":  # FIFOs, sockets and devices are POSIX things
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+def test_an_output_path_ending_in_a_slash_names_a_folder(tmp_path):
+    model = tmp_path / "m.gc"
+    model.write_text("input x: []\nL = x*x\n")
+    r = run_graphc("grad", str(model), "--set", "x=3", "-o", f"{tmp_path}/newdir/")
+    assert r.returncode == 2 and "names a folder" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gc"]  # (it wrote a file named newdir)
+
+
+def test_a_bad_init_with_mini_batches_is_the_located_error_of_full_batches(tmp_path):
+    np.savez(tmp_path / "init.npz", w=np.ones(5))
+    args = ["train", str(REPO / "examples/least_squares.gc"), "--data", str(REPO / "examples/least_squares.npz")]
+    args += ["--init", str(tmp_path / "init.npz")]
+    full, batched = run_graphc(*args), run_graphc(*args, "--batch-size", "10")
+    assert full.returncode == batched.returncode == 1
+    assert "least_squares.gc:22:7" in batched.stderr and "shape [5]" in batched.stderr
+    assert batched.stderr == full.stderr  # (it said "the init params hold none of the model's params")
+
+
+def test_python_numbers_in_an_object_array_are_numbers():
+    import graphc
+
+    m = graphc.compile("input x: [2]\nL = sum(x)")
+    assert m.evaluate({"x": np.array([1, 2.5], dtype=object)})["L"] == 3.5
+    with pytest.raises(graphc.GraphcError, match="Python objects"):
+        m.evaluate({"x": np.array(["a", None], dtype=object)})
