@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import stat
 import tempfile
@@ -23,14 +24,8 @@ def check_numeric(name: str, a, where: str) -> None:
     kind = getattr(getattr(a, "dtype", None), "kind", "f")
     if kind in "biuf":
         return
-    if kind == "O":  # Python numbers in an object array convert exactly
-        import numpy as np
-
-        try:
-            np.asarray(a, dtype=np.float64)
-            return
-        except (TypeError, ValueError):
-            pass
+    if kind == "O" and all(isinstance(v, numbers.Real) for v in a.flat):
+        return  # Python numbers in an object array convert exactly (None would become nan: refused)
     what = {
         "c": "complex numbers",
         "U": "text",
@@ -83,7 +78,7 @@ def load_npz(path: str, keep=None) -> dict[str, np.ndarray]:
                 except ValueError as e:
                     if "allow_pickle" not in str(e):
                         raise
-                    a = np.empty(0, dtype=object)  # an object array: refused below without unpickling
+                    a = np.array([None], dtype=object)  # an object array: refused below without unpickling
                 check_numeric(k, a, path)
                 out[k] = a
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
