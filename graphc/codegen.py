@@ -287,7 +287,8 @@ class _Prologue:
         number = {n: g[g.names[n]]["attrs"]["init"] for n in free if g[g.names[n]]["op"] == "param"}
         self.optional = [n for n in free if n in number and number[n][0] == "number"]
         self.required = [n for n in free if n not in self.optional]
-        self.sig = ", ".join(["*"] + [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional])
+        args = [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional]
+        self.sig = ", ".join(["*", *args]) if args else ""  # (def f(*) is a SyntaxError)
         self.declared = {n: g.dims.shape(g[g.names[n]]["attrs"]["declared"] or ()) for n in free}
         self.carriers = {}  # dim -> [(name, axis)], required arguments first
         for n in self.required + self.optional:
@@ -370,7 +371,9 @@ def emit(
     fwd = model.graph
     graphs = [fwd, _gradient_graph(fwd.copy(), wrt)]
     if order == 2:
-        hvp_wrt = wrt or [(fwd.params or fwd.inputs)[0]]
+        hvp_wrt = wrt or (fwd.params or fwd.inputs)[:1]
+        if not hvp_wrt:
+            raise GraphcError("--order 2 needs a param or an input to take the Hessian for: the model has none")
         if len(hvp_wrt) != 1:
             raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
         vname = hvp_input_name(fwd)
@@ -475,7 +478,7 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
     convert = f"{v} = {np_}.asarray({v}, dtype={np_}.{dtype})"
     hvp = _function(
         "hvp",
-        f"{v}, /, " + pro.sig,
+        f"{v}, /, {pro.sig}".rstrip(", "),
         doc,
         [convert] + pro.lines + pro.dim_lines(printer.used_dims) + body + [f"return {printer.expr(hv)[0]}"],
     )

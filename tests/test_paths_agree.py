@@ -252,3 +252,10 @@ def test_a_const_dim_sizes_the_params_the_emitted_module_makes():
         loss, grads = mod.loss_and_grad(x=2.0)
         assert loss == 2.0 and grads["b"].tolist() == [2.0 / 3] * 3 if dtype == "float64" else grads["b"].shape == (3,)
         assert all(np.asarray(v).dtype == np.dtype(dtype) for v in mod.forward(x=2.0).values())  # const N too
+
+
+def test_a_model_without_inputs_or_params_emits_a_module_that_runs():
+    m = graphc.compile("L = 2*3")
+    assert m.compiled().forward() == {"L": 6.0} and m.compiled().loss_and_grad() == (6.0, {})
+    with pytest.raises(graphc.GraphcError, match="needs a param or an input"):
+        m.emit(order=2)
