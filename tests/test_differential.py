@@ -452,36 +452,24 @@ def check(case: Case, reject=None, emitted: bool = True):
         runs.append((mode, passed, {arg(k): v for k, v in passed.items()}, fwd, loss, grads))
     if not emitted:
         return
-    # ---- the emitted module, float64: the interpreter's numbers, float64 arrays
-    for mode, _, kw, fwd, loss, grads in runs:
-        mod = graphc.compile(case.src).compiled()
-        efwd = mod.forward(**kw)
-        assert set(efwd) == set(fwd), f"[{mode}] emitted forward() keys {set(efwd)} != {set(fwd)}"
-        for k, v in efwd.items():
-            assert np.asarray(v).dtype == np.float64, f"[{mode}] emitted forward()[{k!r}] is {np.asarray(v).dtype}"
-            agree(v, fwd[k], TIGHT, f"[{mode}] emitted forward()[{k!r}] vs Model.evaluate")
-        eloss, egrads = mod.loss_and_grad(**kw)
-        assert np.asarray(eloss).dtype == np.float64, f"[{mode}] emitted loss is {np.asarray(eloss).dtype}"
-        agree(eloss, loss, TIGHT, f"[{mode}] emitted loss_and_grad loss vs the interpreter")
-        assert set(egrads) == set(grads), f"[{mode}] emitted gradients {set(egrads)} != {set(grads)}"
-        for w in grads:
-            assert np.asarray(egrads[w]).dtype == np.float64, f"[{mode}] emitted d/d{w} is {egrads[w].dtype}"
-            agree(egrads[w], grads[w], TIGHT, f"[{mode}] emitted d/d{w} vs the interpreter")
-    # ---- float32: every returned array float32, loosely the float64 numbers
-    for mode, _, kw, fwd, loss, grads in runs:
-        mod32 = graphc.compile(case.src).compiled(dtype="float32")
-        ffwd = mod32.forward(**kw)
-        assert set(ffwd) == set(fwd), f"[{mode}] float32 forward() keys {set(ffwd)} != {set(fwd)}"
-        for k, v in ffwd.items():
-            assert np.asarray(v).dtype == np.float32, f"[{mode}] float32 forward()[{k!r}] is {np.asarray(v).dtype}"
-            agree(v, fwd[k], LOOSE, f"[{mode}] float32 forward()[{k!r}] vs float64")
-        floss, fgrads = mod32.loss_and_grad(**kw)
-        assert np.asarray(floss).dtype == np.float32, f"[{mode}] float32 loss is {np.asarray(floss).dtype}"
-        agree(floss, loss, LOOSE, f"[{mode}] float32 loss vs float64")
-        assert set(fgrads) == set(grads), f"[{mode}] float32 gradients {set(fgrads)} != {set(grads)}"
-        for w, g in fgrads.items():
-            assert np.asarray(g).dtype == np.float32, f"[{mode}] float32 d/d{w} is {np.asarray(g).dtype}"
-            agree(g, grads[w], LOOSE, f"[{mode}] float32 d/d{w} vs float64")
+    # ---- the emitted module: float64 with the interpreter's numbers, float32 loosely so; every returned
+    # array of the module's dtype
+    for dtype, tol in (("float64", TIGHT), ("float32", LOOSE)):
+        for mode, _, kw, fwd, loss, grads in runs:
+            mod = graphc.compile(case.src).compiled(dtype=dtype)
+            where = f"[{mode}] emitted {dtype}"
+            efwd = mod.forward(**kw)
+            assert set(efwd) == set(fwd), f"{where} forward() keys {set(efwd)} != {set(fwd)}"
+            for k, v in efwd.items():
+                assert np.asarray(v).dtype == dtype, f"{where} forward()[{k!r}] is {np.asarray(v).dtype}"
+                agree(v, fwd[k], tol, f"{where} forward()[{k!r}] vs Model.evaluate")
+            eloss, egrads = mod.loss_and_grad(**kw)
+            assert np.asarray(eloss).dtype == dtype, f"{where} loss is {np.asarray(eloss).dtype}"
+            agree(eloss, loss, tol, f"{where} loss_and_grad loss vs the interpreter")
+            assert set(egrads) == set(grads), f"{where} gradients {set(egrads)} != {set(grads)}"
+            for w in grads:
+                assert np.asarray(egrads[w]).dtype == dtype, f"{where} d/d{w} is {np.asarray(egrads[w]).dtype}"
+                agree(egrads[w], grads[w], tol, f"{where} d/d{w} vs the interpreter")
     # ---- order 2: loss_and_grad still whole; H·v and the Hessian against the interpreter's Model.hessian
     for mode, passed, kw, fwd, loss, grads in runs:
         model = graphc.compile(case.src)
@@ -581,8 +569,10 @@ def cases(draw):
     dims = dict(zip(dim_names, draw(st.permutations([2, 3, 4]))))
     optional_dims = pool[n_dims : n_dims + 2]  # for a layer's hidden size (bound by params only)
     taken = set(dim_names) | set(optional_dims)
+    taken |= {"c", "lam", "len", "range", "forward", "hessian"}  # (the const pool's own names)
     fresh = iter([n for n in draw(st.permutations(NAME_POOL)) if n not in taken] + [f"v{k}" for k in range(40)])
     decls, stmts, env, leaves = [], [], [], {}  # leaves: name -> concrete shape
+    leaves_const = set()
 
     def sym_shape(symbolic=True):
         rank = draw(st.sampled_from([0, 1, 1, 2, 2]))
@@ -619,6 +609,16 @@ def cases(draw):
         decls.append(text + (f" = {init}" if init else ""))
         leaves[name] = concrete(shape)
         env.append(E(name, ATOM, shape))
+
+    # ---- named consts: some named like a module function or a builtin, some fixing a dim of their name
+    for _ in range(draw(st.integers(0, 2))):
+        name = draw(st.sampled_from(["c", "lam", "len", "range", "forward", "hessian", *dim_names]))
+        if name in leaves or any(d.startswith(f"const {name} ") for d in decls):
+            continue
+        value = dims[name] if name in dims else draw(st.sampled_from([0.5, 2.0, 3.0]))
+        decls.append(f"const {name} = {value:g}")
+        leaves_const.add(name)
+        env.append(E(name, ATOM, ()))
 
     def pick(pred=lambda e: True, recent=True):
         cands = [e for e in env if pred(e)]
