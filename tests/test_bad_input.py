@@ -334,23 +334,17 @@ def test_halve_never_returns_an_exploded_loss(batch):
     m = graphc.load(LSQ)
     d = dict(np.load(EX / "least_squares.npz"))
     start = 0.5 * np.mean(d["t"] ** 2)  # w = 0
-    try:
-        r = T.train(m, d, lr=100, epochs=30, batch_size=batch, schedule="halve", quiet=True)
-    except GraphcError as e:
-        assert "diverged" in e.message
-    else:
-        assert r.loss < start and max(r.history["loss"]) < 1e6 * max(start, 1)
-        assert any("redone" in n for n in r.notes)
+    r = T.train(m, d, lr=100, epochs=30, batch_size=batch, schedule="halve", quiet=True)  # halving recovers
+    assert r.loss < 0.01 < start and max(r.history["loss"]) < 1e6 * max(start, 1)
+    assert any("redone" in n for n in r.notes)
 
 
 def test_cli_halve_divergence_is_not_a_silent_success(tmp_path):
     r = graphc_cli("train", LSQ, "--data", EX / "least_squares.npz", "--lr", "100", "--batch-size", "10",
                    "--schedule", "halve", "--epochs", "30", "--quiet", cwd=tmp_path)  # fmt: skip
-    if r.returncode == 0:
-        loss = float(r.stdout.split("E = ")[1].split()[0])
-        assert loss < 1
-    else:
-        assert r.returncode == 1 and "diverged" in r.stderr
+    assert r.returncode == 0 and float(r.stdout.split("E = ")[1].split()[0]) < 0.01  # it ended at 3.6e70
+    with pytest.raises(GraphcError, match="diverged"):  # no schedule to recover with: a clear stop
+        T.train(graphc.load(LSQ), dict(np.load(EX / "least_squares.npz")), lr=100, epochs=30, quiet=True)
 
 
 REGRESSION = "input X: [N, D]\ninput t: [N]\nparam w: [D] = 0\ny = X @ w\nL = 0.5 * mean((y - t)^2)\noutput y\n"
