@@ -53,9 +53,8 @@ def _values(m: api.Model, args) -> dict:
 
     In a file, keys the model does not use are ignored (data files may carry labels and the like),
     and so are values of names the model computes (`graphc eval -o` saves every named value, and
-    that file may come back as --inputs), with a note saying so. A --set for a computed name or a
-    const is an error at the line that defines it; for a name the model does not have, an error
-    too (likely a typo: the interpreter's).
+    that file may come back as --inputs), with a note saying so. A --set for a computed name, a const
+    or a name the model does not have (likely a typo) is the interpreter's error.
     """
     g = m.graph
     takes = {name for name, i in g.names.items() if g[i]["op"] in ("input", "param")}
@@ -67,20 +66,7 @@ def _values(m: api.Model, args) -> dict:
             where = ", ".join(f"`{k}` (line {_line(g[g.names[k]])})" for k in computed)
             print(f"note: {path}: not using {where}: computed by the model, not given", file=sys.stderr)
         values.update((k, v) for k, v in found.items() if k in takes)
-    sets = data.load_values(sets=args.set)
-    for name in sets:
-        if name in g.names and name not in takes:
-            node = g[g.names[name]]
-            const = node["op"] == "const"
-            raise GraphcError(
-                f"--set {name}: `{name}` is "
-                + (f"a const (line {_line(node)})" if const else f"computed at line {_line(node)}")
-                + ", so it takes no value",
-                node["span"],
-                "only inputs and params take values"
-                + ("; change the const in the model, or declare it `input` or `param`" if const else "")
-                + f" (inputs: {', '.join(m.inputs) or 'none'}; params: {', '.join(m.params) or 'none'})",
-            )
+    sets = data.load_values(sets=args.set)  # (a computed name there is the interpreter's error, at its line)
     values.update(sets)
     return values
 

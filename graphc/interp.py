@@ -85,12 +85,14 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
     for name in values:
         n = graph[graph.names[name]]
         if n["op"] not in ("input", "param"):
-            what = "a const" if n["op"] == "const" else f"computed by the model (line {n['span'].line})"
+            const = n["op"] == "const"
+            what = "a const" if const else f"computed by the model (line {n['span'].line})"
             raise GraphcError(
                 f"a value is given for `{name}`, which is {what}",
                 n["span"],
-                f"only inputs and params take values (inputs: {', '.join(graph.inputs) or 'none'}; "
-                f"params: {', '.join(graph.params) or 'none'})",
+                "only inputs and params take values"
+                + ("; change the const in the model, or declare it `input` or `param`" if const else "")
+                + f" (inputs: {', '.join(graph.inputs) or 'none'}; params: {', '.join(graph.params) or 'none'})",
             )
     g = graph.copy()
     env = {}
