@@ -154,9 +154,12 @@ def accuracy(y, t, name: str = "the targets") -> float:
             refuse(f"are not one-hot rows (class probabilities summing to 1) for the {k} class scores")
         right = np.argmax(y, axis=-1) == np.argmax(t, axis=-1)
     elif y.size == t.size and (y.ndim < 2 or k == 1):
-        if not np.all((t == 0) | (t == 1)):
-            refuse("are not 0/1 labels for the single output")
-        right = (y.reshape(-1) > 0.5) == (t.reshape(-1) > 0.5)
+        if np.all((t == -1) | (t == 1)) and np.any(t == -1):  # ±1 labels: the output is a score, its sign the class
+            right = (y.reshape(-1) > 0) == (t.reshape(-1) > 0)
+        elif np.all((t == 0) | (t == 1)):  # 0/1 labels: the output is a probability
+            right = (y.reshape(-1) > 0.5) == (t.reshape(-1) > 0.5)
+        else:
+            refuse("are not 0/1 labels (for a probability) or ±1 labels (for a score) for the single output")
     else:
         raise GraphcError(
             f"accuracy: cannot compare predictions of shape {list(y.shape)} with {name} of shape {list(t.shape)}",

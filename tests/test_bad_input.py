@@ -366,6 +366,7 @@ def test_accuracy_on_a_regression_model_is_refused(tmp_path):
         (np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([1.0, 0.0]), 1.0),  # integral floats are labels
         (np.array([0.7, 0.2, 0.6]), np.array([1.0, 0.0, 0.0]), 2 / 3),  # one probability, 0/1 targets
         (np.array([[0.7], [0.2]]), np.array([[1.0], [0.0]]), 1.0),
+        (np.array([2.5, -0.3, 0.4]), np.array([1.0, -1.0, -1.0]), 2 / 3),  # a score, ±1 labels: its sign
         (np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([[0.3, 0.2], [1.0, 0.0]]), None),  # rows not summing to 1
         (np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([1, 2]), None),  # label 2 of 2 classes
         (np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([0.5, 1.0]), None),  # not integers
