@@ -78,7 +78,7 @@ _INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # never boxed of 
 
 
 def _num(v: float) -> str:
-    return f"{v:.4g}"
+    return f"{v + 0.0:.4g}"  # (+ 0.0: a -0.0, as relu's masked signals give, shows as 0)
 
 
 def fmt_value(a, entries: int = 3) -> list[str]:

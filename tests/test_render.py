@@ -711,3 +711,9 @@ def test_cli_suggests_grouping_for_large_graphs(tmp_path):
     assert r.returncode == 0 and "--collapse" in r.stderr and "--group-by-line" in r.stderr
     r = graphc_cli("render", "deep.gc", "--backward", "--collapse", cwd=tmp_path)
     assert r.returncode == 0 and "note:" not in r.stderr
+
+
+def test_a_negative_zero_shows_as_zero():
+    from graphc.render import _num
+
+    assert (_num(-0.0), _num(-0.25), _num(1e-7)) == ("0", "-0.25", "1e-07")
