@@ -286,7 +286,7 @@ _op("transpose", 1, "{0}.T", transpose_shape, lambda y, g, x: (transpose(g),), l
 
 # made only by graphc: derivative building blocks, themselves differentiable where needed
 _op("sign", 1, "np.sign({0})", same, None, user=False)
-# comparisons give 1.0 or 0.0 (float64, as NumPy's bools in arithmetic) and have no gradient
+# comparisons: the conditions of `where` (NumPy bools, 0 and 1 in arithmetic); they have no gradient
 for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="), ("ne", "!=")):
     _op(_name, 2, f"{{0}} {_sym} {{1}}", bcast, None, label=_sym, infix=(_sym, 0), user=False)
 _op("where", 3, "np.where({0}, {1}, {2})", where_shape, where_grad, user=False)
