@@ -179,9 +179,13 @@ def _identity(g: Graph, i: int) -> int | None:
     """What identities rewrites node i to (a node that exists, or one it makes), or None."""
     node = g._node
     n = node.get(i)
-    if n is None or n["op"] not in _IDENTITY_OPS or not _replaceable(g, i):
+    if n is None:
         return None
     op, args, shape = n["op"], n["args"], n["shape"]
+    if op in ("mul", "add", "sub") and not (node[args[0]]["op"] in _ARG_OPS or node[args[1]]["op"] in _ARG_OPS):
+        return None  # most nodes, at once: every rule below for these ops needs such an operand
+    if op not in _IDENTITY_OPS or not _replaceable(g, i):
+        return None
     to = None
     if op == "mul":
         a, b = args
@@ -250,6 +254,9 @@ def _same(g: Graph, n: dict, a: int) -> bool:
 
 # the ops identities rewrites; it skips the others at once
 _IDENTITY_OPS = frozenset(("mul", "add", "sub", "div", "pow", "neg", "unbroadcast", "broadcast", "identity"))
+# the operands without one of which no rule rewrites a product, sum or difference (a constant: x*1,
+# 2*(3*x); a minus: a - -b, (-a)*b; a spread: op(broadcast(s), y)): the backward pass's many x*y skip at once
+_ARG_OPS = frozenset(("const", "neg", "broadcast", "expand_dims"))
 
 
 def _fold_scale(g: Graph, i: int) -> int | None:
