@@ -88,6 +88,7 @@ class _Builder(lark.Transformer):
         self.loss: Tok | None = None
         self.outputs: list[Tok] = []
         self.assigned: list[str] = []
+        self.numbers: dict[float, int] = {}  # number -> its const node
 
     # ---- names --------------------------------------------------------------------------
     def _ref(self, tok: Tok) -> int:
@@ -222,7 +223,11 @@ class _Builder(lark.Transformer):
     # ---- expressions --------------------------------------------------------------------
     def number(self, c):
         (tok,) = c
-        return E(self.g.add("const", attrs={"value": float(tok)}, span=_span(tok), shape=()), _span(tok))
+        value = float(tok)
+        i = self.numbers.get(value)  # one node per number, as merge_common would leave them (the first's span)
+        if i is None:
+            i = self.numbers[value] = self.g.add("const", attrs={"value": value}, span=_span(tok), shape=())
+        return E(i, _span(tok))
 
     def name(self, c):
         (tok,) = c
