@@ -129,10 +129,6 @@ def output_target(path: str, protect=()) -> Path:
     """The file an output to `path` replaces: `path` itself, or the file its symlinks lead to (the links
     are kept). Refuses, before any work, what must not or cannot be replaced: an input (`protect`), a
     folder, a FIFO, a device, a socket, a path without a folder."""
-    if path.endswith(("/", os.sep)):  # (realpath would drop the slash and write a file of the folder's name)
-        raise GraphcError(
-            f"cannot write {path}: it names a folder", hint="give a file name, e.g. out/result.npz", usage=True
-        )
     real = Path(os.path.realpath(path))
     try:
         st = os.stat(real)
@@ -140,6 +136,11 @@ def output_target(path: str, protect=()) -> Path:
         st = None
     except OSError as e:
         raise GraphcError(f"cannot write {path}: {e.strerror}") from None
+    # (a trailing slash names a folder, existing or not: realpath would drop it and write a file of that name)
+    if path.endswith(("/", os.sep)) or (st is not None and stat.S_ISDIR(st.st_mode)):
+        raise GraphcError(
+            f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz", usage=True
+        )
     if st is not None:
         for p in protect:
             if p and p != "-" and os.path.exists(p) and os.path.samefile(p, real):
@@ -148,10 +149,6 @@ def output_target(path: str, protect=()) -> Path:
                     hint="choose another output path",
                     usage=True,
                 )
-        if stat.S_ISDIR(st.st_mode):
-            raise GraphcError(
-                f"cannot write {path}: it is a folder", hint="give a file name, e.g. out/result.npz", usage=True
-            )
         if not stat.S_ISREG(st.st_mode):
             kind = _NOT_REGULAR.get(stat.S_IFMT(st.st_mode), "a special file")
             via = "" if str(real) == os.path.abspath(path) else f" (via a symlink to {real})"
@@ -171,13 +168,17 @@ def check_output(path: str | None, protect=()) -> None:
     then a trial file made and removed in the folder (the one test of permissions that never lies)."""
     if not path:
         return
-    real = output_target(path, protect)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
-    except OSError as e:
-        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
+    fd, tmp = _temporary(path, output_target(path, protect))
     os.close(fd)
     os.unlink(tmp)
+
+
+def _temporary(path: str, target: Path) -> tuple[int, str]:
+    """A new file beside target, for writing it atomically (or for learning that one can)."""
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as e:
+        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
 
 
 def write_atomic(path: str, write, protect=()) -> None:
@@ -187,10 +188,7 @@ def write_atomic(path: str, write, protect=()) -> None:
     link kept; an input (a path in `protect`) and anything but a regular file are refused (output_target).
     """
     target = output_target(path, protect)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as e:
-        raise GraphcError(f"cannot write {path}: {e.strerror}") from None
+    fd, tmp = _temporary(path, target)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
