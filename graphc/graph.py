@@ -56,7 +56,7 @@ class Graph:
         self.source, self.path = source, path
         self.span: Span | None = None  # span given to nodes made by derivative rules
         self._next = 0
-        self.shared_consts: dict[float, int] | None = None  # number -> const node, when set (autodiff)
+        self.shared_consts: dict[float, int] | None = None  # number -> const node, when set (see const)
 
     @property
     def nx(self) -> nx.DiGraph:
@@ -91,15 +91,16 @@ class Graph:
         self.infer(i)
         return V(self, i)
 
-    def const(self, value: float) -> int:
-        value = float(value)
-        shared = self.shared_consts
-        if shared is not None:  # (while differentiating: one node per number, as merge_common would leave it)
-            i = shared.get(value)
-            if i is None or value != value:
-                i = shared[value] = self.add("const", attrs={"value": value}, span=self.span, shape=())
-            return i
-        return self.add("const", attrs={"value": value}, span=self.span, shape=())
+    def const(self, value: float, span: Span | None = None) -> int:
+        """A constant node (at `span`, else the graph's current span); while `shared_consts` is set (parsing,
+        differentiating), one node per number, the first one's, as merge_common would leave them."""
+        value, shared = float(value), self.shared_consts
+        i = shared.get(value) if shared is not None else None  # (nan never matches: its own node each time)
+        if i is None:
+            i = self.add("const", attrs={"value": value}, span=span or self.span, shape=())
+            if shared is not None:
+                shared[value] = i
+        return i
 
     def set_args(self, i: int, args) -> None:
         """Replace node i's arguments, keeping edges in step (what remove_edges_from + add_edges_from

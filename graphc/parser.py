@@ -83,12 +83,12 @@ class _Builder(lark.Transformer):
 
     def reset(self, source: str, path: str):
         self.g = Graph(source, path)
+        self.g.shared_consts = {}  # the literals: one node per number (_finish ends the sharing)
         self.defined: dict[str, Span] = {}  # name -> span of its definition
         self.used: dict[str, Span] = {}  # name -> span of its first use
         self.loss: Tok | None = None
         self.outputs: list[Tok] = []
         self.assigned: list[str] = []
-        self.numbers: dict[float, int] = {}  # number -> its const node
 
     # ---- names --------------------------------------------------------------------------
     def _ref(self, tok: Tok) -> int:
@@ -223,11 +223,7 @@ class _Builder(lark.Transformer):
     # ---- expressions --------------------------------------------------------------------
     def number(self, c):
         (tok,) = c
-        value = float(tok)
-        i = self.numbers.get(value)  # one node per number, as merge_common would leave them (the first's span)
-        if i is None:
-            i = self.numbers[value] = self.g.add("const", attrs={"value": value}, span=_span(tok), shape=())
-        return E(i, _span(tok))
+        return E(self.g.const(float(tok), _span(tok)), _span(tok))  # (one node per number: see reset)
 
     def name(self, c):
         (tok,) = c
@@ -467,6 +463,7 @@ def parse(source: str, path: str = "<model>") -> Graph:
 
 def _finish(b: _Builder) -> Graph:
     g = b.g
+    g.shared_consts = None
     for i in g.names.values():  # used but never defined: an input of unknown shape
         if g[i]["op"] is None:
             g[i].update(op="input", attrs={"declared": None})
