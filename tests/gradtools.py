@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import graphc
@@ -59,7 +61,7 @@ def torch_loss_and_grad(model: graphc.Model, values: dict, wrt: list[str]):
     import torch
 
     g = model.graph
-    fn = _torch_ops(torch)
+    fn = torch_ops(torch)
     env = {}
     for i in g.order():
         n = g[i]
@@ -79,7 +81,8 @@ def torch_loss_and_grad(model: graphc.Model, values: dict, wrt: list[str]):
     }
 
 
-def _torch_ops(torch):
+@functools.cache  # (one table, however often the tests ask)
+def torch_ops(torch):
     F = torch.nn.functional
 
     def red(f):
