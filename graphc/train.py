@@ -131,7 +131,8 @@ def accuracy(y, t, name: str = "the targets") -> float:
     Several outputs per example (y [..., K], K > 1): argmax over the last axis, against integer
     labels 0..K-1 of shape y.shape[:-1], or against the argmax of rows of y's shape that are class
     probabilities (one-hot, or soft: entries in [0, 1] summing to 1).
-    One output per example (y [N], [N, 1] or a scalar): y > 0.5 against targets that are 0 or 1.
+    One output per example (y [N], [N, 1] or a scalar): a probability, y > 0.5, against 0/1 targets, or
+    a score, y > 0, against ±1 targets.
     Anything else (a regression's real-valued targets, say) is refused: its accuracy means nothing.
     """
     y = np.asarray(y, dtype=np.float64)
@@ -141,8 +142,8 @@ def accuracy(y, t, name: str = "the targets") -> float:
     def refuse(what):
         raise GraphcError(
             f"accuracy needs class labels, but {name} {what}",
-            hint="targets are integer labels 0..K-1 or one-hot rows for K class scores, or 0/1 for one "
-            "probability; for a regression, leave out --metric",
+            hint="targets are integer labels 0..K-1 or one-hot rows for K class scores, 0/1 for one "
+            "probability, or ±1 for one score; for a regression, leave out --metric",
         )
 
     if k > 1 and t.shape == y.shape[:-1]:
