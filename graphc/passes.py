@@ -375,16 +375,19 @@ def merge_common(g: Graph, order: list[int] | None = None) -> bool:
 
 def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
     """Drop nodes that no named model value, loss, output or gradient depends on."""
-    node = g._node
+    node, succ = g._node, g._succ
     roots = {i for i in g.names.values() if not node[i].get("signal")}
     roots |= set(g.grads.values()) | set(g.outputs) | {g.loss}
-    live = g.upstream(roots)
-    dead = [i for i in node if i not in live]
-    for i in dead:
+    # In a DAG a node is dead when each of its users is (then, in the end, when it has none): so start from
+    # the dead nodes nothing uses and follow their arguments, touching only the dead, not every live node.
+    dead = [i for i, users in succ.items() if not users and i not in roots]
+    for i in dead:  # (the list grows as removals leave arguments without users)
+        args = node[i]["args"]
         name = node[i]["name"]
         if name and g.names.get(name) == i:
             del g.names[name]
         g.remove(i)
+        dead += [a for a in set(args) if not succ[a] and a not in roots]
     return bool(dead)
 
 
