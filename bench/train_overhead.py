@@ -2,12 +2,12 @@
 
     python bench/train_overhead.py [--epochs 30] [--repeat 11]
 
-Both sides run the same gradient step (`graphc.train._gradient_step`: the emitted `loss_and_grad`
+Both sides run the same gradient step (`graphc.training.loop._gradient_step`: the emitted `loss_and_grad`
 loaded in memory when the API offers `Model.compiled`, else the interpreter) on mini-batches of 32
 of the 1437 training images (45 steps an epoch):
 
 - direct: a bare loop calling the step on batches sliced beforehand, nothing else;
-- train:  `graphc.train.train(..., quiet=True)`: its epochs (reshuffling, slicing, parameter
+- train:  `graphc.training.train(..., quiet=True)`: its epochs (reshuffling, slicing, parameter
           updates, bookkeeping), each timed against a direct epoch run right after it from train's
           epoch callback; and its whole runs (with setup and the final evaluation) against whole
           direct runs made back to back.
@@ -37,9 +37,9 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import graphc  # noqa: E402
-import graphc.train as trainmod  # noqa: E402
+import graphc.training.loop as trainmod  # noqa: E402
 from graphc.data import load_npz  # noqa: E402
-from graphc.train import _gradient_step, train  # noqa: E402
+from graphc.training.loop import _gradient_step, train  # noqa: E402
 
 BATCH, LR = 32, 0.5
 

@@ -7,7 +7,18 @@
 
 from .api import Model, compile, load
 from .errors import GraphcError, Span
-from .graph import Graph
+from .ir.graph import Graph
+
+
+def _graph_mimebundle(self, include=None, exclude=None) -> dict:
+    """Jupyter shows a graph as its picture (with its backward part, if it has one)."""
+    from .views.render import mimebundle, to_digraph
+
+    return mimebundle(lambda: to_digraph(self), repr(self), include, exclude)
+
+
+# The IR knows nothing of pictures: the package's face registers how Jupyter displays a Graph.
+Graph._repr_mimebundle_ = _graph_mimebundle
 
 __all__ = ["Graph", "GraphcError", "Model", "Span", "compile", "load"]
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-from .cli import console
+from .app.cli import console
 
 console()

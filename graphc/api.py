@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import shapes as S
-from .errors import GraphcError
-from .graph import Graph
-from .parser import check_loss_shape, parse, read_source
+from .errors import GraphcError, suggest
+from .frontend import check_loss_shape, parse, read_source
+from .ir import shapes as S
+from .ir.graph import Graph
 
 # NumPy and the numeric modules are imported where they are first used: `graphc check` needs
 # neither, and importing them is a third of its start-up time.
@@ -67,11 +67,15 @@ class Model:
         """The backward graph (forward nodes plus error signals), stabilised and simplified."""
         return _gradient_graph(self.graph.copy(), wrt)
 
+    def default_wrt(self) -> list[str]:
+        """What gradients are taken w.r.t. when no names are given: the params, else the inputs."""
+        return self.params or self.inputs
+
     def equations(
         self, values: dict | None = None, wrt: list[str] | None = None, latex: bool = False, seed: int = 0
     ) -> str:
         """The forward and backward passes in the lecture's notation; with values, for their shapes."""
-        from .equations import equations
+        from .views.equations import equations
 
         if values:
             g, _ = self._bound(values, seed)
@@ -84,9 +88,9 @@ class Model:
         """The source of a standalone NumPy module with forward() and loss_and_grad(); with order=2 also
         hvp() and hessian(), w.r.t. the one name in wrt (default: the first param, else input), while
         loss_and_grad keeps every gradient of order 1."""
-        from .codegen import emit
+        from .backends.numpy.module import emit
 
-        return emit(self, wrt, dtype, module_name, order)
+        return emit(self.graph, wrt, dtype, module_name, order)
 
     def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1):
         """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)
@@ -105,9 +109,9 @@ class Model:
 
     # ---- numeric --------------------------------------------------------------------------
     def _bound(self, values: dict, seed: int):
-        from . import interp
+        from .backends.numpy.values import bind
 
-        g, env = interp.bind(self.graph, values or {}, seed)
+        g, env = bind(self.graph, values or {}, seed)
         check_loss_shape(g, g[g.loss]["shape"])
         return g, env
 
@@ -121,9 +125,9 @@ class Model:
         last = self._last.get((kind, seed))
         v = last[1].load(values, last[2]) if last and not extra else None
         if v is None:
-            from . import interp
+            from .backends.numpy.values import as_array
 
-            values = {k: interp.as_array(k, a) for k, a in values.items()}  # (a float64 array stays as it is)
+            values = {k: as_array(k, a) for k, a in values.items()}  # (a float64 array stays as it is)
             g, plan = self._prepare(kind, values, seed)
             given = {**values, **extra} if extra else values
             slots = tuple((name, g.names[name], a.shape) for name, a in given.items())
@@ -136,13 +140,14 @@ class Model:
         """(graph, plan) for these values' shapes (values in another order share them): for ("forward",)
         the forward graph as it runs, for ("grad", wrt) the gradient graph, for ("hvp", wrt, vname)
         the graph of the Hessian of the loss w.r.t. wrt times the input vname."""
-        from . import interp, passes
+        from .backends.numpy.plan import Plan
+        from .transforms import pipeline
 
         canonical = (kind, seed, tuple(sorted((k, a.shape) for k, a in arrays.items())))
         if canonical not in self._cache:
             g, env = self._bound(arrays, seed)
             if kind[0] == "forward":
-                g = passes.stabilise(g, inplace=True)
+                g = pipeline.forward_graph(g)
                 targets = list(g.names.values())
             elif kind[0] == "grad":
                 g = _gradient_graph(g, list(kind[1]) or None)
@@ -151,7 +156,7 @@ class Model:
                 g = _hvp_graph(g, kind[1], kind[2])
                 targets = [g.grads[kind[1]]]
             # env: the params' initial values; outputs: what loss_and_grad gives by name
-            self._cache[canonical] = (g, interp.Plan(g, targets, env, outputs=g.grads if kind[0] == "grad" else None))
+            self._cache[canonical] = (g, Plan(g, targets, env, outputs=g.grads if kind[0] == "grad" else None))
         return self._cache[canonical]
 
     def evaluate(self, values: dict | None = None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -180,34 +185,54 @@ class Model:
         anonymous and backward ones included: (Graph, {node id: array})."""
         import numpy as np
 
-        from . import interp, passes
+        from .backends.numpy.plan import run
+        from .transforms import pipeline
 
         if values is None:
             g = self.graph.copy()
-            return (_gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)), {}
+            return (_gradient_graph(g, wrt) if backward else pipeline.forward_graph(g)), {}
         g, env = self._bound(values, seed)
-        g = _gradient_graph(g, wrt) if backward else passes.stabilise(g, inplace=True)
-        return g, {i: np.asarray(v) for i, v in interp.run(g, env).items()}
+        g = _gradient_graph(g, wrt) if backward else pipeline.forward_graph(g)
+        return g, {i: np.asarray(v) for i, v in run(g, env).items()}
 
-    # ---- pictures (graphc/render.py) -------------------------------------------------------
-    def to_digraph(self, backward: bool = False, values: dict | None = None, **options):
-        """The picture of the model as a graphviz.Digraph, which Jupyter displays inline; with values,
-        every node shows its value (and with backward its error signal). Options: graphc.render.to_digraph."""
-        from .render import to_digraph
+    # ---- pictures (graphc/views/render.py) -------------------------------------------------
+    def to_digraph(
+        self,
+        backward: bool = False,
+        values: dict | None = None,
+        wrt: list[str] | None = None,
+        seed: int = 0,
+        **options,
+    ):
+        """The picture of the model as a graphviz.Digraph, which Jupyter displays inline; with values
+        ({name: value}, as for evaluate), every node shows its value (and with backward its error signal).
+        wrt: the gradients the backward graph computes (default: the params, else the inputs). Options:
+        graphc.views.render.to_digraph's (rankdir, group_by_line, collapse, legend, title)."""
+        from .views.render import to_digraph
 
-        return to_digraph(self, backward=backward, values=values, **options)
+        for w in wrt or ():  # checked even for a forward picture: a misspelt name should not pass silently
+            if w not in self.graph.names:
+                raise GraphcError(
+                    f"cannot differentiate w.r.t. `{w}`: the model has no such value",
+                    hint=suggest(w, self.names),
+                    usage=True,
+                )
+        g, vals = self.trace(values, wrt, seed, backward=bool(backward))
+        return to_digraph(g, vals, bool(backward), **options)
 
-    def render(self, path, backward: bool = False, values: dict | None = None, **options) -> str:
-        """Draw the model into path: svg, png, pdf or dot, from its extension; written atomically."""
-        from .render import render
+    def render(self, path, backward: bool = False, values: dict | None = None, protect=(), **options) -> str:
+        """Draw the model into path: svg, png, pdf or dot, from its extension; written atomically (never
+        over a path in protect). Options: to_digraph's."""
+        from .views.render import format_of, save
 
-        return render(self, str(path), backward=backward, values=values, **options)
+        format_of(str(path))  # a wrong extension is reported before any work
+        return save(self.to_digraph(backward, values, **options), str(path), protect)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Jupyter shows a model as the picture of its forward graph."""
-        from .render import mimebundle
+        from .views.render import mimebundle
 
-        return mimebundle(self, include, exclude)
+        return mimebundle(self.to_digraph, repr(self), include, exclude)
 
     def hessian(self, values: dict | None = None, wrt: str | None = None, seed: int = 0) -> np.ndarray:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
@@ -235,33 +260,36 @@ class Model:
         """The Hessian of the loss w.r.t. `wrt` times v, by differentiating the backward graph again."""
         import numpy as np
 
-        from . import autodiff, interp
+        from .backends.numpy.values import as_array
+        from .transforms import autodiff
 
         vname = autodiff.hvp_input_name(self.graph)
-        g, _, vals = self._run(("hvp", wrt, vname), values or {}, seed, extra={vname: interp.as_array(vname, v)})
+        g, _, vals = self._run(("hvp", wrt, vname), values or {}, seed, extra={vname: as_array(vname, v)})
         return np.asarray(vals[g.grads[wrt]], dtype=np.float64)
 
     # ---- training -------------------------------------------------------------------------
     def train(self, data: dict, **options):
         """Fit the params to `data` (inputs keyed by name, examples along axis 0) by gradient descent
-        or mini-batch SGD; see graphc.train.train for the options. Returns a TrainResult, whose
+        or mini-batch SGD; see graphc.training.train for the options. Returns a TrainResult, whose
         .params the other methods take as values."""
-        from .train import train
+        from .training import train
 
         return train(self, data, **options)
 
 
 def _gradient_graph(g: Graph, wrt) -> Graph:
-    """The pipeline, on a graph the caller owns: stabilise, differentiate, simplify."""
-    from . import autodiff, passes
+    """The pipeline's gradient graph, constants folded as NumPy computes them (on a graph the caller owns)."""
+    from .backends.numpy.kernels import evaluate
+    from .transforms import pipeline
 
-    return passes.simplify(autodiff.differentiate(passes.stabilise(g, inplace=True), wrt, inplace=True), inplace=True)
+    return pipeline.gradient_graph(g, wrt, evaluate)
 
 
 def _hvp_graph(g: Graph, wrt: str, vname: str) -> Graph:
-    from . import autodiff, passes
+    from .backends.numpy.kernels import evaluate
+    from .transforms import pipeline
 
-    return passes.simplify(autodiff.hvp_graph(passes.stabilise(g, inplace=True), wrt, vname), inplace=True)
+    return pipeline.hvp_graph(g, wrt, vname, evaluate)
 
 
 def compile(source: str, path: str = "<model>") -> Model:

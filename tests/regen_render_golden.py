@@ -12,7 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import graphc  # noqa: E402
 from graphc import data  # noqa: E402
-from graphc.render import to_digraph  # noqa: E402
 
 GOLDEN = REPO / "tests" / "golden" / "render"
 
@@ -40,7 +39,7 @@ def drawn(name: str) -> str:
     values = None
     if values_file:
         values = {k: v for k, v in data.load_npz(str(REPO / "examples" / values_file)).items() if k in model.names}
-    return to_digraph(model, values=values, **options).source
+    return model.to_digraph(values=values, **options).source
 
 
 def main():

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import graphc
-from graphc import ops
+from graphc.ir import ops
 
 POS = "pos"  # marks an input that must be positive (log, sqrt, a base of ^, a divisor)
 

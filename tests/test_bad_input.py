@@ -19,7 +19,7 @@ from clitools import run_graphc
 
 import graphc
 from graphc import data
-from graphc import train as T
+from graphc.training import loop as T
 from graphc.errors import GraphcError
 
 REPO = Path(__file__).resolve().parents[1]

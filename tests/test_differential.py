@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 import graphc
-from graphc import ops
+from graphc.ir import ops
 
 try:
     import torch

@@ -207,7 +207,7 @@ def test_maximum_and_minimum_split_the_signal_with_disjoint_brackets():
 
 def graph_of(build):
     """A graph of graphc's internal ops, built by hand: inputs a, b, x, y (scalars) and L = build(g, ids)."""
-    from graphc.graph import Graph
+    from graphc.ir.graph import Graph
 
     g = Graph()
     ids = {v: g.add("input", name=v, shape=()) for v in "abxy"}
@@ -233,7 +233,7 @@ def graph_of(build):
     ],
 )
 def test_a_nested_where_is_a_sum_only_where_its_conditions_exclude_each_other(inner, swapped, text):
-    from graphc.equations import equations
+    from graphc.views.equations import equations
 
     def build(g, v):
         c = g.add(inner, (v["b"], v["a"]) if swapped else (v["a"], v["b"]), shape=())
@@ -244,7 +244,7 @@ def test_a_nested_where_is_a_sum_only_where_its_conditions_exclude_each_other(in
 
 
 def test_a_comparison_binds_looser_than_arithmetic():
-    from graphc.equations import equations
+    from graphc.views.equations import equations
 
     def build(g, v):
         d = g.add("sub", (v["a"], v["b"]), shape=())

@@ -349,7 +349,7 @@ def test_axis_out_of_range_found_from_values():
 
 
 def _user_op_models():
-    from graphc import ops as O
+    from graphc.ir import ops as O
 
     for name, op in sorted(O.FUNCTIONS.items()):
         args = ", ".join(["x"] * op.arity)

@@ -14,7 +14,7 @@ import random
 import networkx as nx
 import pytest
 
-from graphc.graph import Graph, paused_gc
+from graphc.ir.graph import Graph, paused_gc
 
 
 def reference_order(g: Graph) -> list[int]:

@@ -9,8 +9,11 @@ import pytest
 from test_emit import EXAMPLES, example_values
 
 import graphc
-from graphc import GraphcError, interp
-from graphc.api import _gradient_graph
+from graphc import GraphcError
+from graphc.backends.numpy.kernels import evaluate
+from graphc.backends.numpy.plan import Plan, run
+from graphc.backends.numpy.values import bind
+from graphc.transforms.pipeline import gradient_graph
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
@@ -29,15 +32,15 @@ def assert_same_values(plan_values, every, ids):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_fused_plan_gives_the_values_of_one_step_per_node(path):
     m = graphc.load(path)
-    g, env = interp.bind(m.graph, example_values(path, m))
-    gb = _gradient_graph(g, None)
-    every = interp.run(gb, env)  # no targets: every node its own step
+    g, env = bind(m.graph, example_values(path, m))
+    gb = gradient_graph(g, None, evaluate)
+    every = run(gb, env)  # no targets: every node its own step
     targets = [gb.loss, *gb.grads.values()]
-    plan = interp.Plan(gb, targets)
+    plan = Plan(gb, targets)
     vals = plan.run(env)
     assert_same_values(vals, every, targets)
     assert_same_values(vals, every, [i for i, _ in plan.steps])  # each statement's value too
-    assert len(plan.steps) <= len(interp.Plan(gb).steps)
+    assert len(plan.steps) <= len(Plan(gb).steps)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
@@ -63,7 +66,7 @@ def test_the_mlp_step_is_as_many_statements_as_the_emitted_code():
     emitted = m.emit().split("def loss_and_grad")[1]
     statements = [line for line in emitted.splitlines() if " = " in line and not line.lstrip().startswith("N =")]
     assert len(plan.steps) <= len(statements)
-    assert len(plan.steps) < len(interp.Plan(gx).steps)
+    assert len(plan.steps) < len(Plan(gx).steps)
 
 
 def test_gradients_are_not_changed_by_a_later_call_nor_by_changing_them():

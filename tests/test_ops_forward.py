@@ -16,8 +16,8 @@ import pytest
 
 import graphc
 from graphc import GraphcError
-from graphc import ops as O
-from graphc import parser as P
+from graphc.ir import ops as O
+from graphc.frontend import builder, lalr
 
 SEED = 1234
 
@@ -134,7 +134,7 @@ MATMUL = {"@": np.matmul}
 def test_every_user_op_is_tested():
     tested = set(UNARY) | set(BINARY_FUNCTIONS) | set(REDUCTIONS) | set(NORMALISERS) | set(SHAPE_FUNCTIONS)
     assert tested == set(O.FUNCTIONS), "add a forward reference for new ops (or drop removed ones)"
-    assert set(OPERATORS) | set(MATMUL) == set(P.BINARY)
+    assert set(OPERATORS) | set(MATMUL) == set(builder.BINARY)
 
 
 def test_spec_functions_and_aliases_are_all_present():
@@ -168,7 +168,7 @@ def test_spec_functions_and_aliases_are_all_present():
 
 
 @pytest.mark.parametrize(
-    "name", sorted(n for n, op in O.OPS.items() if not op.user and n not in O.FUNCTIONS and n not in P.RESERVED)
+    "name", sorted(n for n, op in O.OPS.items() if not op.user and n not in O.FUNCTIONS and n not in lalr.RESERVED)
 )
 def test_internal_ops_are_not_callable_from_a_model(name):
     with pytest.raises(GraphcError, match="unknown function"):
@@ -494,7 +494,7 @@ def test_stable_kernel_exact_values():
 def test_stable_kernel_code_raises_no_floating_point_error(name):
     """The op's kernel itself (the code the interpreter runs and `emit` writes) is stable: checked
     outside the interpreter, which might silence NumPy."""
-    from graphc import runtime
+    from graphc.backends.numpy import runtime
 
     code = O.OPS[name].render(["x"], {})
     fn = eval(f"lambda x: {code}", {"np": np, **vars(runtime)})

@@ -22,7 +22,8 @@ import pytest
 from regen_render_golden import CASES, GOLDEN, drawn
 
 import graphc
-from graphc import data, render
+from graphc import data
+from graphc.views import render
 from graphc.errors import GraphcError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,8 +114,13 @@ class Dot:
         return {a for a, _, k, _ in self.edges if k == kind}
 
 
+def to_digraph(obj, **options):
+    """The picture of a Model (its method traces it) or of a Graph (the view draws it as it is)."""
+    return obj.to_digraph(**options) if isinstance(obj, graphc.Model) else render.to_digraph(obj, **options)
+
+
 def dot_of(obj, **options) -> Dot:
-    return Dot(render.to_digraph(obj, **options).source)
+    return Dot(to_digraph(obj, **options).source)
 
 
 def titles(d: Dot, ids) -> set[str]:
@@ -202,7 +208,7 @@ def test_a_constant_contribution_to_a_fan_out_is_drawn():
 
 
 def test_kinds_have_distinct_shapes_and_colours_and_a_legend():
-    src = render.to_digraph(graphc.load(EX / "logistic_least_squares_l2.gc"), backward=True).source
+    src = to_digraph(graphc.load(EX / "logistic_least_squares_l2.gc"), backward=True).source
     styles = {}
     for kind in ("input", "param", "const", "value", "output", "loss", "op", "signal"):
         m = re.search(rf"class={kind} color=\"([^\"]+)\" fillcolor=\"([^\"]+)\".*?shape=(\w+)", src)
@@ -217,9 +223,9 @@ def test_kinds_have_distinct_shapes_and_colours_and_a_legend():
 
 def test_legend_lists_only_what_is_drawn_and_can_be_left_out():
     m = graphc.load(EX / "two_layer.gc")
-    src = render.to_digraph(m).source
+    src = to_digraph(m).source
     assert "legend_param" in src and "legend_signal" not in src and "legend_const" not in src
-    assert "cluster_legend" not in render.to_digraph(m, legend=False).source
+    assert "cluster_legend" not in to_digraph(m, legend=False).source
 
 
 def test_folded_constants_and_operand_order():
@@ -277,7 +283,7 @@ def test_backward_edges_lead_from_each_signal_to_the_next():
 
 
 def test_each_error_signal_is_level_with_its_value():
-    src = render.to_digraph(graphc.load(EX / "two_layer.gc"), backward=True).source
+    src = to_digraph(graphc.load(EX / "two_layer.gc"), backward=True).source
     d = Dot(src)
     pairs = re.findall(r"\{\s*rank=same\s*(\w+)\s*(\w+)\s*\}", src)
     assert (d.box("h"), d.box(bar("h"))) in pairs and (d.box("W1"), d.box(bar("W1"))) in pairs
@@ -306,12 +312,10 @@ def test_wrt_limits_the_backward_graph():
 
 def test_a_backward_graph_draws_itself_and_a_forward_graph_cannot_pretend():
     m = graphc.load(EX / "two_layer.gc")
-    assert "cluster_backward" in render.to_digraph(m.backward()).source
-    assert "cluster_backward" not in render.to_digraph(m.backward(), backward=False).source
+    assert "cluster_backward" in to_digraph(m.backward()).source
+    assert "cluster_backward" not in to_digraph(m.backward(), backward=False).source
     with pytest.raises(GraphcError, match="no backward part"):
-        render.to_digraph(m.graph, backward=True)
-    with pytest.raises(TypeError):
-        render.to_digraph("z = x")
+        to_digraph(m.graph, backward=True)
 
 
 # ---- values and error signals in the labels ------------------------------------------------------
@@ -429,7 +433,7 @@ def test_comparisons_and_where_are_drawn_readably():
 
 def test_a_graph_of_500_plus_nodes_renders_with_dot(tmp_path):
     m = deep_model(40)
-    dg = render.to_digraph(m, backward=True, group_by_line=True)
+    dg = to_digraph(m, backward=True, group_by_line=True)
     assert render.node_count(dg) > 500
     out = render.save(dg, str(tmp_path / "deep.svg"))
     svg = ET.parse(out).getroot()
@@ -461,7 +465,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def test_svg_has_every_node_and_edge_of_the_dot(tmp_path):
     m, values = example("two_layer.gc", "two_layer.npz")
-    dg = render.to_digraph(m, backward=True, values=values)
+    dg = to_digraph(m, backward=True, values=values)
     d = Dot(dg.source)
     path = m.render(tmp_path / "g.svg", backward=True, values=values)
     root = ET.parse(path).getroot()
@@ -477,34 +481,34 @@ def test_svg_has_every_node_and_edge_of_the_dot(tmp_path):
 
 def test_png_and_pdf_are_real_pictures(tmp_path):
     m = graphc.load(EX / "logistic_least_squares_l2.gc")
-    png = Path(render.render(m, str(tmp_path / "g.png"), backward=True))
+    png = Path(m.render(str(tmp_path / "g.png"), backward=True))
     head = png.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     assert width > 300 and height > 100
-    pdf = Path(render.render(m, str(tmp_path / "g.pdf")))
+    pdf = Path(m.render(str(tmp_path / "g.pdf")))
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
 def test_dot_output_is_the_digraph_source(tmp_path):
     m = graphc.load(EX / "two_layer.gc")
-    out = render.render(m, str(tmp_path / "g.dot"), backward=True)
-    assert Path(out).read_text(encoding="utf-8") == render.to_digraph(m, backward=True).source
+    out = m.render(str(tmp_path / "g.dot"), backward=True)
+    assert Path(out).read_text(encoding="utf-8") == to_digraph(m, backward=True).source
 
 
 @pytest.mark.parametrize("name", ["g.gif", "g", "g.svg.txt"])
 def test_unknown_extension_is_a_usage_error(tmp_path, name):
     with pytest.raises(GraphcError) as e:
-        render.render(graphc.load(EX / "two_layer.gc"), str(tmp_path / name))
+        graphc.load(EX / "two_layer.gc").render(str(tmp_path / name))
     assert e.value.usage and "svg" in e.value.hint
     assert list(tmp_path.iterdir()) == []
 
 
 def test_rankdir(tmp_path):
     m = graphc.load(EX / "two_layer.gc")
-    assert "rankdir=TB" in render.to_digraph(m, rankdir="tb").source
+    assert "rankdir=TB" in to_digraph(m, rankdir="tb").source
     with pytest.raises(GraphcError, match="rankdir"):
-        render.to_digraph(m, rankdir="sideways")
+        to_digraph(m, rankdir="sideways")
 
 
 # ---- no dot program ------------------------------------------------------------------------------
@@ -523,11 +527,11 @@ def test_missing_dot_is_a_graphc_error_with_the_install_command(tmp_path, no_dot
     m = graphc.load(EX / "two_layer.gc")
     out = tmp_path / "g.svg"
     with pytest.raises(GraphcError) as e:
-        render.render(m, str(out))
+        m.render(str(out))
     assert "dot" in e.value.message and "pip install graphviz" in e.value.message
     assert "graphviz.org" in e.value.hint and ".dot" in e.value.hint
     assert not e.value.usage and not out.exists()
-    render.render(m, str(tmp_path / "g.dot"))  # DOT needs no program
+    m.render(str(tmp_path / "g.dot"))  # DOT needs no program
     assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
 
 
@@ -560,7 +564,7 @@ def test_a_dot_failure_keeps_the_earlier_picture(tmp_path, monkeypatch):
 
     monkeypatch.setattr(graphviz.Digraph, "pipe", fail)
     with pytest.raises(GraphcError, match="syntax error"):
-        render.render(graphc.load(EX / "two_layer.gc"), str(out))
+        graphc.load(EX / "two_layer.gc").render(str(out))
     assert out.read_text(encoding="utf-8") == "earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.svg"]
 
@@ -579,7 +583,7 @@ def test_writes_are_atomic_and_leave_no_temporary_files(tmp_path, monkeypatch):
         real(path, check, protect)
 
     monkeypatch.setattr(render, "write_atomic", spy)
-    render.render(graphc.load(EX / "two_layer.gc"), str(out))
+    graphc.load(EX / "two_layer.gc").render(str(out))
     ((text, files),) = during
     assert text == "earlier" and len(files) == 2  # while writing: the old picture, and a temporary file beside it
     assert "<svg" in out.read_text(encoding="utf-8")
@@ -642,7 +646,7 @@ def test_cli_dot_output_matches_the_api_with_every_option(tmp_path):
     r = graphc_cli("render", EX / "two_layer.gc", "-o", "g.dot", *args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     m = graphc.compile((EX / "two_layer.gc").read_text(encoding="utf-8"), str(EX / "two_layer.gc"))
-    expected = render.to_digraph(
+    expected = to_digraph(
         m,
         backward=True,
         values={"x": [1.0, 2.0], "t": [0.0, 1.0]},
@@ -714,6 +718,6 @@ def test_cli_suggests_grouping_for_large_graphs(tmp_path):
 
 
 def test_a_negative_zero_shows_as_zero():
-    from graphc.render import _num
+    from graphc.views.render import _num
 
     assert (_num(-0.0), _num(-0.25), _num(1e-7)) == ("0", "-0.25", "1e-07")

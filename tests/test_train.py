@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc import train as T
+from graphc.training import loop as T
 from graphc.data import load_npz
 from graphc.errors import GraphcError
 
@@ -529,7 +529,7 @@ def test_cli_train_output_never_overwrites_an_input_and_fails_before_training(tm
 
 
 def test_cli_failed_save_keeps_the_earlier_output(tmp_path, monkeypatch):
-    from graphc import cli
+    from graphc.app import cli
 
     out = tmp_path / "p.npz"
     out.write_bytes(b"earlier")
@@ -588,7 +588,7 @@ def test_cli_train_reports_val_metric_and_early_stop(tmp_path):
 )
 def test_cli_train_errors(args, code, words, monkeypatch, capsys):
     """In process (the same main() as `python -m graphc`), to keep the suite quick."""
-    from graphc import cli
+    from graphc.app import cli
 
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("GRAPHC_DEBUG", raising=False)
@@ -638,7 +638,7 @@ def test_every_trained_example_has_a_documented_result():
 
 
 def _available(command: str) -> bool:
-    from graphc.cli import build_parser
+    from graphc.app.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     return shlex.split(command)[1] in sub.choices
@@ -713,7 +713,7 @@ def test_demo_writes_params_plot_and_code_and_says_what_next(tmp_path):
 
 
 def test_demo_without_matplotlib_says_so(tmp_path, monkeypatch):
-    from graphc import demo
+    from graphc.app import demo
 
     out = io.StringIO()
     monkeypatch.setitem(sys.modules, "matplotlib", None)
@@ -744,7 +744,7 @@ def test_callback_sees_each_epoch_and_can_stop_training():
 
 
 def test_cli_summary_counts_in_words(monkeypatch, capsys):
-    from graphc import cli
+    from graphc.app import cli
 
     monkeypatch.chdir(REPO)
     code = cli.main(["train", "examples/logistic_least_squares.gc", "--data", "examples/logistic_least_squares.npz",

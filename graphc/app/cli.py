@@ -6,8 +6,8 @@ import argparse
 import os
 import sys
 
-from . import api, data
-from .errors import GraphcError
+from .. import api, data
+from ..errors import GraphcError
 
 
 def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
@@ -140,7 +140,7 @@ def cmd_grad(m: api.Model, args) -> int:
 
 
 def cmd_gradcheck(m: api.Model, args) -> int:
-    from .gradcheck import gradcheck
+    from ..gradcheck import gradcheck
 
     values = _values(m, args)
     report = gradcheck(m, values, _wrt(args.wrt), seed=args.seed, max_checks=args.max_checks)
@@ -161,12 +161,11 @@ def cmd_equations(m: api.Model, args) -> int:
 
 
 def cmd_render(m: api.Model, args) -> int:
-    from . import render
+    from ..views import render
 
     if args.output:
         render.format_of(args.output)  # a wrong extension is a usage error, found before any work
-    dg = render.to_digraph(
-        m,
+    dg = m.to_digraph(
         backward=args.backward,
         values=_values(m, args) if (args.inputs or args.set) else None,
         wrt=_wrt(args.wrt),
@@ -360,9 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# ---- train and demo (graphc/train.py, graphc/demo.py) ------------------------------------------
+# ---- train and demo (graphc/training, graphc/app/demo.py) ------------------------------------------
 def cmd_train(m: api.Model, args) -> int:
-    from .train import train
+    from ..training import train
 
     protect = _read(args)
     keep = {*m.graph.names, args.target}  # the data's other keys may hold anything
@@ -467,7 +466,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     source_text = None
     try:
-        from .parser import read_source
+        from ..frontend import read_source
 
         source_text = read_source(args.model)
         m = api.compile(source_text, "<stdin>" if args.model == "-" else args.model)

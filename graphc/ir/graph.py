@@ -14,9 +14,9 @@ import math
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ..errors import GraphcError, Span
 from . import ops as O
 from . import shapes as S
-from .errors import GraphcError, Span
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -201,12 +201,6 @@ class Graph:
     @property
     def inputs(self) -> list[str]:
         return [n for n, i in self.names.items() if self._node[i]["op"] == "input"]
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Jupyter shows a graph as its picture (with its backward part, if it has one)."""
-        from .render import mimebundle
-
-        return mimebundle(self, include, exclude)
 
     def copy(self) -> Graph:
         g = Graph.__new__(Graph)

@@ -1,6 +1,6 @@
 """Training: full-batch gradient descent and mini-batch SGD on a model's params.
 
-    result = graphc.train.train(model, data, lr=0.5, epochs=30, batch_size=32, metric="accuracy")
+    result = graphc.training.train(model, data, lr=0.5, epochs=30, batch_size=32, metric="accuracy")
     result.params          # {name: array}, ready for Model.evaluate or data.save_npz
     result.history         # per epoch: "loss", "lr", and "accuracy", "val_loss", ... when asked for
 
@@ -32,12 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GraphcError
-from .interp import as_array
+from ..backends.numpy.values import as_array
+from ..data import check_numeric, check_output, load_npz
+from ..errors import GraphcError
+from .metrics import METRICS, accuracy, target_name
+from .plot import check_format, plot_history, require_matplotlib
+from .progress import Progress, terminal
 
 SCHEDULES = ("constant", "halve")
-METRICS = ("accuracy",)
-PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
 MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
 EXPLODE = 1e6  # a loss above this many times its start (or 1, when larger) has diverged, finite or not
 
@@ -124,184 +126,8 @@ def _forward(model, wrt: list[str], seed: int):
     return (lambda values: fn(**values)) if rename is None else (lambda values: fn(**rename(values)))
 
 
-# ---- the metric --------------------------------------------------------------------------------
-def accuracy(y, t, name: str = "the targets") -> float:
-    """The fraction of examples classified right; `t` must hold labels (`name` is for the error).
-
-    Several outputs per example (y [..., K], K > 1): argmax over the last axis, against integer
-    labels 0..K-1 of shape y.shape[:-1], or against the argmax of rows of y's shape that are class
-    probabilities (one-hot, or soft: entries in [0, 1] summing to 1).
-    One output per example (y [N], [N, 1] or a scalar): a probability, y > 0.5, against 0/1 targets, or
-    a score, y > 0, against ±1 targets.
-    Anything else (a regression's real-valued targets, say) is refused: its accuracy means nothing.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    t = np.asarray(t, dtype=np.float64)
-    k = y.shape[-1] if y.ndim else 1
-
-    def refuse(what):
-        raise GraphcError(
-            f"accuracy needs class labels, but {name} {what}",
-            hint="targets are integer labels 0..K-1 or one-hot rows for K class scores, 0/1 for one "
-            "probability, or ±1 for one score; for a regression, leave out --metric",
-        )
-
-    if k > 1 and t.shape == y.shape[:-1]:
-        if not np.all((t == np.round(t)) & (t >= 0) & (t < k)):
-            refuse(f"are not integer labels 0..{k - 1} (one per row of the {k} class scores)")
-        right = np.argmax(y, axis=-1) == t
-    elif k > 1 and y.ndim >= 2 and t.shape == y.shape:
-        if not (np.all((t >= 0) & (t <= 1)) and np.allclose(t.sum(axis=-1), 1)):
-            refuse(f"are not one-hot rows (class probabilities summing to 1) for the {k} class scores")
-        right = np.argmax(y, axis=-1) == np.argmax(t, axis=-1)
-    elif y.size == t.size and (y.ndim < 2 or k == 1):
-        if np.all((t == -1) | (t == 1)) and np.any(t == -1):  # ±1 labels: the output is a score, its sign the class
-            right = (y.reshape(-1) > 0) == (t.reshape(-1) > 0)
-        elif np.all((t == 0) | (t == 1)):  # 0/1 labels: the output is a probability
-            right = (y.reshape(-1) > 0.5) == (t.reshape(-1) > 0.5)
-        else:
-            refuse("are not 0/1 labels (for a probability) or ±1 labels (for a score) for the single output")
-    else:
-        raise GraphcError(
-            f"accuracy: cannot compare predictions of shape {list(y.shape)} with {name} of shape {list(t.shape)}",
-            hint="targets are one-hot rows like the predictions, integer labels, or 0/1 for a single output",
-        )
-    return float(np.mean(right)) if right.size else float("nan")
-
-
-def _target_name(model, metric_target: str | None, data: dict) -> str:
-    """The target the metric compares the first output with: given, or the one input that the
-    loss uses and the output does not."""
-    if metric_target is not None:
-        if metric_target not in data:
-            raise GraphcError(
-                f"no `{metric_target}` in the data for the metric's target",
-                hint=f"the data holds: {', '.join(sorted(data)) or 'nothing'}",
-                usage=True,
-            )
-        return metric_target
-    g = model.graph
-    out = g.names[model.output_names[0]]
-    before_loss = g.upstream([g.loss])
-    before_out = g.upstream([out])
-    cands = [n for n in model.inputs if g.names[n] in before_loss and g.names[n] not in before_out]
-    if len(cands) != 1:
-        which = f"several ({', '.join(cands)})" if cands else "none"
-        raise GraphcError(
-            f"cannot tell which input holds the targets for the metric: {which} of the inputs feed the loss "
-            f"but not the output `{model.output_names[0]}`",
-            hint="name it with --target NAME (Python: metric_target='NAME')",
-            usage=True,
-        )
-    return cands[0]
-
-
-# ---- progress ----------------------------------------------------------------------------------
-class _Progress:
-    """A tqdm bar on a terminal, plain log lines otherwise, or nothing (quiet)."""
-
-    def __init__(self, epochs: int, mode: str, file, log_every: int | None, desc: str):
-        self.mode, self.file, self.epochs = mode, file, epochs
-        self.every = log_every or (1 if epochs <= 50 else math.ceil(epochs / 20))
-        self.width = len(str(epochs))
-        self.bar = None
-        if mode == "bar":
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", file=file, dynamic_ncols=True, leave=True)
-
-    @staticmethod
-    def _fields(rec: dict) -> list[tuple[str, str]]:
-        out = []
-        for key, value in rec.items():
-            if key in ("epoch", "lr") or value is None:
-                continue
-            out.append((key, f"{value:.4f}" if "accuracy" in key else f"{value:.4g}"))
-        return out
-
-    def epoch(self, rec: dict, last: bool = False) -> None:
-        if self.mode == "bar":
-            self.bar.set_postfix({k.replace("accuracy", "acc"): v for k, v in self._fields(rec)}, refresh=False)
-            self.bar.update(1)
-        elif self.mode == "log":
-            k = rec["epoch"]
-            if k == 1 or k % self.every == 0 or last:
-                parts = [f"epoch {k:>{self.width}}/{self.epochs}"]
-                parts += [f"{key} {text}" for key, text in self._fields(rec)]
-                parts.append(f"lr {rec['lr']:.4g}")
-                print("  ".join(parts), file=self.file, flush=True)
-
-    def note(self, text: str) -> None:
-        if self.mode == "bar":
-            self.bar.write(text, file=self.file)
-        elif self.mode == "log":
-            print(text, file=self.file, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-# ---- the plot ----------------------------------------------------------------------------------
-def _require_matplotlib():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise GraphcError(
-            "--plot needs matplotlib, which is not installed",
-            hint="pip install 'graphc[plot]'  (or pip install matplotlib)",
-        ) from None
-    return plt
-
-
-def _plot_format(path: str) -> str:
-    ext = Path(path).suffix.lower().lstrip(".")
-    if ext not in PLOT_FORMATS:
-        raise GraphcError(
-            f"--plot {path}: cannot tell the picture format from the extension `.{ext}`"
-            if ext
-            else f"--plot {path}: the file name has no extension to tell the picture format",
-            hint=f"end the name with one of: {', '.join('.' + e for e in PLOT_FORMATS)}",
-            usage=True,
-        )
-    return ext
-
-
-def plot_history(history: dict, path: str, title: str = "", protect=()) -> None:
-    """Training and validation loss per epoch, written atomically to `path` (png, svg, pdf, jpg)."""
-    from .data import write_atomic
-
-    fmt = _plot_format(path)
-    plt = _require_matplotlib()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    marker = "." if len(epochs) <= 50 else None
-    ax.plot(epochs, history["loss"], marker=marker, label="training loss (mean over the epoch)")
-    if history.get("val_loss"):
-        ax.plot(epochs, history["val_loss"], marker=marker, label="validation loss (end of epoch)")
-    losses = [v for key in ("loss", "val_loss") for v in history.get(key, []) if np.isfinite(v)]
-    if losses and min(losses) > 0 and max(losses) / min(losses) > 100:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    try:
-        write_atomic(path, lambda f: fig.savefig(f, format=fmt), protect)
-    finally:
-        plt.close(fig)
-
-
 # ---- data --------------------------------------------------------------------------------------
 def _as_float(name: str, a) -> np.ndarray:
-    from .data import check_numeric
-
     a = np.asarray(a)
     check_numeric(name, a, "the data")
     return as_array(name, a, "the data for")
@@ -352,8 +178,6 @@ def _initial_params(model, init, first: dict, seed: int, params: list[str]) -> d
     given: dict = {}
     if init is not None:
         if isinstance(init, (str, Path)):
-            from .data import load_npz
-
             init = load_npz(str(init))
         given = {k: v for k, v in init.items() if k in params}
         if not given:
@@ -446,10 +270,8 @@ def train(
     if unknown:
         raise GraphcError(f"`{unknown[0]}` is not a param of the model", hint=f"params: {', '.join(model.params)}")
     if plot is not None:
-        _plot_format(plot)
-        _require_matplotlib()  # fail before training, not after
-        from .data import check_output
-
+        check_format(plot)
+        require_matplotlib()  # fail before training, not after
         check_output(plot, protect)
     if metric is not None and not model.output_names:
         raise GraphcError(
@@ -460,7 +282,7 @@ def train(
     batched, whole, n = _split(model, data, "training data")
     bs = n if batch_size is None or batch_size >= n or not batched else batch_size
     full = bs >= n
-    target = _target_name(model, metric_target, data) if metric else None
+    target = target_name(model, metric_target, data) if metric else None
     targets = _as_float(target, data[target]) if target else None
     if val is not None:
         vbatched, vwhole, _ = _split(model, val, "validation data")
@@ -535,9 +357,9 @@ def train(
         if metric:
             history["val_" + metric] = []
 
-    mode = "quiet" if quiet else ("bar" if progress or (progress is None and _terminal(file)) else "log")
+    mode = "quiet" if quiet else ("bar" if progress or (progress is None and terminal(file)) else "log")
     desc = Path(getattr(model.graph, "path", "") or "train").name
-    bar = _Progress(epochs, mode, file, log_every, desc)
+    bar = Progress(epochs, mode, file, log_every, desc)
     notes: list[str] = []
     steps, stopped, epoch, grad_norm = 0, "epochs", 0, None
     best = (math.inf, None, None)  # (val loss, epoch, params)
@@ -734,16 +556,3 @@ def train(
 def _went_up(loss: float, before: float) -> bool:
     """Whether the loss went up by more than rounding (near a minimum it wobbles in the last digits)."""
     return loss > before + 1e-12 * abs(before)
-
-
-def _terminal(file) -> bool:
-    """Whether `file` is a terminal a bar can be drawn on (one of size 0x0 would hide it)."""
-    import os
-
-    try:
-        if not file.isatty():
-            return False
-        size = os.get_terminal_size(file.fileno())
-    except (AttributeError, ValueError, OSError):
-        return False
-    return size.columns > 0 and size.lines > 0

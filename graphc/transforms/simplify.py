@@ -1,132 +1,28 @@
-"""Graph -> Graph passes, run in one visible pipeline.
-
-``stabilise`` rewrites numerically fragile forms before differentiation; ``simplify``
-cleans up what mechanical differentiation leaves behind (folding constants, algebraic
-identities, merging common subexpressions, dropping dead nodes).
-"""
+"""Clean up what mechanical differentiation leaves behind: fold constants, apply algebraic identities,
+merge common subexpressions, drop dead nodes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 
-from .graph import LEAVES, Graph, paused_gc
+from ..ir.graph import LEAVES, Graph, paused_gc
+from .rewrite import WouldChange, const, const_value, is_const, new, replace, replaceable
 
-# ---- helpers ------------------------------------------------------------------------------
-
-
-def _const_value(g: Graph, i: int):
-    n = g._node[i]  # (the raw dict: passes ask this of every argument of every node)
-    return n["attrs"]["value"] if n["op"] == "const" and n["name"] is None else None
+Evaluate = Callable[[Graph, int, list], float]  # see simplify
 
 
-def _is(g: Graph, i: int, value: float) -> bool:
-    v = _const_value(g, i)
-    return v is not None and v == value
-
-
-def replace(g: Graph, old: int, new: int) -> None:
-    """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
-    _changing(g)
-    for u in list(g._succ[old]):
-        g.set_args(u, [new if a == old else a for a in g[u]["args"]])
-    if old in g.grads.values():  # (checked first: a model may have many params, and passes replace often)
-        g.grads = {k: (new if v == old else v) for k, v in g.grads.items()}
-    if old in g.outputs:
-        g.outputs = [new if v == old else v for v in g.outputs]
-    if g.loss == old:
-        g.loss = new
-    name = g[old]["name"]
-    if name and g.names.get(name) == old:  # an error-signal name moves to the node that now holds the value
-        if g[new]["name"] is None:
-            g[new].update(name=name, signal=g[old].get("signal"))
-            g.names[name] = new
-        else:
-            del g.names[name]
-        g[old]["name"] = None
-
-
-def _replaceable(g: Graph, i: int) -> bool:
-    """Model values stay as they are; anonymous nodes and error signals may be rewritten."""
-    n = g._node[i]
-    return n["op"] not in ("input", "param") and (n["name"] is None or n.get("signal", False))
-
-
-def _new(g: Graph, at: int, op: str, args, attrs=None) -> int:
-    _changing(g)
-    i = g.add(op, args, attrs or {}, span=g[at]["span"])
-    g.infer(i)
-    return i
-
-
-def _const(g: Graph, value: float, span=None) -> int:
-    _changing(g)
-    return g.add("const", attrs={"value": value}, span=span, shape=())
-
-
-class _WouldChange(Exception):
-    """What a pass raises instead of changing a graph it was run on only to learn whether it would."""
-
-
-def _changing(g: Graph) -> None:
-    """Called before each change a simplification pass makes (see _settled)."""
-    if getattr(g, "_dry_run", False):
-        raise _WouldChange
-
-
-# ---- stabilisation ------------------------------------------------------------------------
-
-
-def stabilise(g: Graph, inplace: bool = False) -> Graph:
-    """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
-    log(sum(exp(z))) -> logsumexp(z), 1/(1 + exp(-z)) -> sigmoid(z)."""
-    g = g if inplace else g.copy()
-    if not any(n["op"] in ("log", "div") for n in g._node.values()):
-        return g  # each rewrite starts at a log or a division: no need to order the graph
-    for i in g.order():
-        n = g[i]
-        if n["op"] == "log":
-            (x,) = n["args"]
-            xn = g[x]
-            if xn["op"] == "softmax":
-                _rewrite(g, i, "log_softmax", xn["args"], xn["attrs"])
-            elif xn["op"] == "sigmoid":
-                z = xn["args"][0]
-                _rewrite(g, i, "neg", [_new(g, i, "softplus", [_new(g, i, "neg", [z])])])
-            elif xn["op"] == "sub" and _is(g, xn["args"][0], 1.0) and g[xn["args"][1]]["op"] == "sigmoid":
-                z = g[xn["args"][1]]["args"][0]
-                _rewrite(g, i, "neg", [_new(g, i, "softplus", [z])])
-            elif xn["op"] == "sum" and g[xn["args"][0]]["op"] == "exp":
-                _rewrite(g, i, "logsumexp", g[xn["args"][0]]["args"], xn["attrs"])
-        elif n["op"] == "div" and _is(g, n["args"][0], 1.0):
-            d = g[n["args"][1]]
-            if d["op"] == "add" and _is(g, d["args"][0], 1.0) and g[d["args"][1]]["op"] == "exp":
-                e = g[g[d["args"][1]]["args"][0]]
-                if e["op"] == "neg":
-                    _rewrite(g, i, "sigmoid", e["args"])
-    return g
-
-
-def _rewrite(g: Graph, i: int, op: str, args, attrs=None) -> None:
-    """Change node i in place (its name, span and users stay) to op(args)."""
-    g[i]["op"], g[i]["attrs"] = op, dict(attrs or {})
-    g.set_args(i, args)
-    g.infer(i)
-
-
-# ---- simplification -----------------------------------------------------------------------
-
-
-def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
+def fold_constants(g: Graph, order: list[int] | None = None, *, evaluate: Evaluate) -> bool:
     """Evaluate ops whose arguments are all anonymous scalar constants; size ratios of known shapes."""
-    from .interp import kernel
-
     node = g._node
     changed = False
     out = []  # the order, with each new constant after the node it replaces (merge_common visits it)
     for i in order or g.order():
         out.append(i)
         n = node[i]
-        if n["shape"] != () or n["op"] in LEAVES or not _replaceable(g, i):
+        if n["shape"] != () or n["op"] in LEAVES or not replaceable(g, i):
             continue  # (only scalars fold: size ratios are scalars too)
         if n["op"] == "size_ratio":
             s0, s1 = (g[a]["shape"] for a in n["args"])
@@ -135,12 +31,11 @@ def fold_constants(g: Graph, order: list[int] | None = None) -> bool:
             with np.errstate(all="ignore"):  # an empty array's size is 0: mean of [0] values is nan, as NumPy's
                 value = float(np.float64(np.prod(s0)) / np.float64(np.prod(s1)))
         else:
-            vals = [_const_value(g, a) for a in n["args"]]
+            vals = [const_value(g, a) for a in n["args"]]
             if any(v is None for v in vals):
                 continue
-            with np.errstate(all="ignore"):  # NumPy float64 semantics, as at run time: 1/0 = inf, 0/0 = nan
-                value = float(kernel(g, i)(*(np.float64(v) for v in vals)))
-        c = _const(g, value, n["span"])
+            value = evaluate(g, i, vals)  # (as the code would at run time: NumPy's 1/0 = inf, 0/0 = nan)
+        c = const(g, value, n["span"])
         replace(g, i, c)
         out.append(c)
         changed = True
@@ -184,12 +79,12 @@ def _identity(g: Graph, i: int) -> int | None:
     op, args, shape = n["op"], n["args"], n["shape"]
     if op in ("mul", "add", "sub") and not (node[args[0]]["op"] in _ARG_OPS or node[args[1]]["op"] in _ARG_OPS):
         return None  # most nodes, at once: every rule below for these ops needs such an operand
-    if op not in _IDENTITY_OPS or not _replaceable(g, i):
+    if op not in _IDENTITY_OPS or not replaceable(g, i):
         return None
     to = None
     if op == "mul":
         a, b = args
-        ca, cb = _const_value(g, a), _const_value(g, b)  # None unless an anonymous constant
+        ca, cb = const_value(g, a), const_value(g, b)  # None unless an anonymous constant
         if ca is None and cb is None:
             pass  # the usual case: each rule below needs a constant operand
         elif cb == 1.0 and _same(g, n, a):
@@ -197,36 +92,36 @@ def _identity(g: Graph, i: int) -> int | None:
         elif ca == 1.0 and _same(g, n, b):
             to = b
         elif (ca == 0.0 or cb == 0.0) and shape == ():
-            to = _const(g, 0.0)
+            to = const(g, 0.0)
         elif ca == -1.0 and _same(g, n, b):
-            to = _new(g, i, "neg", [b])
+            to = new(g, i, "neg", [b])
         elif ca is not None or cb is not None:
             to = _fold_scale(g, i)
     elif op in ("add", "sub"):
         a, b = args
-        ca, cb = _const_value(g, a), _const_value(g, b)
+        ca, cb = const_value(g, a), const_value(g, b)
         if cb == 0.0 and _same(g, n, a):
             to = a
         elif ca == 0.0 and _same(g, n, b):
-            to = b if op == "add" else _new(g, i, "neg", [b])
-        elif node[b]["op"] == "neg" and _replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
-            to = _new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
-    elif op in ("div", "pow") and _is(g, args[1], 1.0) and _same(g, n, args[0]):
+            to = b if op == "add" else new(g, i, "neg", [b])
+        elif node[b]["op"] == "neg" and replaceable(g, b):  # a + -b -> a - b, a - -b -> a + b
+            to = new(g, i, "sub" if op == "add" else "add", [a, node[b]["args"][0]])
+    elif op in ("div", "pow") and is_const(g, args[1], 1.0) and _same(g, n, args[0]):
         to = args[0]
-    elif op == "pow" and _is(g, args[1], 2.0):
-        to = _new(g, i, "mul", [args[0], args[0]])
-    elif op == "pow" and _is(g, args[1], 0.0):  # x^0 = 1, nan and inf included (as NumPy has it)
-        one = _const(g, 1.0)
-        to = one if shape == () else _new(g, i, "broadcast", [one, args[0]])
+    elif op == "pow" and is_const(g, args[1], 2.0):
+        to = new(g, i, "mul", [args[0], args[0]])
+    elif op == "pow" and is_const(g, args[1], 0.0):  # x^0 = 1, nan and inf included (as NumPy has it)
+        one = const(g, 1.0)
+        to = one if shape == () else new(g, i, "broadcast", [one, args[0]])
     elif op == "neg" and g[args[0]]["op"] == "neg":
         to = g[args[0]]["args"][0]
-    elif op == "neg" and g[args[0]]["op"] == "broadcast" and _replaceable(g, args[0]):
+    elif op == "neg" and g[args[0]]["op"] == "broadcast" and replaceable(g, args[0]):
         b = g[args[0]]  # -broadcast(s) -> broadcast(-s): negate the small thing
-        to = _new(g, i, "broadcast", [_new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
-    elif op == "neg" and g[args[0]]["op"] == "sub" and _replaceable(g, args[0]):
-        to = _new(g, i, "sub", g[args[0]]["args"][::-1])
+        to = new(g, i, "broadcast", [new(g, i, "neg", [b["args"][0]]), b["args"][1]], b["attrs"])
+    elif op == "neg" and g[args[0]]["op"] == "sub" and replaceable(g, args[0]):
+        to = new(g, i, "sub", g[args[0]]["args"][::-1])
     elif op == "broadcast" and node[args[0]]["op"] == "broadcast" and g[node[args[0]]["args"][0]]["shape"] == ():
-        to = _new(g, i, "broadcast", [node[args[0]]["args"][0], args[1]])  # a scalar spread twice: once
+        to = new(g, i, "broadcast", [node[args[0]]["args"][0], args[1]])  # a scalar spread twice: once
     elif (
         op in ("unbroadcast", "broadcast")
         and n["attrs"].get("axis") is None
@@ -263,14 +158,14 @@ def _fold_scale(g: Graph, i: int) -> int | None:
     """c1 * (c2 * x), c1 * (x * c2), (c2 * x) * c1 ... -> (c1 c2) * x: constants gather and fold."""
     a, b = g[i]["args"]
     for c, m in ((a, b), (b, a)):
-        if _const_value(g, c) is None or g[m]["op"] != "mul" or not _replaceable(g, m):
+        if const_value(g, c) is None or g[m]["op"] != "mul" or not replaceable(g, m):
             continue
         for k in (0, 1):
             inner = g[m]["args"][k]
-            if _const_value(g, inner) is not None:
-                value = _const_value(g, c) * _const_value(g, inner)
-                scale = _const(g, value)
-                return _new(g, i, "mul", [scale, g[m]["args"][1 - k]])
+            if const_value(g, inner) is not None:
+                value = const_value(g, c) * const_value(g, inner)
+                scale = const(g, value)
+                return new(g, i, "mul", [scale, g[m]["args"][1 - k]])
     return None
 
 
@@ -278,9 +173,9 @@ def _pull_neg(g: Graph, i: int) -> int | None:
     """(-a) * b -> -(a * b), so that the minus can meet a sum: x - (-a) * b -> x + a * b."""
     args = list(g[i]["args"])
     for k in (0, 1):
-        if g[args[k]]["op"] == "neg" and _replaceable(g, args[k]):
+        if g[args[k]]["op"] == "neg" and replaceable(g, args[k]):
             args[k] = g[args[k]]["args"][0]
-            return _new(g, i, "neg", [_new(g, i, g[i]["op"], args)])
+            return new(g, i, "neg", [new(g, i, g[i]["op"], args)])
     return None
 
 
@@ -292,7 +187,7 @@ def _spread(g: Graph, i: int) -> int | None:
         s, ax = n["args"][0], n["attrs"].get("axis")
         if ax is None or g[s]["shape"] == ():
             return s
-        return _new(g, i, "expand_dims", [s], {"axis": ax})
+        return new(g, i, "expand_dims", [s], {"axis": ax})
     if n["op"] == "expand_dims":
         inner = _spread(g, n["args"][0]) if g[n["args"][0]]["op"] in ("broadcast", "expand_dims") else None
         return inner if inner is not None and g[inner]["shape"] == () else None
@@ -309,17 +204,17 @@ def _drop_broadcast(g: Graph, i: int) -> int | None:
     for k in (0, 1):
         args = n["args"]
         b = node[args[k]]
-        if b["op"] not in ("broadcast", "expand_dims") or not _replaceable(g, args[k]):
+        if b["op"] not in ("broadcast", "expand_dims") or not replaceable(g, args[k]):
             continue
         args, other = list(args), node[args[1 - k]]
         if other["shape"] == n["shape"]:
             s = _spread(g, args[k])
             if s is not None:
                 args[k] = s
-                return _new(g, i, n["op"], args)
+                return new(g, i, n["op"], args)
         elif other["shape"] == () and b["op"] == "broadcast" and g[b["args"][1]]["shape"] == n["shape"]:
             args[k] = b["args"][0]
-            return _new(g, i, "broadcast", [_new(g, i, n["op"], args), b["args"][1]], b["attrs"])
+            return new(g, i, "broadcast", [new(g, i, n["op"], args), b["args"][1]], b["attrs"])
     return None
 
 
@@ -364,8 +259,8 @@ def merge_common(g: Graph, order: list[int] | None = None) -> bool:
             continue
         first = seen.setdefault(k, i)
         if first != i:
-            if not _replaceable(g, i):
-                if not _replaceable(g, first):
+            if not replaceable(g, i):
+                if not replaceable(g, first):
                     continue
                 seen[k], first, i = i, i, first  # keep the model's named value; merge the other into it
             replace(g, i, first)
@@ -394,23 +289,32 @@ def remove_dead(g: Graph, order: list[int] | None = None) -> bool:
 PIPELINE = (fold_constants, identities, share_softmax, merge_common, remove_dead)
 
 
+def round_passes(evaluate: Evaluate) -> list:
+    """PIPELINE's passes as one round runs them, each taking (g, order); constants fold by `evaluate`."""
+    return [partial(p, evaluate=evaluate) if p is fold_constants else p for p in PIPELINE]
+
+
 @paused_gc()
-def simplify(g: Graph, inplace: bool = False, max_rounds: int = 10) -> Graph:
+def simplify(g: Graph, evaluate: Evaluate, inplace: bool = False, max_rounds: int = 10) -> Graph:
     """Rounds of PIPELINE, each pass over every node, until a round would change nothing. That last round
-    is not run: _settled answers for it by looking only near what the round before changed."""
+    is not run: _settled answers for it by looking only near what the round before changed.
+
+    evaluate(g, i, values): node i's op applied to scalar float64 values, as the backend computes it at
+    run time (constant folding must give the number running the code would)."""
     g = g if inplace else g.copy()
+    passes = round_passes(evaluate)
     for _ in range(max_rounds):
         before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g._node.items()}
         changed = False
         order = g.order()  # one order a round: nodes a pass adds are visited next round
-        for p in PIPELINE:  # every pass runs each round, until a round changes nothing
+        for p in passes:  # every pass runs each round, until a round changes nothing
             changed = p(g, order) or changed
-        if not changed or _settled(g, before):
+        if not changed or _settled(g, before, evaluate):
             break
     return g
 
 
-def _settled(g: Graph, before: dict) -> bool:
+def _settled(g: Graph, before: dict, evaluate: Evaluate) -> bool:
     """Would another round of PIPELINE leave g as it is? `before` has each node's (op, args, name, attrs) as
     the round just run began.
 
@@ -445,9 +349,9 @@ def _settled(g: Graph, before: dict) -> bool:
         return True
     g._dry_run = True
     try:
-        fold_constants(g, list(near))
+        fold_constants(g, list(near), evaluate=evaluate)
         identities(g, list(near))
-    except _WouldChange:
+    except WouldChange:
         return False
     finally:
         del g._dry_run
@@ -462,7 +366,7 @@ def _equal_constants(g: Graph, old_args: tuple, args: tuple, before: dict) -> bo
     for a, b in zip(old_args, args):
         if a != b:
             op, _, name, attrs = before.get(a, (None,) * 4)
-            if op != "const" or name is not None or attrs["value"] != _const_value(g, b):
+            if op != "const" or name is not None or attrs["value"] != const_value(g, b):
                 return False
     return True
 
@@ -490,6 +394,6 @@ def _merges(g: Graph, nodes: list[int]) -> bool:
                         consts.setdefault(_key(m), []).append(j)
             twins = consts.get(k, ())
         for j in twins:
-            if j != i and _key(node[j]) == k and (_replaceable(g, i) or _replaceable(g, j)):
+            if j != i and _key(node[j]) == k and (replaceable(g, i) or replaceable(g, j)):
                 return True
     return False

@@ -1,19 +1,20 @@
 """The demo (`graphc demo`, `make demo`): train the lecture's two-layer network on the shipped 8x8
 digits, report held-out accuracy, and write everything graphc makes of it into one folder.
 
-    graphc.demo.run(out="out")      # what `graphc demo --out out` does; returns {path: what it is}
+    graphc.app.demo.run(out="out")      # what `graphc demo --out out` does; returns {path: what it is}
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 from pathlib import Path
 
-from .errors import GraphcError
+from .. import api, data
+from ..errors import GraphcError
+from ..training import train
+from ..training.plot import require_matplotlib
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODEL = EXAMPLES / "digits_mlp.gc"
 LR, BATCH, EPOCHS = 0.5, 32, 30  # as in examples/README.md
 
@@ -24,24 +25,6 @@ def _rel(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _subcommand(name: str) -> bool:
-    from .cli import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return name in sub.choices
-
-
-def _run_cli(*argv: str) -> tuple[int, str]:
-    """Run a graphc command in this process; (exit code, what it printed)."""
-    from .cli import main
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
-        code = main(list(argv))
-    return code, buf.getvalue().strip()
 
 
 def run(
@@ -58,9 +41,6 @@ def run(
     Returns {path written: what it holds}. Parts whose tools are missing (matplotlib, Graphviz's
     `dot`, `graphc render`) are skipped with a message saying so and how to get them.
     """
-    from . import api, data
-    from .train import _require_matplotlib, train
-
     file = file if file is not None else sys.stdout
 
     def say(text: str = "") -> None:
@@ -103,7 +83,7 @@ def run(
 
     plot = folder / "loss.png"
     try:
-        _require_matplotlib()
+        require_matplotlib()
     except GraphcError:
         plot = None
         skipped.append("loss.png: matplotlib is not installed (pip install 'graphc[plot]' to get the loss plot)")
@@ -135,28 +115,20 @@ def run(
     if plot:
         written[str(plot)] = "training and held-out loss per epoch"
 
-    if _subcommand("render"):
-        for name, extra, what in (
-            ("forward.svg", (), "the forward computation graph"),
-            ("backward.svg", ("--backward",), "the backward graph, with error signals ȳ"),
-        ):
-            code, text = _run_cli("render", str(MODEL), "-o", str(folder / name), *extra)
-            if code == 0 and (folder / name).exists():
-                written[str(folder / name)] = what
-            else:
-                skipped.append(f"{name}: `graphc render` failed: {text.splitlines()[-1] if text else code}")
-    else:
-        skipped.append("forward.svg, backward.svg: this graphc has no `render` command yet")
-
-    if _subcommand("emit"):
-        code_path = folder / "digits_backprop.py"
-        code, text = _run_cli("emit", str(MODEL), "-o", str(code_path))
-        if code == 0 and code_path.exists():
-            written[str(code_path)] = "the emitted NumPy module: forward() and loss_and_grad(), backprop line by line"
-        else:
-            skipped.append(f"digits_backprop.py: `graphc emit` failed: {text.splitlines()[-1] if text else code}")
-    else:
-        skipped.append("digits_backprop.py: this graphc has no `emit` command yet")
+    protect = [str(MODEL)]
+    for name, backward, what in (
+        ("forward.svg", False, "the forward computation graph"),
+        ("backward.svg", True, "the backward graph, with error signals ȳ"),
+    ):
+        try:
+            m.render(folder / name, backward=backward, protect=protect)
+            written[str(folder / name)] = what
+        except GraphcError as e:  # e.g. Graphviz's `dot` is missing: the rest of the demo still runs
+            skipped.append(f"{name}: {e.message}" + (f" ({e.hint})" if e.hint else ""))
+    code_path = folder / "digits_backprop.py"
+    source = m.emit(module_name=code_path.stem)
+    data.write_atomic(str(code_path), lambda f: f.write(source.encode("utf-8")), protect)
+    written[str(code_path)] = "the emitted NumPy module: forward() and loss_and_grad(), backprop line by line"
 
     say(f"wrote into {_rel(folder)}/:")
     width = max(len(Path(p).name) for p in written)
@@ -179,8 +151,7 @@ def run(
     say("      longer, stopping when the held-out loss stops improving (--plot loss.png, -o params.npz)")
     say(f"  graphc equations {two}")
     say("      backprop for the lecture's two-layer network, in its ȳ notation")
-    if _subcommand("render"):
-        say(f"  graphc render {two} --inputs {_rel(EXAMPLES / 'two_layer.npz')} --backward -o two_layer.svg")
-        say("      its forward and backward graphs, every value and error signal written on them")
+    say(f"  graphc render {two} --inputs {_rel(EXAMPLES / 'two_layer.npz')} --backward -o two_layer.svg")
+    say("      its forward and backward graphs, every value and error signal written on them")
     say(f"  every lecture model, with its command and result: {_rel(EXAMPLES / 'README.md')}")
     return written

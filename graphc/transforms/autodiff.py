@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from . import ops as O
-from .errors import GraphcError, suggest
-from .graph import Graph, V, paused_gc
+from ..errors import GraphcError, suggest
+from ..ir import ops as O
+from ..ir.graph import Graph, V, paused_gc
 
 
 def default_wrt(g: Graph) -> list[str]:

@@ -24,12 +24,12 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
-from . import ops as O
-from . import shapes as S
-from .data import write_atomic
-from .equations import _Style, _Writer, unknown_note
-from .errors import GraphcError, suggest
-from .graph import Graph
+from ..data import write_atomic
+from ..errors import GraphcError
+from ..ir import ops as O
+from ..ir import shapes as S
+from ..ir.graph import Graph
+from .notation import Style, Writer, unknown_note
 
 FORMATS = ("svg", "png", "pdf", "dot")
 RANKDIRS = ("LR", "TB", "RL", "BT")
@@ -71,7 +71,7 @@ _SHAPE_ONLY = {"unbroadcast": {1}, "broadcast": {1}, "size_ratio": {0, 1}, "zero
 # binary ops whose operands' order matters: drawn as `a − b` (comparisons too: `h > a`, not `>`)
 _ORDERED = {"sub", "div", "pow", "matmul", "gt", "ge", "lt", "le", "eq", "ne"}
 _SYMBOL = {"sub": "−"}
-_INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # never boxed of their own in collapsed pictures
+INLINE = ("const", "broadcast", "expand_dims", "size_ratio")  # never boxed of their own in collapsed pictures
 
 
 # ---- values ----------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def _esc(text) -> str:
 
 def _bar(name: str) -> str:
     """ȳ for y, in the slide's notation (combining overlines: Graphviz's <O> is misplaced by cairo)."""
-    return _esc(_Style(False).bar(name))
+    return _esc(Style(False).bar(name))
 
 
 def _small(text: str, color: str = "#555555", size: int = 10) -> str:
@@ -164,7 +164,7 @@ class _Drawing:
 
         self.boxed = {i for i in self.nodes if self._is_boxed(i)}
         self.temps: dict[int, str] = {}
-        self.writer = _Writer(g, _Style(False)) if collapse else None  # the expressions written in boxes
+        self.writer = Writer(g, Style(False)) if collapse else None  # the expressions written in boxes
         self._names: dict | None = None  # (the boxes' names in those expressions, made on first use)
         if collapse:  # an anonymous value written twice or more gets a box (and a name) of its own
             written: dict[int, set[int]] = {i: set() for i in self.nodes}
@@ -173,7 +173,7 @@ class _Drawing:
                     if a in written:
                         written[a].add(u)
             for i in self.nodes:
-                if i not in self.boxed and g[i]["op"] not in _INLINE and len(written[i]) > 1:
+                if i not in self.boxed and g[i]["op"] not in INLINE and len(written[i]) > 1:
                     self.boxed.add(i)
                     k = len(self.temps) + 1
                     while f"t{k}" in g.names:
@@ -552,49 +552,22 @@ def _init_text(init: tuple) -> str:
 # ---- the public functions --------------------------------------------------------------------
 
 
-def _graph_and_values(obj, backward, values, wrt, seed):
-    from .api import Model
-
-    if isinstance(obj, Model):
-        for w in wrt or ():  # checked even for a forward picture: a misspelt --wrt should not pass silently
-            if w not in obj.names:
-                raise GraphcError(
-                    f"cannot differentiate w.r.t. `{w}`: the model has no such value",
-                    hint=suggest(w, obj.names),
-                    usage=True,
-                )
-        g, vals = obj.trace(values, wrt, seed, backward=bool(backward))
-        return g, vals, bool(backward)
-    if isinstance(obj, Graph):
-        if backward and not obj.grads:
-            raise GraphcError(
-                "this Graph has no backward part to draw",
-                hint="pass the Model with backward=True, or Model.backward()",
-                usage=True,
-            )
-        return obj, dict(values or {}), bool(obj.grads) if backward is None else bool(backward)
-    raise TypeError(f"to_digraph draws a graphc Model or Graph, not {type(obj).__name__}")
-
-
 def to_digraph(
-    obj,
-    backward: bool | None = None,
+    g: Graph,
     values: dict | None = None,
-    wrt: list[str] | None = None,
-    seed: int = 0,
+    backward: bool | None = None,
     rankdir: str = "LR",
     group_by_line: bool = False,
     collapse: bool = False,
     legend: bool = True,
     title: str | None = None,
 ) -> graphviz.Digraph:
-    """The picture of a Model (or a Graph) as a graphviz.Digraph, which Jupyter displays inline.
+    """The picture of a graph as a graphviz.Digraph, which Jupyter displays inline (Model.to_digraph
+    makes the graph and its values from a model: this function only draws).
 
-    obj: a Model, or a Graph (e.g. ``Model.backward()``, drawn with its backward part if it has one).
-    backward: add the backward graph (error signals) beside the forward one.
-    values: for a Model, {name: value} as for ``Model.evaluate``: every node then shows its value
-        and, with backward, its error signal; for a Graph, {node id: value} (``Model.trace``).
-    wrt: the names whose gradients the backward graph computes (default: the params, else the inputs).
+    g: a forward graph, or a gradient graph (e.g. ``Model.backward()``), drawn with its backward part.
+    values: {node id: value} (``Model.trace``): every node then shows its value.
+    backward: draw the backward part (default: when g has one).
     rankdir: LR (left to right), TB (top to bottom), RL or BT.
     group_by_line: cluster the nodes by the model line they come from (for large graphs).
     collapse: one box per named value, its expression written inside, instead of a node per operation.
@@ -602,8 +575,14 @@ def to_digraph(
     rankdir = rankdir.upper()
     if rankdir not in RANKDIRS:
         raise GraphcError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}", usage=True)
-    g, vals, backward = _graph_and_values(obj, backward, values, wrt, seed)
-    drawing = _Drawing(g, vals, backward, group_by_line, collapse)
+    if backward and not g.grads:
+        raise GraphcError(
+            "this Graph has no backward part to draw",
+            hint="pass the Model with backward=True, or Model.backward()",
+            usage=True,
+        )
+    vals = dict(values or {})
+    drawing = _Drawing(g, vals, bool(g.grads) if backward is None else bool(backward), group_by_line, collapse)
     dg = graphviz.Digraph(name=Path(g.path).stem or "model")
     if title is None:
         what = "forward and backward graphs" if drawing.backward else "forward graph"
@@ -699,19 +678,18 @@ def save(dg: graphviz.Digraph, path: str, protect=()) -> str:
     return path
 
 
-def render(obj, path: str, protect=(), **options) -> str:
-    """Draw obj (a Model or Graph; the options are to_digraph's) into path, the format taken from its
-    extension: svg, png, pdf, or dot (Graphviz's text, which needs no Graphviz program). Returns path."""
+def render(g: Graph, path: str, protect=(), **options) -> str:
+    """Draw graph g (the options are to_digraph's) into path, the format taken from its extension: svg,
+    png, pdf, or dot (Graphviz's text, which needs no Graphviz program). Returns path."""
     format_of(path)  # a wrong extension is reported before any work
-    return save(to_digraph(obj, **options), path, protect)
+    return save(to_digraph(g, **options), path, protect)
 
 
-def mimebundle(obj, include=None, exclude=None) -> dict:
-    """What Jupyter shows for a Model or Graph: its picture, or the reason there is none."""
+def mimebundle(picture, text: str, include=None, exclude=None) -> dict:
+    """What Jupyter shows for a model or graph: picture() (a Digraph), or the reason there is none."""
     bundle: dict = {}
     try:
-        bundle.update(to_digraph(obj)._repr_mimebundle_(include, exclude))
-        text = repr(obj)
+        bundle.update(picture()._repr_mimebundle_(include, exclude))
     except graphviz.ExecutableNotFound:
         e = missing_dot_error()
         text = f"{e.message}\nhint: {e.hint}"

@@ -1,0 +1,130 @@
+"""Model text -> forward Graph: parse (LALR), then check names, order and shapes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ..errors import GraphcError, Span, suggest
+from ..ir.graph import Graph, paused_gc
+from .builder import Builder
+from .lalr import Parser, Tok, span_of
+
+_LOCK = threading.Lock()
+_BUILDER = Builder()
+_PARSER: Parser | None = None
+
+
+def parse(source: str, path: str = "<model>") -> Graph:
+    """Parse model text into a Graph: names resolved, ordered, shapes inferred as far as declared."""
+    global _PARSER
+    source = source.removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no text
+    with _LOCK, paused_gc():
+        if _PARSER is None:
+            _PARSER = Parser(_BUILDER)
+        _BUILDER.reset(source, path)
+        try:
+            _PARSER.parse(source)
+            return _finish(_BUILDER)
+        finally:
+            _BUILDER.reset("", path)  # the builder keeps no graph alive
+
+
+def _finish(b: Builder) -> Graph:
+    g = b.g
+    g.shared_consts = None
+    for i in g.names.values():  # used but never defined: an input of unknown shape
+        if g[i]["op"] is None:
+            g[i].update(op="input", attrs={"declared": None})
+    if not b.assigned:
+        raise GraphcError(
+            "the model defines no value",
+            Span(1, 1) if g.source.strip() else None,
+            "write an equation such as `y = w*x + b`",
+        )
+    order = g.order()
+    if len(order) < len(g):  # a topological order leaves out every node on a cycle
+        _report_cycle(g)
+    for i in g:
+        n = g[i]
+        if n["op"] in ("input", "param"):
+            n["shape"] = n["attrs"]["declared"]
+    _bind_const_dims(g)
+    g.infer_all(order)
+    for tok in b.outputs:
+        g.outputs.append(_lookup(g, b, tok))
+    if b.loss is not None:
+        g.loss = _lookup(g, b, b.loss)
+    else:
+        unused = [n for n in b.assigned if not g.users(g.names[n])]
+        g.loss = g.names[unused[-1]]
+    check_loss_shape(g, g[g.loss]["shape"])
+    return g
+
+
+def _bind_const_dims(g: Graph) -> None:
+    """SPEC §1: a const and a symbolic dim of one name are one size (`const N = 3` with `input X: [N, 2]`)."""
+    dims = {d for i in g.names.values() if g[i]["op"] in ("input", "param") for d in g[i]["attrs"]["declared"] or ()}
+    for name in dims & set(g.names):
+        n = g[g.names[name]]
+        if n["op"] != "const":
+            continue  # a value named like a dim is a value: only consts give dims a size
+        v = n["attrs"]["value"]
+        if not (float(v).is_integer() and v >= 0):
+            raise GraphcError(
+                f"`{name}` is a dim of a declared shape, so the const `{name}` must be a size (0, 1, 2, ...), "
+                f"not {v:g}",
+                n["span"],
+            )
+        g.dims.unify(name, int(v))
+
+
+def check_loss_shape(g: Graph, shape) -> None:
+    if shape is not None and shape != ():
+        name = g.label(g.loss)
+        raise GraphcError(
+            f"the loss `{name}` must be a scalar, but its shape is [{', '.join(map(str, shape))}]",
+            g[g.loss]["span"],
+            f"reduce it, e.g. `{name} = sum(...)` or `mean(...)`, or pick another with `loss NAME`",
+        )
+
+
+def _lookup(g: Graph, b: Builder, tok: Tok) -> int:
+    name = str(tok)
+    if name not in b.defined:
+        raise GraphcError(f"`{name}` is not defined in the model", span_of(tok), suggest(name, b.defined))
+    return g.names[name]
+
+
+def _report_cycle(g: Graph) -> None:
+    import networkx as nx
+
+    cycle = [u for u, _ in nx.find_cycle(g.nx)]
+    named = [i for i in cycle if g[i]["name"]]
+    first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))
+    at = " -> ".join(f"{g[i]['name']} (line {g[i]['span'].line})" for i in named)
+    raise GraphcError(
+        f"the definitions form a cycle: {at} -> {g[named[0]]['name']}",
+        g[first]["span"],
+        "a value cannot depend on itself; break the cycle",
+    )
+
+
+def read_source(path: str) -> str:
+    """Read a model file (or '-' for stdin) as text, with graphc errors for unreadable input."""
+    import sys
+
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise GraphcError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise GraphcError(f"{path} is a directory, not a model file") from None
+    except OSError as e:
+        raise GraphcError(f"cannot read {path}: {e.strerror}") from None
+    if b"\0" in data:
+        raise GraphcError(f"{path} is a binary file, not a model", hint="a model is text, e.g. `y = w*x + b`")
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")  # (parse skips it too, for text from the API)
+    except UnicodeDecodeError as e:
+        raise GraphcError(f"{path} is not UTF-8 text (byte {e.start})") from None

@@ -1,0 +1,1 @@
+"""The intermediate representation: shapes, the op table, the graph."""

@@ -1,0 +1,1 @@
+"""Graph -> Graph: differentiation, stabilisation, simplification, and the pipeline that runs them."""

@@ -1,0 +1,1 @@
+"""What people read: the equations, the pictures, and the notation they share."""
