@@ -16,7 +16,7 @@ from test_autodiff import make_values, random_models
 import graphc
 from graphc import data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
 DATA = {"logistic_least_squares": "logistic_least_squares", "logistic_least_squares_l2": "logistic_least_squares",
         "chain_rule": "chain_rule", "xor_threshold": "xor", "xor_features": "xor", "xor_mlp": "xor_mlp",

@@ -15,7 +15,7 @@ import pytest
 import graphc
 from graphc import data
 
-EX = Path(__file__).resolve().parents[1] / "examples"
+EX = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLES = sorted(p.name for p in EX.glob("*.gc"))
 INTERNALS = ("sum_to", "shape(", "size_ratio", "unbroadcast", "%")
 

@@ -26,7 +26,7 @@ from graphc import data
 from graphc.views import render
 from graphc.errors import GraphcError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"
 sys.path.insert(0, str(REPO / "bench"))
 from models import chain_model  # noqa: E402

@@ -22,7 +22,7 @@ from graphc.training import loop as T
 from graphc.data import load_npz
 from graphc.errors import GraphcError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from clitools import run_graphc
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
@@ -449,7 +449,7 @@ def test_check_loads_neither_numpy_nor_networkx():
         "heavy = [m for m in ('numpy', 'networkx', 'graphc.backends.numpy.plan', 'graphc.transforms.autodiff', 'graphc.transforms.simplify') if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "ok: 10 values" in done.stdout

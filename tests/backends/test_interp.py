@@ -15,7 +15,7 @@ from graphc.backends.numpy.plan import Plan, run
 from graphc.backends.numpy.values import bind
 from graphc.transforms.pipeline import gradient_graph
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 from models import MLP, mlp_values  # noqa: E402 (the benchmark's model)
 

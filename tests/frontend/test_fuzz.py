@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import graphc
 from graphc import GraphcError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = {p.name: p.read_text(encoding="utf-8") for p in sorted((REPO / "examples").glob("*.gc"))}
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

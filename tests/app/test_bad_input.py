@@ -22,7 +22,7 @@ from graphc import data
 from graphc.training import loop as T
 from graphc.errors import GraphcError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"
 LOGISTIC = EX / "logistic_least_squares.gc"  # input x, t; param w, b; z = w*x + b (line 24)
 LSQ = EX / "least_squares.gc"  # input X: [N, D], t: [N]; param w: [D]

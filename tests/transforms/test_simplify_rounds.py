@@ -20,7 +20,7 @@ from graphc.transforms import autodiff
 from graphc.transforms import simplify as passes
 from graphc.transforms.stabilise import stabilise
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
 
 

@@ -13,7 +13,7 @@ from test_emit import EXAMPLES, example_values
 
 import graphc
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = [p for p in EXAMPLES if p.stem != "digits_mlp"]  # digits' W1 has 4,096 entries: a 4096² Hessian
 KINKED = {"xor_threshold"}  # |y - t| with y = t exactly: differences straddle the kink of |.|
 

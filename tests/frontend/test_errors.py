@@ -16,7 +16,7 @@ from clitools import run_graphc
 import graphc
 from graphc import GraphcError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def compile_error(src: str) -> GraphcError:
