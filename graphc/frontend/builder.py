@@ -11,6 +11,7 @@ from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph
 from .lalr import RESERVED, Tok, span_of
 
+_KIND_TEXT = {bool: "true or false", int: "an integer"}  # how an error names a keyword type
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "pow", "**": "pow"}
 INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
 
@@ -226,9 +227,9 @@ class Builder(lark.Transformer):
                 raise GraphcError(f"`{fname}` has no keyword `{k}`", span_of(key), f"its keywords: {allowed}")
             if k in attrs:
                 raise GraphcError(f"keyword `{k}` given twice", span_of(key))
-            kind = bool if k == "keepdims" else int
+            kind = op.kwtypes[k]
             if type(value) is not kind:
-                raise GraphcError(f"`{k}` must be {'true or false' if kind is bool else 'an integer'}", span_of(key))
+                raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}", span_of(key))
             attrs[k] = value
         end = c[-1].span if args and isinstance(c[-1], E) else span_of(tok)
         span = span_of(tok).to(end)

@@ -1,8 +1,7 @@
-"""Every operation, each defined once: arity, keywords, shape rule, NumPy code, derivative, label.
+"""Every operation, each defined once: arity, typed keywords, shape rule, derivative, properties, notation.
 
-``code`` is a NumPy expression template (``{0}``, ``{1}`` are the arguments, ``{kw}`` the
-keyword attributes). The interpreter compiles it into its kernel and ``graphc emit`` writes
-it out, so the two can never disagree. ``grad(y, g, *args)`` gets handles to the node's
+How an op is computed is each backend's table (graphc/backends/numpy/dialect.py: a NumPy expression
+template per op); everything else about it is here. ``grad(y, g, *args)`` gets handles to the node's
 output ``y``, its error signal ``g = ȳ`` and its arguments, and returns one contribution per
 argument (``None`` for none), built from ordinary ops so that the backward graph can be run,
 emitted, drawn and differentiated again. Contributions may be broadcast-shaped: autodiff
@@ -20,33 +19,38 @@ from . import shapes as S
 ShapeRule = Callable[[list, dict, S.Dims], tuple | None]
 
 
+# How tightly an expression binds, higher tighter: one scale for code, equations and pictures.
+CMP, ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5, 6
+
+
 @dataclass(frozen=True)
 class Op:
     name: str
     arity: int
-    code: str
     shape: ShapeRule
     grad: Callable | None = None  # None: the op has no derivative (zero everywhere)
-    label: str = ""
+    label: str = ""  # its name in pictures
     kwargs: dict = field(default_factory=dict)  # user-visible keyword -> default
-    infix: tuple[str, int] | None = None  # (symbol, precedence) for equations
-    helpers: tuple[str, ...] = ()  # runtime helpers the code calls
+    kwtypes: dict = field(default_factory=dict)  # keyword -> its type: int, bool or float
+    infix: tuple[str, int] | None = None  # (symbol, precedence) of an operator, in the maths notation
+    tex: str | None = None  # a function's LaTeX name (None: \operatorname{name})
+    elementwise: bool = False  # each result element reads the arguments' elements at its place (broadcast)
+    view: bool = False  # its value may share memory with its first argument (a view, or the argument)
+    shape_only: frozenset = frozenset()  # positions of the arguments read only for their shape
     user: bool = True  # callable from a model (False: made only by graphc itself)
 
-    def render(self, args: list[str], attrs: dict, rename: Callable[[str], str] | None = None) -> str:
-        """The NumPy expression for this op applied to argument expressions; `rename` maps the template's
-        own names (np, helpers) to the module's, before the arguments go in."""
-        kw = "".join(f", {k}={attrs[k]!r}" for k in self.kwargs if attrs.get(k, self.kwargs[k]) != self.kwargs[k])
-        return (rename(self.code) if rename else self.code).format(*args, kw=kw, **attrs)
+    def __post_init__(self):
+        if set(self.kwargs) != set(self.kwtypes):
+            raise TypeError(f"op {self.name}: every keyword needs a type, and only keywords have one")
 
 
 OPS: dict[str, Op] = {}
 ALIASES = {"logistic": "sigmoid", "softrelu": "softplus"}
 
 
-def _op(name, arity, code, shape, grad=None, **kw) -> Op:
+def _op(name, arity, shape, grad=None, **kw) -> Op:
     kw.setdefault("label", name)
-    OPS[name] = Op(name, arity, code, shape, grad, **kw)
+    OPS[name] = Op(name, arity, shape, grad, **kw)
     return OPS[name]
 
 
@@ -209,119 +213,111 @@ def _broadcast_grad(y, g, gin, x):
 # ---- the table ---------------------------------------------------------------------------
 
 # leaves: their values come from outside (inputs, params) or from attrs (constants)
-_op("input", 0, "{name}", same, user=False)
-_op("param", 0, "{name}", same, user=False)
-_op("const", 0, "{value!r}", scalar, user=False)
+_op("input", 0, same, user=False)
+_op("param", 0, same, user=False)
+_op("const", 0, scalar, user=False)
 
-_op("add", 2, "{0} + {1}", bcast, lambda y, g, a, b: (g, g), label="+", infix=("+", 1), user=False)
-_op("sub", 2, "{0} - {1}", bcast, lambda y, g, a, b: (g, -g), label="-", infix=("-", 1), user=False)
-_op("mul", 2, "{0} * {1}", bcast, lambda y, g, a, b: (g * b, g * a), label="×", infix=("*", 2), user=False)
-_op("div", 2, "{0} / {1}", bcast, lambda y, g, a, b: (g / b, -(g * y / b)), label="÷", infix=("/", 2), user=False)
-_op("matmul", 2, "{0} @ {1}", matmul_shape, matmul_grad, label="@", infix=("@", 2), user=False)
-_op("neg", 1, "-{0}", same, lambda y, g, x: (-g,), label="−", infix=("-", 3), user=False)
-_op("pow", 2, "{0} ** {1}", bcast, pow_grad, label="^", infix=("**", 4), user=False)
+# operators (written infix); `elementwise`: each result element reads its arguments' elements at its place
+_ew = {"elementwise": True, "user": False}
+_op("add", 2, bcast, lambda y, g, a, b: (g, g), label="+", infix=("+", ADD), **_ew)
+_op("sub", 2, bcast, lambda y, g, a, b: (g, -g), label="-", infix=("-", ADD), **_ew)
+_op("mul", 2, bcast, lambda y, g, a, b: (g * b, g * a), label="×", infix=("*", MUL), **_ew)
+_op("div", 2, bcast, lambda y, g, a, b: (g / b, -(g * y / b)), label="÷", infix=("/", MUL), **_ew)
+_op("matmul", 2, matmul_shape, matmul_grad, label="@", infix=("@", MUL), user=False)
+_op("neg", 1, same, lambda y, g, x: (-g,), label="−", infix=("-", UNARY), **_ew)
+_op("pow", 2, bcast, pow_grad, label="^", infix=("^", POW), **_ew)
 
-_op("exp", 1, "np.exp({0})", same, lambda y, g, x: (g * y,))
-_op("log", 1, "np.log({0})", same, lambda y, g, x: (g / x,))
-_op("sqrt", 1, "np.sqrt({0})", same, lambda y, g, x: (g / (2.0 * y),), label="√")
-_op("abs", 1, "np.abs({0})", same, lambda y, g, x: (g * sign(x),))
-_op("sin", 1, "np.sin({0})", same, lambda y, g, x: (g * cos(x),))
-_op("cos", 1, "np.cos({0})", same, lambda y, g, x: (-(g * sin(x)),))
-_op("tanh", 1, "np.tanh({0})", same, lambda y, g, x: (g * (1.0 - y * y),))
-_op("sigmoid", 1, "_sigmoid({0})", same, lambda y, g, x: (g * (y * (1.0 - y)),), label="σ", helpers=("_sigmoid",))
-_op("relu", 1, "np.maximum({0}, 0.0)", same, lambda y, g, x: (where(gt(x, 0.0), g, 0.0),))
-_op("softplus", 1, "np.logaddexp(0.0, {0})", same, lambda y, g, x: (g * sigmoid(x),))
-_op("step", 1, "np.heaviside({0}, 0.0)", same, None)
-_op("identity", 1, "{0}", same, lambda y, g, x: (g,))
-_op("square", 1, "np.square({0})", same, lambda y, g, x: (g * (2.0 * x),))
-_op("maximum", 2, "np.maximum({0}, {1})", bcast, lambda y, g, a, b: (split_grad(g, a, b), split_grad(g, b, a)))
-_op("minimum", 2, "np.minimum({0}, {1})", bcast, lambda y, g, a, b: (split_grad(g, b, a), split_grad(g, a, b)))
+_op("exp", 1, same, lambda y, g, x: (g * y,), tex=r"\exp", elementwise=True)
+_op("log", 1, same, lambda y, g, x: (g / x,), tex=r"\log", elementwise=True)
+_op("sqrt", 1, same, lambda y, g, x: (g / (2.0 * y),), label="√", elementwise=True)
+_op("abs", 1, same, lambda y, g, x: (g * sign(x),), elementwise=True)
+_op("sin", 1, same, lambda y, g, x: (g * cos(x),), tex=r"\sin", elementwise=True)
+_op("cos", 1, same, lambda y, g, x: (-(g * sin(x)),), tex=r"\cos", elementwise=True)
+_op("tanh", 1, same, lambda y, g, x: (g * (1.0 - y * y),), tex=r"\tanh", elementwise=True)
+_op("sigmoid", 1, same, lambda y, g, x: (g * (y * (1.0 - y)),), label="σ", tex=r"\sigma", elementwise=True)
+_op("relu", 1, same, lambda y, g, x: (where(gt(x, 0.0), g, 0.0),), elementwise=True)
+_op("softplus", 1, same, lambda y, g, x: (g * sigmoid(x),), elementwise=True)
+_op("step", 1, same, None, elementwise=True)
+_op("identity", 1, same, lambda y, g, x: (g,), view=True, elementwise=True)
+_op("square", 1, same, lambda y, g, x: (g * (2.0 * x),), elementwise=True)
+_op("maximum", 2, bcast, lambda y, g, a, b: (split_grad(g, a, b), split_grad(g, b, a)), elementwise=True)
+_op("minimum", 2, bcast, lambda y, g, a, b: (split_grad(g, b, a), split_grad(g, a, b)), elementwise=True)
 
-_red = {"axis": None, "keepdims": False}
-_op(
-    "sum",
-    1,
-    "np.sum({0}{kw})",
-    reduction,
-    lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)),),
-    label="Σ",
-    kwargs=_red,
-)
+_red = {"kwargs": {"axis": None, "keepdims": False}, "kwtypes": {"axis": int, "keepdims": bool}}
+_along = {"kwargs": {"axis": -1}, "kwtypes": {"axis": int}}
+_op("sum", 1, reduction, lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)),), label="Σ", **_red)
 _op(
     "mean",
     1,
-    "np.mean({0}{kw})",
     reduction,
     lambda y, g, x: (broadcast(g * size_ratio(y, x), x, axis=reduction_axis(y)),),
-    kwargs=_red,
+    **_red,
 )
 _op(
     "max",
     1,
-    "np.max({0}{kw})",
     reduction,
     lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * max_mask(x, y, **y.attrs),),
-    kwargs=_red,
+    tex=r"\max",
+    **_red,
 )
 _op(
     "logsumexp",
     1,
-    "_logsumexp({0}{kw})",
     reduction,
     lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * exp(x - broadcast(y, x, axis=reduction_axis(y))),),
-    kwargs=_red,
-    helpers=("_logsumexp",),
+    **_red,
 )
-_op("softmax", 1, "_softmax({0}{kw})", along_axis("softmax"), softmax_grad, kwargs={"axis": -1}, helpers=("_softmax",))
-_op(
-    "log_softmax",
-    1,
-    "_log_softmax({0}{kw})",
-    along_axis("log_softmax"),
-    log_softmax_grad,
-    kwargs={"axis": -1},
-    helpers=("_log_softmax",),
-)
-_op("transpose", 1, "{0}.T", transpose_shape, lambda y, g, x: (transpose(g),), label="ᵀ")
+_op("softmax", 1, along_axis("softmax"), softmax_grad, **_along)
+_op("log_softmax", 1, along_axis("log_softmax"), log_softmax_grad, **_along)
+_op("transpose", 1, transpose_shape, lambda y, g, x: (transpose(g),), label="ᵀ", view=True)
 
 # made only by graphc: derivative building blocks, themselves differentiable where needed
-_op("sign", 1, "np.sign({0})", same, None, user=False)
+_op("sign", 1, same, None, elementwise=True, user=False)
 # comparisons: the conditions of `where` (NumPy bools, 0 and 1 in arithmetic); they have no gradient
-for _name, _sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("eq", "=="), ("ne", "!=")):
-    _op(_name, 2, f"{{0}} {_sym} {{1}}", bcast, None, label=_sym, infix=(_sym, 0), user=False)
-_op("where", 3, "np.where({0}, {1}, {2})", where_shape, where_grad, user=False)
-_op("mT", 1, "np.swapaxes({0}, -1, -2)", mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", user=False)
+for _name, _sym, _tex in (
+    ("gt", ">", ">"),
+    ("ge", ">=", r"\geq"),
+    ("lt", "<", "<"),
+    ("le", "<=", r"\leq"),
+    ("eq", "==", "="),
+    ("ne", "!=", r"\neq"),
+):
+    _op(_name, 2, bcast, None, label=_sym, infix=(_sym, CMP), tex=_tex, **_ew)
+_op("where", 3, where_shape, where_grad, **_ew)
+_op("mT", 1, mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", view=True, user=False)
 _op(
     "expand_dims",
     1,
-    "np.expand_dims({0}, {axis})",
     expand_dims_shape,
     lambda y, g, x: (rsum(g, axis=y.attrs["axis"]),),
     label="expand",
+    view=True,
     user=False,
 )
 _op(
     "broadcast",
     2,
-    "_broadcast({0}, {1}{kw})",
     like_second,
     lambda y, g, gin, x: _broadcast_grad(y, g, gin, x),
     kwargs={"axis": None},
-    helpers=("_broadcast",),
+    kwtypes={"axis": int},
+    view=True,
+    shape_only=frozenset({1}),
     user=False,
 )
 _op(
     "unbroadcast",
     2,
-    "_unbroadcast({0}, {1})",
     like_second,
     lambda y, g, gin, x: (broadcast(g, gin), None),
-    helpers=("_unbroadcast",),
     label="Σ↓",
+    view=True,
+    shape_only=frozenset({1}),
     user=False,
 )
-_op("size_ratio", 2, "(np.size({0}) / np.size({1}))", scalar, None, label="÷size", user=False)
-_op("max_mask", 2, "_max_mask({0}, {1}{kw})", same, None, kwargs=_red, helpers=("_max_mask",), user=False)
-_op("zeros_like", 1, "np.zeros_like({0})", same, None, label="0", user=False)
+_op("size_ratio", 2, scalar, None, label="÷size", shape_only=frozenset({0, 1}), user=False)
+_op("max_mask", 2, same, None, user=False, **_red)
+_op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=False)
 
 FUNCTIONS = {n: op for n, op in OPS.items() if op.user} | {a: OPS[n] for a, n in ALIASES.items()}

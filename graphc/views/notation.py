@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from ..ir import ops as O
 from ..ir.graph import Graph
+from ..ir.ops import ADD, ATOM, CMP, MUL, POW, UNARY
 
 GREEK = {
     "α": "alpha",
@@ -26,15 +27,6 @@ GREEK = {
     "φ": "phi",
     "ψ": "psi",
     "ω": "omega",
-}
-TEX_FUNCS = {
-    "exp": r"\exp",
-    "log": r"\log",
-    "sin": r"\sin",
-    "cos": r"\cos",
-    "tanh": r"\tanh",
-    "sigmoid": r"\sigma",
-    "max": r"\max",
 }
 
 
@@ -68,18 +60,19 @@ class Style:
         return of + "\u0304" if len(of) == 1 else "".join(c if c == "_" else c + "\u0305" for c in of)
 
 
-# precedence of what an expression's text binds like: higher binds tighter
-ATOM, POW, UNARY, MUL, ADD, CMP, AND = 5, 4, 3, 2, 1, 0, -1
+# precedence of what an expression's text binds like (the ops' one scale); a product of conditions, a ∧ b,
+# binds looser than the comparisons it joins
+AND = CMP - 1
 
-# comparisons (graphc's internal ops of kinks' gradients): text, LaTeX, and which of <, =, > (u: unordered,
-# a NaN) make them true, to see that two selections of the same operands never hold together
+# comparisons (graphc's internal ops of kinks' gradients): which of <, =, > (u: unordered, a NaN) make them
+# true, to see that two selections of the same operands never hold together
 COMPARISONS = {
-    "gt": (">", ">", {">"}),
-    "ge": (">=", r"\geq", {">", "="}),
-    "lt": ("<", "<", {"<"}),
-    "le": ("<=", r"\leq", {"<", "="}),
-    "eq": ("==", "=", {"="}),
-    "ne": ("!=", r"\neq", {"<", ">", "u"}),
+    "gt": {">"},
+    "ge": {">", "="},
+    "lt": {"<"},
+    "le": {"<", "="},
+    "eq": {"="},
+    "ne": {"<", ">", "u"},
 }
 _FLIP = {">": "<", "<": ">"}
 AND_SYM = ("∧", r"\land")
@@ -92,7 +85,6 @@ def _number(v: float) -> str:
     return str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else f"{v:g}"
 
 
-_ELEMENTWISE = (O.same, O.bcast, O.where_shape)  # shape rules of the ops whose result is their arguments' broadcast
 _UNKNOWN = "?"
 
 
@@ -107,7 +99,7 @@ def shape_keys(g: Graph) -> dict[int, frozenset]:
             keys[i] = frozenset() if shape == () else frozenset([tuple(shape)])
         elif op in ("unbroadcast", "broadcast"):
             keys[i] = keys[args[1]]
-        elif op not in ("input", "param", "const") and O.OPS[op].shape in _ELEMENTWISE:
+        elif O.OPS[op].elementwise:
             keys[i] = frozenset().union(*(keys[a] for a in args))
         else:
             keys[i] = frozenset([(_UNKNOWN, n["name"] or i)])
@@ -198,7 +190,7 @@ class Writer:
         g = self.g
         if g[c]["op"] not in COMPARISONS or g[d]["op"] not in COMPARISONS:
             return False
-        rc, rd = COMPARISONS[g[c]["op"]][2], COMPARISONS[g[d]["op"]][2]
+        rc, rd = COMPARISONS[g[c]["op"]], COMPARISONS[g[d]["op"]]
         if g[c]["args"] == g[d]["args"][::-1]:
             rd = {_FLIP.get(r, r) for r in rd}
         elif g[c]["args"] != g[d]["args"]:
@@ -301,7 +293,8 @@ class Writer:
             f, z = local
             return f"{PRIMES[f][L]}({memo[z][0]})", ATOM
         if op in COMPARISONS:
-            return f"{wrap(0, CMP, True)} {COMPARISONS[op][L]} {wrap(1, CMP, True)}", CMP
+            sym = O.OPS[op].tex if L else O.OPS[op].infix[0]
+            return f"{wrap(0, CMP, True)} {sym} {wrap(1, CMP, True)}", CMP
         if op == "where":
             c, x, e = n["args"]
             factor = (r"\mathbf{1}" if L else "") + f"[{args[0][0]}]"
@@ -359,14 +352,14 @@ class Writer:
             if g[src]["op"] == "const" and math.isfinite(g[src]["attrs"]["value"]):  # a sum of a constant: c N
                 return self._fraction(Fraction(_number(g[src]["attrs"]["value"])), n["args"][0], n["args"][1], memo)
             axes, keep = how if how else ((), False)
-            fname = TEX_FUNCS.get("sum", r"\operatorname{sum}") if L else "sum"
+            fname = r"\operatorname{sum}" if L else "sum"
             inner = args[0][0]
             if axes:
                 inner += f", axis={axes[0] if len(axes) == 1 else axes}" + (", keepdims=True" if keep else "")
             return (rf"{fname}\left({inner}\right)" if L else f"{fname}({inner})"), ATOM
         if op == "size_ratio":
             return self._fraction(Fraction(1), *n["args"], memo)
-        fname = (TEX_FUNCS.get(op) or rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}") if L else op
+        fname = (O.OPS[op].tex or rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}") if L else op
         return (rf"{fname}\left({inner}\right)" if L else f"{fname}({inner})"), ATOM
 
 

@@ -67,7 +67,6 @@ EDGE_STYLES: dict[str, tuple[str, str, dict]] = {
     "reuse": ("forward value reused", "╌╌▶", {"color": "#8c8c8c", "style": "dashed", "constraint": "false"}),
     "shape": ("only its shape is used", "┈┈▶", {"color": "#b0b0b0", "style": "dotted", "constraint": "false"}),
 }
-_SHAPE_ONLY = {"unbroadcast": {1}, "broadcast": {1}, "size_ratio": {0, 1}, "zeros_like": {0}}
 # binary ops whose operands' order matters: drawn as `a − b` (comparisons too: `h > a`, not `>`)
 _ORDERED = {"sub", "div", "pow", "matmul", "gt", "ge", "lt", "le", "eq", "ne"}
 _SYMBOL = {"sub": "−"}
@@ -353,7 +352,7 @@ class _Drawing:
         return f"n{i}" if i in self.boxed else f"o{i}"
 
     def edge_kind(self, a: int, i: int, position: int | None) -> str:
-        if position is not None and position in _SHAPE_ONLY.get(self.g[i]["op"], ()):
+        if position is not None and position in O.OPS[self.g[i]["op"]].shape_only:
             return "shape"
         if i in self.fwd:
             return "data"

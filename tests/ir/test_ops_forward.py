@@ -494,9 +494,9 @@ def test_stable_kernel_exact_values():
 def test_stable_kernel_code_raises_no_floating_point_error(name):
     """The op's kernel itself (the code the interpreter runs and `emit` writes) is stable: checked
     outside the interpreter, which might silence NumPy."""
-    from graphc.backends.numpy import runtime
+    from graphc.backends.numpy import dialect, runtime
 
-    code = O.OPS[name].render(["x"], {})
+    code = dialect.CODE[name].format("x", kw="")
     fn = eval(f"lambda x: {code}", {"np": np, **vars(runtime)})
     with warnings.catch_warnings():
         warnings.simplefilter("error")

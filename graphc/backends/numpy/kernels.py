@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir.graph import Graph
 from ..printer import Printer
-from . import runtime
+from . import dialect, runtime
 
 # What kernels and plans see. They run with every floating-point error ignored (np.errstate(all="ignore")
 # around them), so a helper's own errstate, sigmoid's, is redundant there: its undecorated function.
@@ -37,6 +37,6 @@ def evaluate(g: Graph, i: int, values: list) -> float:
 def node_expression(g: Graph, i: int) -> tuple[tuple[str, ...], str]:
     """Node i as an expression of parameters a0, a1, ...: the interpreter's kernel for it."""
     params = tuple(f"a{k}" for k in range(len(g[i]["args"])))
-    printer = Printer(g, dict(zip(g[i]["args"], params)), "float64")
+    printer = Printer(g, dict(zip(g[i]["args"], params)), dialect)
     printer.local = True
     return params, printer.expr(i)[0]

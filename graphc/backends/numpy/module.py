@@ -17,8 +17,9 @@ from ...errors import GraphcError
 from ...ir.graph import LEAVES, Graph, paused_gc
 from ...transforms import pipeline
 from ...transforms.autodiff import hvp_input_name
-from ..printer import Printer, py_float
-from . import runtime
+from ..printer import Printer
+from . import dialect, runtime
+from .dialect import number_text as py_float
 from .kernels import evaluate
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
@@ -326,7 +327,7 @@ class _Body(Printer):
         names.update(consts)
         for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
             del names[i]  # a gradient that is a constant (b_bar = 2.0): no line defines it, so print its number
-        super().__init__(g, names, dtype, ns.dim, ns)
+        super().__init__(g, names, dialect, dtype, ns.dim, ns)
         self.taken = ns.taken
         self.temps = 0
 
@@ -354,7 +355,7 @@ class _Body(Printer):
                     if u in needed and (node[u]["op"] != "size_ratio" or not self.shape_only(u)):
                         users += 1
                 if users == 1:
-                    self.inlined[i] = e
+                    self.inline(i, e)
                     continue  # inlined into its one user
             name = self.ns.py[n["name"]] if named else self.temp()
             text = e[0]

@@ -11,11 +11,10 @@ from ...errors import GraphcError
 from ...ir import ops as O
 from ...ir.graph import LEAVES, Graph
 from ..printer import Printer
+from . import dialect
 from .kernels import NAMESPACE, kernel
 from .values import F64, ndarray
 
-# Ops whose value may share memory with their first argument (a view, or the argument itself).
-VIEW_OPS = frozenset({"identity", "transpose", "mT", "expand_dims", "broadcast", "unbroadcast"})
 PLAN_FILE = "<graphc plan>"  # the file name of a plan's generated function, in tracebacks
 FUSE_LIMIT = 200  # longest fused expression, in characters: far below Python's 200 nested brackets
 
@@ -40,7 +39,7 @@ class Plan:
         self.graph = g
         self.blank = [None] * (max(g.nx.nodes, default=-1) + 1)  # consts and preset leaves in place
         names = {}  # node id -> how a step reads it
-        printer = Printer(g, names, "float64")
+        printer = Printer(g, names, dialect)
         self.steps, self.members = [], {}  # (node id, expression); node id -> the nodes its step computes
         for i in order:
             n = g[i]
@@ -55,7 +54,7 @@ class Plan:
                 self.steps.append((i, e[0]))
                 self.members[i] = self._fused(i, names)
             else:
-                printer.inlined[i] = e  # final (its arguments are done): its user reuses it, as in _Body
+                printer.inline(i, e)  # (as in the emitted module)
         self._run_steps = _compile(self.steps)
         for i, a in (env or {}).items():
             if i in keep:  # (bind's env may hold consts that passes have since removed)
@@ -68,7 +67,7 @@ class Plan:
         for i in order:
             n = g[i]
             op = n["op"]
-            shared[i] = op in ("input", "param", "broadcast") or (op in VIEW_OPS and shared[n["args"][0]])
+            shared[i] = op in ("input", "param", "broadcast") or (O.OPS[op].view and shared[n["args"][0]])
         self.shared = {i for i in read if shared[i]}
         twice = {i for i, k in Counter(targets or ()).items() if k > 1}
         self.copy = self.shared | twice | {i for i in read if not g[i]["shape"]}
