@@ -342,8 +342,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="PARAMS.npz", help="save the trained params (written atomically)")
     c.set_defaults(run=cmd_train)
 
-    from .demo import MODEL as _DEMO_MODEL
-
     c = sub.add_parser(
         "demo",
         help="train the digits network and write params, loss plot, pictures and code to a folder",
@@ -355,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=int, default=30, help="passes over the training images (default 30)")
     c.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffling (default 0)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
-    c.set_defaults(run=cmd_demo, model=str(_DEMO_MODEL))
+    c.set_defaults(run=cmd_demo)  # no MODEL: the demo trains its own
     return p
 
 
@@ -418,10 +416,10 @@ def cmd_train(m: api.Model, args) -> int:
     return 0
 
 
-def cmd_demo(m: api.Model, args) -> int:
+def cmd_demo(_: None, args) -> int:
     from .demo import run
 
-    run(out=args.out, epochs=args.epochs, seed=args.seed, model=m, quiet=args.quiet)
+    run(out=args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
     return 0
 
 
@@ -463,17 +461,21 @@ def _check_outputs(args) -> None:
 
 
 def main(argv=None) -> int:
+    """Parse the command line; load the model (for the commands that take one: all but demo) and run."""
     args = build_parser().parse_args(argv)
+    model = getattr(args, "model", None)
+    path = ("<stdin>" if model == "-" else model) or f"graphc {args.command}"
     source_text = None
     try:
-        from ..frontend import read_source
+        m = None
+        if model is not None:
+            from ..frontend import read_source
 
-        source_text = read_source(args.model)
-        m = api.compile(source_text, "<stdin>" if args.model == "-" else args.model)
+            source_text = read_source(model)
+            m = api.compile(source_text, path)
         _check_outputs(args)
         return args.run(m, args)
     except GraphcError as e:
-        path = "<stdin>" if args.model == "-" else args.model
         print(e.render(path, source_text), file=sys.stderr)
         return 2 if e.usage else 1
     except KeyboardInterrupt:
