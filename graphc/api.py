@@ -69,7 +69,9 @@ class Model:
 
     def default_wrt(self) -> list[str]:
         """What gradients are taken w.r.t. when no names are given: the params, else the inputs."""
-        return self.params or self.inputs
+        from .transforms.autodiff import default_wrt
+
+        return default_wrt(self.graph)
 
     def equations(
         self, values: dict | None = None, wrt: list[str] | None = None, latex: bool = False, seed: int = 0
@@ -238,9 +240,11 @@ class Model:
         """The dense Hessian of the loss w.r.t. one value, column by column from H·v products."""
         import numpy as np
 
-        wrt = wrt or (self.params or self.inputs or [None])[0]
-        if wrt is None or wrt not in self.graph.names:
-            raise GraphcError(f"no value `{wrt}` to take the Hessian for", usage=True)
+        wrt = wrt or next(iter(self.default_wrt()), None)
+        if wrt is None:
+            raise GraphcError("no value to take the Hessian for: the model has no params or inputs")
+        if wrt not in self.graph.names:
+            raise GraphcError(f"no value `{wrt}` to take the Hessian for", hint=suggest(wrt, self.names), usage=True)
         g, _ = self._bound(values, seed)
         shape = g[g.names[wrt]]["shape"]
         size = int(np.prod(shape))

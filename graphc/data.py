@@ -201,6 +201,11 @@ def write_atomic(path: str, write, protect=()) -> None:
         raise
 
 
+def write_text(path: str, text: str, protect=()) -> None:
+    """Text (UTF-8) written atomically, as write_atomic."""
+    write_atomic(path, lambda f: f.write(text.encode("utf-8")), protect)
+
+
 def save_npz(path: str, arrays: dict, protect=()) -> None:
     import numpy as np
 

@@ -121,13 +121,13 @@ def cmd_grad(m: api.Model, args) -> int:
     values = _values(m, args)
     wrt = _wrt(args.wrt)
     if args.order == 2:
-        names = wrt or m.params[:1] or m.inputs[:1]
-        if len(names) != 1:
+        if wrt and len(wrt) > 1:
             raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
-        h = m.hessian(values, names[0], seed=args.seed)
-        print(f"Hessian of {m.loss_name} w.r.t. {names[0]} = {fmt_value(h)}")
+        name = wrt[0] if wrt else next(iter(m.default_wrt()), None)
+        h = m.hessian(values, name, seed=args.seed)
+        print(f"Hessian of {m.loss_name} w.r.t. {name} = {fmt_value(h)}")
         if args.output:
-            data.save_npz(args.output, {names[0]: h}, protect=_read(args))
+            data.save_npz(args.output, {name: h}, protect=_read(args))
         return 0
     loss, grads = m.loss_and_grad(values, wrt, seed=args.seed)
     print(f"{m.loss_name} = {loss:.10g}")
@@ -195,7 +195,7 @@ def cmd_emit(m: api.Model, args) -> int:
     name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
     source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"), order=args.order)
     if args.output:
-        data.write_atomic(args.output, lambda f: f.write(source.encode("utf-8")), protect=_read(args))
+        data.write_text(args.output, source, protect=_read(args))
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(source)

@@ -127,7 +127,7 @@ def run(
             skipped.append(f"{name}: {e.message}" + (f" ({e.hint})" if e.hint else ""))
     code_path = folder / "digits_backprop.py"
     source = m.emit(module_name=code_path.stem)
-    data.write_atomic(str(code_path), lambda f: f.write(source.encode("utf-8")), protect)
+    data.write_text(str(code_path), source, protect)
     written[str(code_path)] = "the emitted NumPy module: forward() and loss_and_grad(), backprop line by line"
 
     say(f"wrote into {_rel(folder)}/:")
