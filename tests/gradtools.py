@@ -1,10 +1,12 @@
-"""Shared helpers for derivative tests: finite differences and a PyTorch mirror of a graph."""
+"""Shared helpers for derivative tests: finite differences, a PyTorch mirror of a graph, random values and
+random models (hypothesis)."""
 
 from __future__ import annotations
 
 import functools
 
 import numpy as np
+from hypothesis import strategies as st
 
 import graphc
 
@@ -132,3 +134,66 @@ def torch_ops(torch):
         "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
         "transpose": lambda x: x.permute(*reversed(range(x.ndim))),
     }
+
+
+# ---- random values and random models -----------------------------------------------------------
+
+POS = "pos"  # marks an input that must be positive (log, sqrt, a base of ^, a divisor)
+
+
+def make_values(spec: dict, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, s in spec.items():
+        if s and s[0] == POS:
+            out[name] = rng.uniform(0.5, 2.0, s[1])
+        else:
+            out[name] = rng.normal(size=s)
+    return out
+
+
+UNARY = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "square", "abs", "relu", "identity", "-"]
+REDUCE = ["sum", "mean", "max", "logsumexp"]
+
+
+@st.composite
+def random_models(draw):
+    """A random composition of ops over inputs of random shapes, built statement by statement."""
+    shapes = {"a": draw(st.sampled_from([(3,), (2, 3), (4, 2, 3)])), "b": draw(st.sampled_from([(), (3,), (2, 1)]))}
+    exprs = {"a": shapes["a"], "b": shapes["b"]}
+    lines = []
+    for k in range(draw(st.integers(2, 6))):
+        names = sorted(exprs)
+        x = draw(st.sampled_from(names))
+        kind = draw(st.sampled_from(["unary", "binary", "reduce", "norm"]))
+        sx = exprs[x]
+        if kind == "unary":
+            f = draw(st.sampled_from(UNARY))
+            e, s = (f"-{x}", sx) if f == "-" else (f"{f}({x})", sx)
+        elif kind == "binary":
+            y = draw(st.sampled_from(names))
+            try:
+                s = np.broadcast_shapes(sx, exprs[y])
+            except ValueError:
+                continue
+            op = draw(st.sampled_from(["+", "-", "*", "maximum", "minimum"]))
+            e = f"{op}({x}, {y})" if op[0].isalpha() else f"{x} {op} {y}"
+        elif kind == "reduce" and sx:
+            f = draw(st.sampled_from(REDUCE))
+            axis = draw(st.integers(-len(sx), len(sx) - 1))
+            keep = draw(st.booleans())
+            e = f"{f}({x}, axis={axis}, keepdims={'true' if keep else 'false'})"
+            s = (
+                tuple(1 if i == axis % len(sx) else d for i, d in enumerate(sx))
+                if keep
+                else tuple(d for i, d in enumerate(sx) if i != axis % len(sx))
+            )
+        elif kind == "norm" and sx:
+            e, s = f"{draw(st.sampled_from(['softmax', 'log_softmax']))}({x})", sx
+        else:
+            continue
+        exprs[f"v{k}"] = s
+        lines.append(f"v{k} = {e}")
+    last = list(exprs)[-1]
+    lines.append(f"L = sum(sin({last}))")
+    return "\n".join(lines), shapes

@@ -1,26 +1,22 @@
-"""Regenerate the golden emitted modules: python tests/regen_emit_golden.py (never edit them by hand)."""
+"""Regenerate the golden emitted modules: python tests/regen_emit_golden.py (never edit them by hand).
+
+The cases and how each module is made are in tests/goldens.py; tests/backends/test_emit.py checks that
+emitting each example again gives exactly its golden file.
+"""
 
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import graphc  # noqa: E402
-
-GOLDEN = REPO / "tests" / "golden" / "emit"
-
-
-def emitted(example: Path) -> str:
-    """The module `graphc emit examples/NAME.gc` writes, with the path as the CLI sees it from the repo."""
-    model = graphc.compile(example.read_text(encoding="utf-8"), f"examples/{example.name}")
-    return model.emit(module_name=example.stem)
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]  # this checkout's graphc, and tests/goldens.py
+from goldens import EMIT_GOLDEN, emit_cases, emitted  # noqa: E402
 
 
 def main():
-    GOLDEN.mkdir(parents=True, exist_ok=True)
-    for example in sorted((REPO / "examples").glob("*.gc")):
-        (GOLDEN / f"{example.stem}.py").write_text(emitted(example), encoding="utf-8")
-        print(f"wrote {GOLDEN / example.stem}.py")
+    EMIT_GOLDEN.mkdir(parents=True, exist_ok=True)
+    for example in emit_cases():
+        (EMIT_GOLDEN / f"{example.stem}.py").write_text(emitted(example), encoding="utf-8")
+        print(f"wrote {EMIT_GOLDEN / example.stem}.py")
 
 
 if __name__ == "__main__":

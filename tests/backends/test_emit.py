@@ -7,40 +7,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradtools import assert_close, assert_matches_finite_differences, finite_differences_can_judge
+from goldens import EMIT_GOLDEN as GOLDEN
+from goldens import emitted
+from gradtools import (
+    assert_close,
+    assert_matches_finite_differences,
+    finite_differences_can_judge,
+    make_values,
+    random_models,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from regen_emit_golden import GOLDEN, emitted
-from test_autodiff import make_values, random_models
 
 import graphc
-from graphc import data
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
-DATA = {"logistic_least_squares": "logistic_least_squares", "logistic_least_squares_l2": "logistic_least_squares",
-        "chain_rule": "chain_rule", "xor_threshold": "xor", "xor_features": "xor", "xor_mlp": "xor_mlp",
-        "softmax_regression": "softmax_regression", "two_layer": "two_layer", "least_squares": "least_squares",
-        "digits_mlp": "digits_test"}
-
-
-def example_values(path: Path, model: graphc.Model) -> dict:
-    values = data.load_npz(str(REPO / "examples" / f"{DATA[path.stem]}.npz"))
-    values = {k: v for k, v in values.items() if k in model.graph.names}
-    full = model.evaluate(values, seed=3)
-    return {**values, **{p: full[p] for p in model.params}}
-
-
 def close(a, b):
     assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_every_example_has_data_listed():
-    assert {p.stem for p in EXAMPLES} == set(DATA)
-
-
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_emitted_module_agrees_with_the_interpreter(path):
+def test_emitted_module_agrees_with_the_interpreter(path, example_values):
     m = graphc.load(path)
     values = example_values(path, m)
     mod = m.compiled()
@@ -138,7 +126,7 @@ def test_params_shaped_by_symbolic_dims_default_from_the_inputs():
     close(out["L"], 6 * 1.25)
 
 
-def test_float32():
+def test_float32(example_values):
     m = graphc.load(REPO / "examples" / "digits_mlp.gc")
     values = example_values(REPO / "examples" / "digits_mlp.gc", m)
     loss, grads = m.compiled(dtype="float32").loss_and_grad(**values)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradtools import assert_close
-from test_emit import EXAMPLES, example_values
 
 import graphc
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
 SMALL = [p for p in EXAMPLES if p.stem != "digits_mlp"]  # digits' W1 has 4,096 entries: a 4096² Hessian
 KINKED = {"xor_threshold"}  # |y - t| with y = t exactly: differences straddle the kink of |.|
 
@@ -23,7 +23,7 @@ def _kw(values: dict) -> dict:
 
 
 @pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
-def test_emitted_hessian_agrees_with_the_interpreter_and_finite_differences(path):
+def test_emitted_hessian_agrees_with_the_interpreter_and_finite_differences(path, example_values):
     m = graphc.load(path)
     values = example_values(path, m)
     wrt = (m.params or m.inputs)[-1]

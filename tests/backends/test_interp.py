@@ -6,16 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_emit import EXAMPLES, example_values
 
 import graphc
 from graphc import GraphcError
 from graphc.backends.numpy.kernels import evaluate
+from graphc.backends.numpy import plan as plan_module
 from graphc.backends.numpy.plan import Plan, run
 from graphc.backends.numpy.values import bind
 from graphc.transforms.pipeline import gradient_graph
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
 sys.path.insert(0, str(REPO / "bench"))
 from models import MLP, mlp_values  # noqa: E402 (the benchmark's model)
 
@@ -24,13 +25,27 @@ def mlp(N=4, D=2, H=8, K=3, seed=0):
     return graphc.compile(MLP.format(D=D, H=H, K=K), "mlp.gc"), mlp_values(N, D, H, K, seed)
 
 
+@pytest.fixture
+def plans_made(monkeypatch):
+    """Every Plan built from now on (Model builds its plans with graphc.backends.numpy.plan.Plan), in order."""
+    made = []
+
+    class Recorded(Plan):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(plan_module, "Plan", Recorded)
+    return made
+
+
 def assert_same_values(plan_values, every, ids):
     for i in ids:
         np.testing.assert_array_equal(plan_values[i], every[i], err_msg=f"node {i}")
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_fused_plan_gives_the_values_of_one_step_per_node(path):
+def test_fused_plan_gives_the_values_of_one_step_per_node(path, example_values):
     m = graphc.load(path)
     g, env = bind(m.graph, example_values(path, m))
     gb = gradient_graph(g, None, evaluate)
@@ -44,7 +59,7 @@ def test_fused_plan_gives_the_values_of_one_step_per_node(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
-def test_model_methods_agree_with_the_trace(path):
+def test_model_methods_agree_with_the_trace(path, example_values):
     m = graphc.load(path)
     values = example_values(path, m)
     g, every = m.trace(values)
@@ -59,10 +74,11 @@ def test_model_methods_agree_with_the_trace(path):
         np.testing.assert_array_equal(value, every_f[gf.names[name]])
 
 
-def test_the_mlp_step_is_as_many_statements_as_the_emitted_code():
+def test_the_mlp_step_is_as_many_statements_as_the_emitted_code(plans_made):
     m, values = mlp()
     m.loss_and_grad(values)
-    (gx, plan), *_ = m._cache.values()
+    (plan,) = plans_made  # the gradient step's plan
+    gx = plan.graph
     emitted = m.emit().split("def loss_and_grad")[1]
     statements = [line for line in emitted.splitlines() if " = " in line and not line.lstrip().startswith("N =")]
     assert len(plan.steps) <= len(statements)
@@ -126,26 +142,26 @@ def test_changing_an_evaluated_initial_param_does_not_change_the_next_call():
     assert m.loss_and_grad({"x": np.ones(3)})[0] == 3.0
 
 
-def test_an_error_in_a_fused_statement_names_the_node_that_failed():
+def test_an_error_in_a_fused_statement_names_the_node_that_failed(plans_made):
     src = "input x: [n, 3]\nL = sum(exp(max(x, axis=0)))"
     m = graphc.compile(src, "model.gc")
     with pytest.raises(GraphcError) as info:
         m.evaluate({"x": np.zeros((0, 3))})
     e = info.value
     assert (e.span.line, e.span.col) == (2, 13) and "max" in e.message
-    (gx, plan), *_ = m._cache.values()
+    (plan,) = plans_made  # evaluate's plan
     assert len(plan.steps) == 1  # max was fused into L's statement
     with pytest.raises(GraphcError) as info:
         m.loss_and_grad({"x": np.zeros((0, 3))})
     assert (info.value.span.line, info.value.span.col) == (2, 13)
 
 
-def test_an_error_after_other_statements_ran_names_the_node_that_failed():
+def test_an_error_after_other_statements_ran_names_the_node_that_failed(plans_made):
     m = graphc.compile("input x: [n]\ny = exp(x)\nL = sum(y) + 2 * max(y)", "model.gc")
     with pytest.raises(GraphcError) as info:
         m.evaluate({"x": np.zeros(0)})
     assert (info.value.span.line, info.value.span.col) == (3, 18) and "max" in info.value.message
-    (gx, plan), *_ = m._cache.values()
+    (plan,) = plans_made  # evaluate's plan
     assert len(plan.steps) == 2  # y ran; L's statement failed inside, at max
 
 
@@ -160,7 +176,7 @@ def test_a_value_for_a_computed_name_is_an_error_at_its_line():
             assert ("a const" if line == 2 else f"computed by the model (line {line})") in info.value.message
 
 
-def test_a_long_chain_is_cut_into_statements_python_can_compile():
+def test_a_long_chain_is_cut_into_statements_python_can_compile(plans_made):
     depth = 400
     m = graphc.compile("input x: [2]\nL = sum(" + "sin(" * depth + "x" + ")" * depth + ")")
     x = np.array([0.3, -1.2])
@@ -168,17 +184,19 @@ def test_a_long_chain_is_cut_into_statements_python_can_compile():
     g, every = m.trace({"x": x})
     assert loss == float(every[g.loss])
     np.testing.assert_array_equal(grads["x"], every[g.grads["x"]])
+    before = len(plans_made)
     assert m.evaluate({"x": x})["L"] == loss
-    forward = [plan for key, (_, plan) in m._cache.items() if key[0] == ("forward",)]
+    forward = plans_made[before:]  # evaluate's plan
+    assert len(forward) == 1
     assert 1 < len(forward[0].steps) < depth / 10  # fused, in pieces of bounded length
 
 
-def test_values_in_another_order_reuse_the_plan():
+def test_values_in_another_order_reuse_the_plan(plans_made):
     m, values = mlp()
     loss, grads = m.loss_and_grad(values)
     loss2, grads2 = m.loss_and_grad(dict(reversed(values.items())))
     assert loss2 == loss
-    assert len({id(p) for p in m._cache.values()}) == 1
+    assert len({id(p) for p in plans_made}) == 1  # planned once, for the first call
     for k in grads:
         np.testing.assert_array_equal(grads[k], grads2[k])
 

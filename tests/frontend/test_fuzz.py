@@ -175,31 +175,6 @@ def test_every_example_compiles():
 
 # ---- mutated models that compile are evaluated on their example's data -----------------------
 
-DATA = {
-    "chain_rule.gc": "chain_rule.npz",
-    "digits_mlp.gc": "digits_test.npz",
-    "least_squares.gc": "least_squares.npz",
-    "logistic_least_squares.gc": "logistic_least_squares.npz",
-    "logistic_least_squares_l2.gc": "logistic_least_squares.npz",
-    "softmax_regression.gc": "softmax_regression.npz",
-    "two_layer.gc": "two_layer.npz",
-    "xor_features.gc": "xor.npz",
-    "xor_mlp.gc": "xor_mlp.npz",
-    "xor_threshold.gc": "xor.npz",
-}
-_LOADED: dict = {}
-
-
-def data_for(name: str) -> dict:
-    file = DATA.get(name)
-    if file is None or not (REPO / "examples" / file).exists():
-        return {}
-    if file not in _LOADED:
-        with np.load(REPO / "examples" / file) as f:
-            _LOADED[file] = {k: f[k] for k in f.files}
-    return _LOADED[file]
-
-
 def small_enough(m) -> bool:
     """Skip models whose declared arrays a mutation made huge (a MemoryError is not what we test)."""
     for _, _, shape, _ in m.summary():
@@ -209,17 +184,13 @@ def small_enough(m) -> bool:
     return True
 
 
-def test_every_example_has_data_here():
-    assert set(DATA) >= set(EXAMPLES), "map new examples to their data in DATA"
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_example(), st.integers(0, 3))
-def test_mutated_examples_evaluate_or_raise_graphc_error(case, seed):
+def test_mutated_examples_evaluate_or_raise_graphc_error(example_inputs, case, seed):
     name, src = case
     m = compiles_or_graphc_error(src)
     assume(m is not None and small_enough(m))
-    values = {k: v for k, v in data_for(name).items() if k in m.names}
+    values = {k: v for k, v in example_inputs(name).items() if k in m.names}
     try:
         out = m.evaluate(values, seed=seed)
     except GraphcError as e:

@@ -77,7 +77,7 @@ def test_copy_is_what_networkx_copy_makes_and_independent(seed):
     assert {i: list(p) for i, p in c.nx.pred.items()} == {i: list(p) for i, p in ref.pred.items()}
     assert c.order() == g.order()
     for u, v in c.nx.edges:  # one data dict per edge, shared by succ and pred, not the original's
-        assert c.nx._succ[u][v] is c.nx._pred[v][u] and c.nx._succ[u][v] is not g.nx._succ[u][v]
+        assert c.nx.succ[u][v] is c.nx.pred[v][u] and c.nx.succ[u][v] is not g.nx.succ[u][v]
     i = next(iter(c.nx.nodes))
     c[i]["name"] = "changed"
     c.add("z", [i])

@@ -4,10 +4,13 @@ several shapes and broadcasting; random models from hypothesis; second derivativ
 import numpy as np
 import pytest
 from gradtools import (
+    POS,
     assert_close,
     assert_matches_finite_differences,
     finite_differences_can_judge,
+    make_values,
     numeric_grad,
+    random_models,
     torch_loss_and_grad,
 )
 from hypothesis import HealthCheck, assume, given, settings
@@ -16,7 +19,6 @@ from hypothesis import strategies as st
 import graphc
 from graphc.ir import ops
 
-POS = "pos"  # marks an input that must be positive (log, sqrt, a base of ^, a divisor)
 
 # (case id, expression, {input: shape or (POS, shape)}); the loss is sum(sin(expression))
 CASES = [
@@ -81,17 +83,6 @@ CASES = [
 ]
 
 BINARY_SYNTAX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^", "matmul": "@", "neg": "-"}
-
-
-def make_values(spec: dict, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name, s in spec.items():
-        if s and s[0] == POS:
-            out[name] = rng.uniform(0.5, 2.0, s[1])
-        else:
-            out[name] = rng.normal(size=s)
-    return out
 
 
 def case_model(expr: str) -> graphc.Model:
@@ -181,53 +172,6 @@ def test_gradient_wrt_an_unknown_name_is_a_usage_error():
 
 
 # ---- random models ---------------------------------------------------------------------------
-
-UNARY = ["exp", "sin", "cos", "tanh", "sigmoid", "softplus", "square", "abs", "relu", "identity", "-"]
-REDUCE = ["sum", "mean", "max", "logsumexp"]
-
-
-@st.composite
-def random_models(draw):
-    """A random composition of ops over inputs of random shapes, built statement by statement."""
-    shapes = {"a": draw(st.sampled_from([(3,), (2, 3), (4, 2, 3)])), "b": draw(st.sampled_from([(), (3,), (2, 1)]))}
-    exprs = {"a": shapes["a"], "b": shapes["b"]}
-    lines = []
-    for k in range(draw(st.integers(2, 6))):
-        names = sorted(exprs)
-        x = draw(st.sampled_from(names))
-        kind = draw(st.sampled_from(["unary", "binary", "reduce", "norm"]))
-        sx = exprs[x]
-        if kind == "unary":
-            f = draw(st.sampled_from(UNARY))
-            e, s = (f"-{x}", sx) if f == "-" else (f"{f}({x})", sx)
-        elif kind == "binary":
-            y = draw(st.sampled_from(names))
-            try:
-                s = np.broadcast_shapes(sx, exprs[y])
-            except ValueError:
-                continue
-            op = draw(st.sampled_from(["+", "-", "*", "maximum", "minimum"]))
-            e = f"{op}({x}, {y})" if op[0].isalpha() else f"{x} {op} {y}"
-        elif kind == "reduce" and sx:
-            f = draw(st.sampled_from(REDUCE))
-            axis = draw(st.integers(-len(sx), len(sx) - 1))
-            keep = draw(st.booleans())
-            e = f"{f}({x}, axis={axis}, keepdims={'true' if keep else 'false'})"
-            s = (
-                tuple(1 if i == axis % len(sx) else d for i, d in enumerate(sx))
-                if keep
-                else tuple(d for i, d in enumerate(sx) if i != axis % len(sx))
-            )
-        elif kind == "norm" and sx:
-            e, s = f"{draw(st.sampled_from(['softmax', 'log_softmax']))}({x})", sx
-        else:
-            continue
-        exprs[f"v{k}"] = s
-        lines.append(f"v{k} = {e}")
-    last = list(exprs)[-1]
-    lines.append(f"L = sum(sin({last}))")
-    return "\n".join(lines), shapes
-
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_models(), st.integers(0, 2**16))

@@ -62,14 +62,12 @@ def test_chain_rule_example_prints_the_slide_without_values():
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
-def test_every_example_declares_the_shapes_its_data_has(example):
+def test_every_example_declares_the_shapes_its_data_has(example, example_inputs):
     """No input is left of unknown shape, and each declared shape is what the example's data hold."""
     m = graphc.load(EX / example)
     declared = {name: shape for name, kind, shape, _ in m.summary() if kind == "input"}
     assert "unknown" not in declared.values(), declared
-    files = {"xor_threshold.gc": "xor.npz", "xor_features.gc": "xor.npz", "digits_mlp.gc": "digits_test.npz"}
-    npz = EX / files.get(example, example.replace("_l2", "").replace(".gc", ".npz"))
-    values = data.load_npz(str(npz))
+    values = example_inputs(example)
     for name, shape in declared.items():
         dims = [d.strip() for d in shape.strip("[]").split(",") if d.strip()]
         got = np.shape(values[name])
