@@ -1,4 +1,5 @@
-"""Reading values (npz files, --set) and writing outputs atomically, never over an input."""
+"""Reading values (npz files, NAME=VALUE items) and writing outputs atomically, never over an input;
+and `option`, the one way a library error names an option (the API's keyword, or the command line's flag)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import stat
 import tempfile
 import zipfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,31 @@ if TYPE_CHECKING:  # NumPy is imported where it is used: `graphc check` never lo
     import numpy as np
 
 NPZ_HINT = "make one with numpy.savez('file.npz', x=..., t=...)"
+
+# ---- options, in the caller's words ----------------------------------------------------------
+_FLAGS: ContextVar[dict | None] = ContextVar("graphc_flags", default=None)
+
+
+def option(name: str, value=None) -> str:
+    """An option as an error message names it: the API's keyword (`lr`, or with a value `lr=0.01`,
+    `schedule='halve'`), or, while the command line runs (`flag_words`), its flag (`--lr`, `--lr 0.01`,
+    `--schedule halve`). Library errors name their options only through this."""
+    flags = _FLAGS.get()
+    flag = flags.get(name) if flags else None
+    if value is None:
+        return flag or name
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{flag} {text}" if flag else f"{name}={value!r}" if isinstance(value, str) else f"{name}={text}"
+
+
+@contextmanager
+def flag_words(flags: dict[str, str]):
+    """Within it, `option` names the options in `flags` (API keyword -> command-line flag) by their flags."""
+    token = _FLAGS.set(flags)
+    try:
+        yield
+    finally:
+        _FLAGS.reset(token)
 
 
 def check_numeric(name: str, a, where: str) -> None:
@@ -87,27 +115,27 @@ def load_npz(path: str, keep=None) -> dict[str, np.ndarray]:
 
 
 def parse_set(item: str) -> tuple[str, np.ndarray]:
+    """NAME=VALUE, VALUE a number or a JSON list (an item of load_values' `sets`)."""
     import numpy as np
 
-    """NAME=VALUE, VALUE a number or a JSON list."""
     name, eq, text = item.partition("=")
     name = name.strip()
     if not eq or not name:
-        raise GraphcError(f"--set expects NAME=VALUE, got {item!r}", usage=True)
+        raise GraphcError(f"{option('sets')} takes NAME=VALUE items, got {item!r}", usage=True)
     try:
         value = json.loads(text)
         arr = np.asarray(value, dtype=np.float64)
     except (json.JSONDecodeError, ValueError, TypeError):
         raise GraphcError(
-            f"--set {name}: {text!r} is not a number or a JSON list of numbers",
-            hint=f"e.g. --set {name}=0.5 or --set {name}='[1, 2, 3]'",
+            f"`{name}` in {option('sets')}: {text!r} is not a number or a JSON list of numbers",
+            hint=f"e.g. {name}=0.5 or {name}=[1,2,3]",
             usage=True,
         ) from None
     return name, arr
 
 
 def load_values(inputs=(), sets=(), keep=None) -> dict[str, np.ndarray]:
-    """Values from npz files (only the keys in `keep`, when given) then --set items, later ones winning."""
+    """Values from npz files (only the keys in `keep`, when given) then NAME=VALUE items, later ones winning."""
     values: dict[str, np.ndarray] = {}
     for path in inputs or ():
         values.update(load_npz(path, keep))

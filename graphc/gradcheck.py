@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .data import option
 from .errors import GraphcError
 
 
@@ -16,7 +17,7 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
     large gradients, absolute for small ones, so zeros do not divide.
     """
     if not isinstance(max_checks, numbers.Integral) or max_checks < 1:
-        raise GraphcError(f"max_checks must be a whole number >= 1, got {max_checks!r}", usage=True)
+        raise GraphcError(f"{option('max_checks')} must be a whole number >= 1, got {max_checks!r}", usage=True)
     _loss, grads = model.loss_and_grad(values, wrt, seed=seed)
     full = model.evaluate(values, seed=seed)  # the params' initial values, fixed for every probe
     base = {n: np.array(full[n], dtype=np.float64) for n in model.inputs + model.params if n in full}

@@ -460,6 +460,31 @@ def _check_outputs(args) -> None:
         seen[real] = path
 
 
+# The library's errors name options by their API keywords (data.option); here, by these flags.
+FLAGS = {
+    "lr": "--lr",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "seed": "--seed",
+    "schedule": "--schedule",
+    "tol": "--tol",
+    "val": "--val",
+    "patience": "--patience",
+    "l2": "--l2",
+    "metric": "--metric",
+    "metric_target": "--target",
+    "init": "--init",
+    "plot": "--plot",
+    "wrt": "--wrt",
+    "max_checks": "--max-checks",
+    "dtype": "--dtype",
+    "order": "--order",
+    "out": "--out",
+    "inputs": "--inputs",
+    "sets": "--set",
+}
+
+
 def main(argv=None) -> int:
     """Parse the command line; load the model (for the commands that take one: all but demo) and run."""
     args = build_parser().parse_args(argv)
@@ -467,14 +492,15 @@ def main(argv=None) -> int:
     path = ("<stdin>" if model == "-" else model) or f"graphc {args.command}"
     source_text = None
     try:
-        m = None
-        if model is not None:
-            from ..frontend import read_source
+        with data.flag_words(FLAGS):
+            m = None
+            if model is not None:
+                from ..frontend import read_source
 
-            source_text = read_source(model)
-            m = api.compile(source_text, path)
-        _check_outputs(args)
-        return args.run(m, args)
+                source_text = read_source(model)
+                m = api.compile(source_text, path)
+            _check_outputs(args)
+            return args.run(m, args)
     except GraphcError as e:
         print(e.render(path, source_text), file=sys.stderr)
         return 2 if e.usage else 1

@@ -56,12 +56,16 @@ def run(
     test_data = data.load_npz(str(EXAMPLES / "digits_test.npz"))
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
-        raise GraphcError(f"cannot write into {folder}: it is a file", hint="choose a folder: --out DIR", usage=True)
+        raise GraphcError(
+            f"cannot write into {folder}: it is a file",
+            hint=f"choose a folder: {data.option('out', 'DIR')}",
+            usage=True,
+        )
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise GraphcError(
-            f"cannot write into {folder}: {e.strerror}", hint="choose another folder: --out DIR"
+            f"cannot write into {folder}: {e.strerror}", hint=f"choose another folder: {data.option('out', 'DIR')}"
         ) from None
     data.check_output(str(folder / "digits_params.npz"), [str(MODEL)])  # before training, not after
     written: dict[str, str] = {}

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..backends.numpy.values import as_array
-from ..data import check_numeric, check_output, load_npz
+from ..data import check_numeric, check_output, load_npz, option
 from ..errors import GraphcError
 from .metrics import METRICS, accuracy, target_name
 from .plot import check_format, plot_history, require_matplotlib
@@ -196,26 +196,32 @@ def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, met
 
     whole = lambda k: isinstance(k, numbers.Integral) and not isinstance(k, bool)
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        bad(f"the learning rate must be a positive number, got {lr}")
+        bad(f"{option('lr')}, the learning rate, must be a positive number, got {lr}")
     if not whole(epochs) or epochs < 1:
-        bad(f"epochs must be a whole number >= 1, got {epochs}")
+        bad(f"{option('epochs')} must be a whole number >= 1, got {epochs}")
     if batch_size is not None and (not whole(batch_size) or batch_size < 1):
-        bad(f"the batch size must be a whole number >= 1, got {batch_size}", "omit it for full-batch gradient descent")
+        bad(
+            f"{option('batch_size')}, the batch size, must be a whole number >= 1, got {batch_size}",
+            f"leave out {option('batch_size')} for full-batch gradient descent",
+        )
     if schedule not in SCHEDULES:
-        bad(f"unknown schedule {schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
+        bad(f"unknown {option('schedule')} {schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
     if tol is not None and not (isinstance(tol, numbers.Real) and math.isfinite(tol) and tol > 0):
-        bad(f"tol must be a positive number, got {tol}")
+        bad(f"{option('tol')} must be a positive number, got {tol}")
     if patience is not None:
         if not whole(patience) or patience < 1:
-            bad(f"patience must be a whole number >= 1, got {patience}")
+            bad(f"{option('patience')} must be a whole number >= 1, got {patience}")
         if val is None:
-            bad("patience needs validation data to watch", "pass --val val.npz")
+            bad(
+                f"{option('patience')} needs validation data to watch",
+                f"pass the validation data too ({option('val')})",
+            )
     if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
-        bad(f"l2 must be a number >= 0, got {l2}")
+        bad(f"{option('l2')} must be a number >= 0, got {l2}")
     if not whole(seed) or seed < 0:
-        bad(f"the seed must be a whole number >= 0, got {seed}")
+        bad(f"{option('seed')} must be a whole number >= 0, got {seed}")
     if metric is not None and metric not in METRICS:
-        bad(f"unknown metric {metric!r}", f"choose one of: {', '.join(METRICS)}")
+        bad(f"unknown {option('metric')} {metric!r}", f"choose one of: {', '.join(METRICS)}")
 
 
 # ---- the loop ----------------------------------------------------------------------------------
@@ -275,7 +281,7 @@ def train(
         check_output(plot, protect)
     if metric is not None and not model.output_names:
         raise GraphcError(
-            f"--metric {metric} needs the model's predictions, but it declares no output",
+            f"{option('metric', metric)} needs the model's predictions, but it declares no output",
             hint="add a line like `output y` naming the predictions",
         )
 
@@ -302,7 +308,7 @@ def train(
             f"mini-batches of {bs} take rows along axis 0 of every input, and the model does not fit one: {e.message}",
             e.span,
             "mini-batches need inputs with a leading example axis, e.g. `input X: [N, 2]` (N examples); "
-            "or leave out --batch-size for full-batch gradient descent",
+            f"or leave out {option('batch_size')} for full-batch gradient descent",
         ) from None
     if val is not None:
         _same_examples(model, batched, whole, vbatched, vwhole)
@@ -405,13 +411,13 @@ def train(
         return not math.isfinite(loss) or loss > EXPLODE * max(abs(start), 1.0)
 
     def diverged(loss, where):
-        hint = f"use a smaller learning rate (e.g. --lr {lr / 10:g})" + (
-            "" if schedule == "halve" else " or --schedule halve"
+        hint = f"use a smaller learning rate (e.g. {option('lr', lr / 10)})" + (
+            "" if schedule == "halve" else f" or {option('schedule', 'halve')}"
         )
         if where == "start":
             return GraphcError(
                 f"the loss is {loss} at the initial params: there is nothing to descend",
-                hint="check the data and the params' initial values (--init, --seed)",
+                hint=f"check the data and the params' initial values ({option('init')}, {option('seed')})",
             )
         grew = f"grew to {loss:.4g}, from {start:.4g} at the start," if math.isfinite(loss) else f"is {loss}"
         return GraphcError(f"training diverged: the loss {grew} at epoch {epoch} (lr {lr:g})", hint=hint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import option
 from ..errors import GraphcError
 
 METRICS = ("accuracy",)
@@ -27,7 +28,7 @@ def accuracy(y, t, name: str = "the targets") -> float:
         raise GraphcError(
             f"accuracy needs class labels, but {name} {what}",
             hint="targets are integer labels 0..K-1 or one-hot rows for K class scores, 0/1 for one "
-            "probability, or ±1 for one score; for a regression, leave out --metric",
+            f"probability, or ±1 for one score; for a regression, leave out {option('metric')}",
         )
 
     if k > 1 and t.shape == y.shape[:-1]:
@@ -74,7 +75,7 @@ def target_name(model, metric_target: str | None, data: dict) -> str:
         raise GraphcError(
             f"cannot tell which input holds the targets for the metric: {which} of the inputs feed the loss "
             f"but not the output `{model.output_names[0]}`",
-            hint="name it with --target NAME (Python: metric_target='NAME')",
+            hint=f"name it with {option('metric_target', 'NAME')}",
             usage=True,
         )
     return cands[0]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import write_atomic
+from ..data import option, write_atomic
 from ..errors import GraphcError
 
 PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
@@ -20,7 +20,7 @@ def require_matplotlib():
         import matplotlib.pyplot as plt
     except ImportError:
         raise GraphcError(
-            "--plot needs matplotlib, which is not installed",
+            f"the loss plot ({option('plot')}) needs matplotlib, which is not installed",
             hint="pip install 'graphc[plot]'  (or pip install matplotlib)",
         ) from None
     return plt
@@ -30,9 +30,9 @@ def check_format(path: str) -> str:
     ext = Path(path).suffix.lower().lstrip(".")
     if ext not in PLOT_FORMATS:
         raise GraphcError(
-            f"--plot {path}: cannot tell the picture format from the extension `.{ext}`"
+            f"{option('plot', path)}: cannot tell the picture format from the extension `.{ext}`"
             if ext
-            else f"--plot {path}: the file name has no extension to tell the picture format",
+            else f"{option('plot', path)}: the file name has no extension to tell the picture format",
             hint=f"end the name with one of: {', '.join('.' + e for e in PLOT_FORMATS)}",
             usage=True,
         )
