@@ -62,8 +62,8 @@ def _call(name):
 exp, log, sin, cos, sign, sigmoid, transpose, mT, expand_dims = map(
     _call, ["exp", "log", "sin", "cos", "sign", "sigmoid", "transpose", "mT", "expand_dims"]
 )
-broadcast, unbroadcast, size_ratio, max_mask, where = map(
-    _call, ["broadcast", "unbroadcast", "size_ratio", "max_mask", "where"]
+broadcast, unbroadcast, size_ratio, max_mask, where, outer = map(
+    _call, ["broadcast", "unbroadcast", "size_ratio", "max_mask", "where", "outer"]
 )
 gt, ge, eq = map(_call, ["gt", "ge", "eq"])
 rsum = _call("sum")
@@ -124,6 +124,16 @@ def mT_shape(shapes, attrs, dims):
     return None if s is None else s[:-2] + (s[-1], s[-2])
 
 
+def outer_shape(shapes, attrs, dims):
+    """u vᵀ along the last axes, u: [..., m], v: [..., n] -> [..., m, n] (the leading axes broadcast)."""
+    u, v = shapes
+    if u is None or v is None:
+        return None
+    if not u or not v:
+        raise S.ShapeError(f"an outer product needs two vectors, got {S.fmt(u)} and {S.fmt(v)}")
+    return S.broadcast(u[:-1], v[:-1], dims) + (u[-1], v[-1])
+
+
 def expand_dims_shape(shapes, attrs, dims):
     s = shapes[0]
     if s is None:
@@ -149,11 +159,16 @@ def matmul_grad(y, g, a, b):
         return g * b, g * a
     if rb == 1:  # ā = ḡ bᵀ (an outer product), b̄ = aᵀ ḡ
         b_bar = g @ a if ra == 2 else rsum(expand_dims(g, axis=-2) @ a, axis=-2)
-        return expand_dims(g, axis=-1) * expand_dims(b, axis=-2), b_bar
+        return outer(g, b), b_bar
     if ra == 1:
         a_bar = b @ g if rb == 2 else rsum(b @ expand_dims(g, axis=-1), axis=-1)
-        return a_bar, expand_dims(a, axis=-1) * expand_dims(g, axis=-2)
+        return a_bar, outer(a, g)
     return g @ mT(b), mT(a) @ g
+
+
+def outer_grad(y, g, u, v):
+    """ū_i = Σ_j ḡ_ij v_j, v̄_j = Σ_i ḡ_ij u_i (batched over the leading axes)."""
+    return rsum(g * expand_dims(v, axis=-2), axis=-1), rsum(g * expand_dims(u, axis=-1), axis=-2)
 
 
 def reduction_axis(y):
@@ -285,6 +300,7 @@ for _name, _sym, _tex in (
 ):
     _op(_name, 2, bcast, None, label=_sym, infix=(_sym, CMP), tex=_tex, **_ew)
 _op("where", 3, where_shape, where_grad, **_ew)
+_op("outer", 2, outer_shape, outer_grad, label="outer", user=False)  # ā = ḡ bᵀ of a matrix-vector product
 _op("mT", 1, mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", view=True, user=False)
 _op(
     "expand_dims",

@@ -304,12 +304,10 @@ class Writer:
                 return f"{times(1, factor, c)[0]} + {args[2][0]}", ADD
         if op in ("add", "sub"):
             return f"{wrap(0, ADD)} {'+' if op == 'add' else '-'} {wrap(1, ADD, right=True)}", ADD
+        if op == "outer":  # ā = ḡ bᵀ, as on the slide
+            return (f"{wrap(0, MUL)} {wrap(1, ATOM)}^\\top" if L else f"{wrap(0, MUL)} {wrap(1, ATOM)}ᵀ"), MUL
         if op == "mul":
             a, b = n["args"]
-            inner = [g[x]["args"][0] for x in (a, b) if g[x]["op"] == "expand_dims"]
-            if len(inner) == 2 and all(x in memo for x in inner):  # an outer product, as on the slide
-                u, v = (memo[x][0] for x in inner)
-                return (f"{u} {v}^\\top" if L else f"{u} {v}ᵀ"), MUL
             if a == b:  # x * x (the passes' form of x^2) as the model wrote it
                 return (f"{{{wrap(0, POW, True)}}}^{{2}}" if L else f"{wrap(0, POW, True)}^2"), POW
             if args[0][1] <= CMP and args[1][1] <= CMP:  # a product of conditions: both hold

@@ -61,13 +61,14 @@ CODE = {
     "where": "np.where({0}, {1}, {2})",
     "mT": "np.swapaxes({0}, -1, -2)",
     "expand_dims": "np.expand_dims({0}, {axis})",
+    "outer": "np.expand_dims({0}, -1) * np.expand_dims({1}, -2)",
     "broadcast": "_broadcast({0}, {1}{kw})",
     "unbroadcast": "_unbroadcast({0}, {1})",
     "size_ratio": "(np.size({0}) / np.size({1}))",
     "max_mask": "_max_mask({0}, {1}{kw})",
     "zeros_like": "np.zeros_like({0})",
 }
-LOWERED = frozenset(("unbroadcast", "mul", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
+LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
 
@@ -129,18 +130,9 @@ def lower(p, i: int):
         if kept:
             text += f".reshape({p.lib}.shape({p.expr(ref)[0]}))"
         return text, ATOM
-    if n["op"] == "mul" and g[n["args"][0]]["op"] == g[n["args"][1]]["op"] == "expand_dims":
-        (u,), (v,) = (g[a]["args"] for a in n["args"])
-        reach = not p.local or (u in p.names and v in p.names)
-        axes = [g[a]["attrs"]["axis"] for a in n["args"]]
-        if (
-            reach
-            and axes == [-1, -2]
-            and g[u]["shape"]
-            and g[v]["shape"]
-            and (len(g[u]["shape"]) == len(g[v]["shape"]) == 1)
-        ):
-            return f"{p.lib}.outer({p.expr(u)[0]}, {p.expr(v)[0]})", ATOM  # ā = ḡ bᵀ, as on the slide
+    if n["op"] == "outer" and all(g[a]["shape"] is not None and len(g[a]["shape"]) == 1 for a in n["args"]):
+        u, v = (p.expr(a)[0] for a in n["args"])
+        return f"{p.lib}.outer({u}, {v})", ATOM  # ā = ḡ bᵀ, as on the slide
     if n["op"] == "neg" and g[n["args"][0]]["op"] == "mul" and n["args"][0] not in p.names:
         # -(c * x) with a scalar c as (-c) * x: negating the scalar, not the array, saves an array op
         args = g[n["args"][0]]["args"]
