@@ -85,24 +85,29 @@ class Model:
         return equations(self.backward(wrt), latex)
 
     def emit(
-        self, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
+        self,
+        wrt: list[str] | None = None,
+        dtype: str = "float64",
+        module_name: str = "model",
+        order: int = 1,
+        target: str = "numpy",
     ) -> str:
-        """The source of a standalone NumPy module with forward() and loss_and_grad(); with order=2 also
-        hvp() and hessian(), w.r.t. the one name in wrt (default: the first param, else input), while
-        loss_and_grad keeps every gradient of order 1."""
-        from .backends.numpy.module import emit
+        """The source of a standalone module with forward() and loss_and_grad(); with order=2 also hvp() and
+        hessian(), w.r.t. the one name in wrt (default: the first param, else input), while loss_and_grad
+        keeps every gradient of order 1. target: the array library it is written for (graphc.backends.targets())."""
+        from .backends import emitter
 
-        return emit(self.graph, wrt, dtype, module_name, order)
+        return emitter(target)(self.graph, wrt, dtype, module_name, order)
 
-    def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1):
+    def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1, target: str = "numpy"):
         """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)
         (and with order=2 .hvp(direction, **v), the direction by position, and .hessian(**v))."""
         import builtins
         import types
 
-        key = ("compiled", tuple(wrt or ()), dtype, order)
+        key = ("compiled", tuple(wrt or ()), dtype, order, target)
         if key not in self._cache:
-            source = self.emit(wrt, dtype, module_name="model", order=order)
+            source = self.emit(wrt, dtype, module_name="model", order=order, target=target)
             module = types.ModuleType("graphc_model", "graphc: emitted module")
             exec(builtins.compile(source, f"<graphc emit {self.graph.path}>", "exec"), module.__dict__)  # noqa: S102
             module.__source__ = source

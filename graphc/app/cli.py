@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from .. import api, data
+from .. import api, backends, data
 from ..errors import GraphcError
 
 
@@ -193,7 +193,8 @@ def cmd_emit(m: api.Model, args) -> int:
     from pathlib import Path
 
     name = Path(args.output).stem if args.output else (Path(args.model).stem if args.model != "-" else "model")
-    source = m.emit(_wrt(args.wrt), args.dtype, module_name=name.replace("-", "_"), order=args.order)
+    module = name.replace("-", "_")
+    source = m.emit(_wrt(args.wrt), args.dtype, module_name=module, order=args.order, target=args.target)
     if args.output:
         data.write_text(args.output, source, protect=_read(args))
         print(f"wrote {args.output}", file=sys.stderr)
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="FILE.py", help="where to write it (default: stdout)")
     _wrt_arg(c)
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
+    c.add_argument(
+        "--target", choices=backends.targets(), default="numpy", help="the array library the module is written for"
+    )
     c.add_argument(
         "--order",
         type=int,
