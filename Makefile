@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-all bench golden clean
+.PHONY: setup demo test test-all lint bench golden clean
 
 setup: $(VENV)/.done
 $(VENV)/.done: pyproject.toml
@@ -21,8 +21,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
-test-all: setup  # the slow tests too (what CI runs)
+test-all: setup lint  # lint, then the slow tests too (what CI runs)
 	$(BIN)/python -m pytest -m ''
+
+lint: setup  # ruff over the package, the tests and the benchmarks: the rules in pyproject.toml, and its format
+	$(BIN)/ruff check graphc tests bench
+	$(BIN)/ruff format --check graphc tests bench
 
 bench: setup
 	$(BIN)/python bench/compile_time.py

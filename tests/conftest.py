@@ -47,7 +47,7 @@ EXAMPLE_DATA = {
 
 
 def _example_name(example) -> str:
-    """"two_layer", "two_layer.gc" or a path to examples/two_layer.gc -> "two_layer.gc"."""
+    """ "two_layer", "two_layer.gc" or a path to examples/two_layer.gc -> "two_layer.gc"."""
     return Path(example).stem + ".gc"
 
 

@@ -305,8 +305,11 @@ def test_a_longer_cycle_through_absolute_imports_is_found():
 
 
 def test_a_private_name_is_found_imported_or_read():
-    files = {**FAKE, "graphc/api.py": "from .transforms.simplify import _settled\nfrom .ir import graph\n"
-             "x = graph._node\ny = graph.__name__\n"}
+    files = {
+        **FAKE,
+        "graphc/api.py": "from .transforms.simplify import _settled\nfrom .ir import graph\n"
+        "x = graph._node\ny = graph.__name__\n",
+    }
     problems = private_uses(files)
     assert problems == [
         "graphc.api (line 1) imports the private `_settled` of graphc.transforms.simplify",
@@ -317,8 +320,10 @@ def test_a_private_name_is_found_imported_or_read():
 def test_an_upward_import_is_found_with_the_layers():
     files = {**FAKE, "graphc/ir/ops.py": "def f():\n    from ..transforms import simplify\n"}
     (problem,) = upward_imports(files)
-    assert problem.startswith("graphc.ir.ops (line 2: `from ..transforms import simplify`) imports "
-                              "graphc.transforms.simplify: ir may not import from transforms")
+    assert problem.startswith(
+        "graphc.ir.ops (line 2: `from ..transforms import simplify`) imports "
+        "graphc.transforms.simplify: ir may not import from transforms"
+    )
     assert ORDER in problem
 
 

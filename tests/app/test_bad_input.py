@@ -19,8 +19,8 @@ from clitools import run_graphc
 
 import graphc
 from graphc import data
-from graphc.training import loop as T
 from graphc.errors import GraphcError
+from graphc.training import loop as T
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"

@@ -443,13 +443,25 @@ def test_check_loads_neither_numpy_nor_networkx():
     """`graphc check` is what users run on every edit: its start-up stays light (bench/compile_time.py)."""
     import sys
 
+    heavy = (
+        "numpy",
+        "networkx",
+        "graphc.backends.numpy.plan",
+        "graphc.transforms.autodiff",
+        "graphc.transforms.simplify",
+    )
     code = (
         # (cli.main, not `python -m graphc`: its console() ends the process with os._exit, before any check)
         "import sys\nfrom graphc.app import cli\nassert cli.main(['check', 'examples/two_layer.gc']) == 0\n"
-        "heavy = [m for m in ('numpy', 'networkx', 'graphc.backends.numpy.plan', 'graphc.transforms.autodiff', 'graphc.transforms.simplify') if m in sys.modules]\n"
+        f"heavy = [m for m in {heavy!r} if m in sys.modules]\n"
         "assert not heavy, heavy"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "ok: 10 values" in done.stdout

@@ -23,6 +23,8 @@ import graphc
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
+
+
 def close(a, b):
     assert_close(a, b, rtol=1e-12, atol=1e-14)
 
@@ -50,8 +52,9 @@ def test_emitted_module_agrees_with_the_interpreter(path, example_values):
 def test_emitted_module_matches_its_golden_file(path):
     golden = GOLDEN / f"{path.stem}.py"
     assert golden.exists(), "run: python tests/regen_emit_golden.py"
-    assert emitted(path) == golden.read_text(encoding="utf-8"), \
+    assert emitted(path) == golden.read_text(encoding="utf-8"), (
         f"{path.stem}: the emitted code changed; review it and run: python tests/regen_emit_golden.py"
+    )
 
 
 def test_golden_modules_import_only_numpy_and_are_ruff_clean():
@@ -74,9 +77,14 @@ def test_emit_is_deterministic():
 
 def test_module_reads_like_the_slide():
     src = graphc.load(REPO / "examples" / "two_layer.gc").emit()
-    body = src[src.index("def loss_and_grad"):]
-    for line in ["y_bar = y - t", "h_bar = y_bar @ W2", "W2_bar = np.outer(y_bar, h)",
-                 "z_bar = h_bar * (h * (1.0 - h))", "W1_bar = np.outer(z_bar, x)"]:
+    body = src[src.index("def loss_and_grad") :]
+    for line in [
+        "y_bar = y - t",
+        "h_bar = y_bar @ W2",
+        "W2_bar = np.outer(y_bar, h)",
+        "z_bar = h_bar * (h * (1.0 - h))",
+        "W1_bar = np.outer(z_bar, x)",
+    ]:
         assert line in body, line
     assert '"b1": z_bar' in body and '"b2": y_bar' in body
     assert "# line 32" in body  # each step points at the model line it comes from
@@ -157,16 +165,18 @@ def test_cli_emit_writes_atomically_and_never_over_the_model(tmp_path):
     model = tmp_path / "m.gc"
     model.write_text("z = w*x + b; y = sigmoid(z); L = 0.5*(y-t)^2\n")
     out = tmp_path / "m_grad.py"
-    r = subprocess.run([sys.executable, "-m", "graphc", "emit", str(model), "-o", str(out)], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", "emit", str(model), "-o", str(out)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     ns = {}
     exec(out.read_text(), ns)  # noqa: S102 - our own output
     loss, g = ns["loss_and_grad"](w=1.0, x=2.0, b=0.5, t=1.0)
     assert loss == pytest.approx(0.0028772317380676895, rel=1e-14)
     assert {p.name for p in tmp_path.iterdir()} == {"m.gc", "m_grad.py"}  # no temporary file left behind
-    r = subprocess.run([sys.executable, "-m", "graphc", "emit", str(model), "-o", str(model)], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", "emit", str(model), "-o", str(model)], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "refusing to overwrite" in r.stderr
     assert model.read_text().startswith("z = w*x")
     r = subprocess.run([sys.executable, "-m", "graphc", "emit", str(model)], capture_output=True, text=True)

@@ -49,21 +49,31 @@ def test_emitted_hessian_agrees_with_the_interpreter_and_finite_differences(path
 def test_hvp_is_the_hessian_times_v_and_the_module_is_standalone(tmp_path):
     model = REPO / "examples" / "two_layer.gc"
     out = tmp_path / "two_layer_h.py"
-    r = subprocess.run([sys.executable, "-m", "graphc", "emit", str(model), "--wrt", "W1", "--order", "2",
-                        "-o", str(out)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", "emit", str(model), "--wrt", "W1", "--order", "2", "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     src = out.read_text(encoding="utf-8")
     tree = ast.parse(src)
     assert {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} == {"numpy"}
-    assert {"forward", "loss_and_grad", "hvp", "hessian"} <= {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert {"forward", "loss_and_grad", "hvp", "hessian"} <= functions
     for args in (["format", "--check", "--isolated"], ["check", "--isolated"]):
         done = subprocess.run([sys.executable, "-m", "ruff", *args, str(out)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
     ns = {}
     exec(compile(src, str(out), "exec"), ns)  # noqa: S102 - our own output
     rng = np.random.default_rng(1)
-    values = {"x": rng.normal(size=2), "t": rng.normal(size=2), "W1": rng.normal(size=(3, 2)),
-              "b1": rng.normal(size=3), "W2": rng.normal(size=(2, 3)), "b2": rng.normal(size=2)}
+    values = {
+        "x": rng.normal(size=2),
+        "t": rng.normal(size=2),
+        "W1": rng.normal(size=(3, 2)),
+        "b1": rng.normal(size=3),
+        "W2": rng.normal(size=(2, 3)),
+        "b2": rng.normal(size=2),
+    }
     h = ns["hessian"](**values)
     v = rng.normal(size=(3, 2))
     assert_close(ns["hvp"](v, **values), (h.reshape(6, 6) @ v.reshape(6)).reshape(3, 2), rtol=1e-12, atol=1e-14)
@@ -72,6 +82,19 @@ def test_hvp_is_the_hessian_times_v_and_the_module_is_standalone(tmp_path):
 
 
 def test_order_2_takes_one_name():
-    r = subprocess.run([sys.executable, "-m", "graphc", "emit", str(REPO / "examples" / "two_layer.gc"),
-                        "--wrt", "W1,W2", "--order", "2"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "graphc",
+            "emit",
+            str(REPO / "examples" / "two_layer.gc"),
+            "--wrt",
+            "W1,W2",
+            "--order",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "exactly one name" in r.stderr and "Traceback" not in r.stderr

@@ -9,8 +9,8 @@ import pytest
 
 import graphc
 from graphc import GraphcError
-from graphc.backends.numpy.kernels import evaluate
 from graphc.backends.numpy import plan as plan_module
+from graphc.backends.numpy.kernels import evaluate
 from graphc.backends.numpy.plan import Plan, run
 from graphc.backends.numpy.values import bind
 from graphc.transforms.pipeline import gradient_graph

@@ -175,6 +175,7 @@ def test_every_example_compiles():
 
 # ---- mutated models that compile are evaluated on their example's data -----------------------
 
+
 def small_enough(m) -> bool:
     """Skip models whose declared arrays a mutation made huge (a MemoryError is not what we test)."""
     for _, _, shape, _ in m.summary():

@@ -16,8 +16,8 @@ import pytest
 
 import graphc
 from graphc import GraphcError
-from graphc.ir import ops as O
 from graphc.frontend import builder, lalr
+from graphc.ir import ops as O
 
 SEED = 1234
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc.training import loop as T
 from graphc.data import load_npz
 from graphc.errors import GraphcError
+from graphc.training import loop as T
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -35,7 +35,12 @@ def run(*args, cwd, env_extra=None, timeout=180) -> subprocess.CompletedProcess:
     env.update(env_extra or {})
     r = subprocess.run(
         [sys.executable, "-m", "graphc", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
     assert "Traceback" not in r.stderr + r.stdout, r.stderr
     assert "internal error" not in r.stderr, r.stderr
@@ -314,8 +319,9 @@ def test_accuracy_metric_on_one_hot_targets_and_integer_labels_agree():
 def test_metric_needs_an_output_and_a_findable_target():
     with pytest.raises(GraphcError, match="declares no output"):
         quiet_train(graphc.compile(QUAD), {"x": np.ones(3)}, lr=0.1, epochs=1, metric="accuracy")
-    two = graphc.compile("input x: [N]\ninput t: [N]\ninput u: [N]\nparam w = 0\ny = w*x\n"
-                         "L = mean((y - t)^2 + (y - u)^2)\noutput y\n")
+    two = graphc.compile(
+        "input x: [N]\ninput t: [N]\ninput u: [N]\nparam w = 0\ny = w*x\nL = mean((y - t)^2 + (y - u)^2)\noutput y\n"
+    )
     data = {"x": np.ones(3), "t": np.ones(3), "u": np.zeros(3)}
     with pytest.raises(GraphcError, match="several") as e:
         quiet_train(two, data, lr=0.1, epochs=1, metric="accuracy")
@@ -357,9 +363,21 @@ def test_params_start_from_their_initialisers_with_the_seed():
 
 
 def test_bad_options_are_usage_errors():
-    for kw in ({"lr": -1}, {"lr": float("nan")}, {"lr": "0.1"}, {"epochs": 0}, {"epochs": 2.5}, {"epochs": True},
-               {"batch_size": 0}, {"schedule": "cosine"}, {"tol": 0.0}, {"patience": 2}, {"l2": -1.0},
-               {"l2": None}, {"metric": "f1"}):
+    for kw in (
+        {"lr": -1},
+        {"lr": float("nan")},
+        {"lr": "0.1"},
+        {"epochs": 0},
+        {"epochs": 2.5},
+        {"epochs": True},
+        {"batch_size": 0},
+        {"schedule": "cosine"},
+        {"tol": 0.0},
+        {"patience": 2},
+        {"l2": -1.0},
+        {"l2": None},
+        {"metric": "f1"},
+    ):
         with pytest.raises(GraphcError) as e:
             quiet_train(LSQ, LSQ_DATA, **{"lr": 0.1, "epochs": 1, **kw})
         assert e.value.usage, kw
@@ -460,8 +478,19 @@ def test_cli_draws_a_bar_on_a_terminal_and_logs_otherwise(tmp_path):
     import struct
     import termios
 
-    args = [sys.executable, "-m", "graphc", "train", str(EXAMPLES / "least_squares.gc"), "--data",
-            str(EXAMPLES / "least_squares.npz"), "--lr", "0.5", "--epochs", "5"]
+    args = [
+        sys.executable,
+        "-m",
+        "graphc",
+        "train",
+        str(EXAMPLES / "least_squares.gc"),
+        "--data",
+        str(EXAMPLES / "least_squares.npz"),
+        "--lr",
+        "0.5",
+        "--epochs",
+        "5",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
@@ -520,8 +549,19 @@ def test_plot_format_comes_from_the_extension(tmp_path):
 def test_cli_train_writes_params_atomically(tmp_path):
     out = tmp_path / "params.npz"
     out.write_bytes(b"old")
-    r = run("train", EXAMPLES / "least_squares.gc", "--data", EXAMPLES / "least_squares.npz",
-            "--lr", "0.5", "--epochs", "200", "-o", out, cwd=tmp_path)
+    r = run(
+        "train",
+        EXAMPLES / "least_squares.gc",
+        "--data",
+        EXAMPLES / "least_squares.npz",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "200",
+        "-o",
+        out,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     w = np.load(out)["w"]
     np.testing.assert_allclose(w, np.linalg.lstsq(LSQ_DATA["X"], LSQ_DATA["t"], rcond=None)[0], atol=1e-8)
@@ -537,8 +577,9 @@ def test_cli_train_output_never_overwrites_an_input_and_fails_before_training(tm
     data = tmp_path / "d.npz"
     np.savez(data, **LSQ_DATA)
     before = data.read_bytes()
-    r = run("train", EXAMPLES / "least_squares.gc", "--data", data, "--lr", "0.5", "--epochs", "5", "-o", data,
-            cwd=tmp_path)
+    r = run(
+        "train", EXAMPLES / "least_squares.gc", "--data", data, "--lr", "0.5", "--epochs", "5", "-o", data, cwd=tmp_path
+    )
     assert r.returncode == 2 and "overwrite the input" in r.stderr and r.stdout == ""
     assert data.read_bytes() == before
     model = tmp_path / "m.gc"
@@ -560,8 +601,19 @@ def test_cli_failed_save_keeps_the_earlier_output(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", broken)  # what data.save_npz calls
-    code = cli.main(["train", str(EXAMPLES / "least_squares.gc"), "--data", str(EXAMPLES / "least_squares.npz"),
-                     "--epochs", "2", "--quiet", "-o", str(out)])
+    code = cli.main(
+        [
+            "train",
+            str(EXAMPLES / "least_squares.gc"),
+            "--data",
+            str(EXAMPLES / "least_squares.npz"),
+            "--epochs",
+            "2",
+            "--quiet",
+            "-o",
+            str(out),
+        ]
+    )
     assert code != 0
     assert out.read_bytes() == b"earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
@@ -576,12 +628,43 @@ def test_cli_resume_with_init(tmp_path):
 
 
 def test_cli_train_reports_val_metric_and_early_stop(tmp_path):
-    r = run("train", EXAMPLES / "least_squares.gc", "--data", EXAMPLES / "least_squares.npz", "--lr", "0.5",
-            "--epochs", "500", "--tol", "1e-6", "--quiet", cwd=tmp_path)
+    r = run(
+        "train",
+        EXAMPLES / "least_squares.gc",
+        "--data",
+        EXAMPLES / "least_squares.npz",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "500",
+        "--tol",
+        "1e-6",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "stopped early: gradient norm" in r.stdout
-    r = run("train", EXAMPLES / "softmax_regression.gc", "--data", EXAMPLES / "softmax_regression.npz",
-            "--val", EXAMPLES / "softmax_regression.npz", "--lr", "0.5", "--epochs", "3", "--batch-size", "15",
-            "--metric", "accuracy", "--quiet", "--schedule", "halve", "--l2", "0.001", cwd=tmp_path)
+    r = run(
+        "train",
+        EXAMPLES / "softmax_regression.gc",
+        "--data",
+        EXAMPLES / "softmax_regression.npz",
+        "--val",
+        EXAMPLES / "softmax_regression.npz",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "15",
+        "--metric",
+        "accuracy",
+        "--quiet",
+        "--schedule",
+        "halve",
+        "--l2",
+        "0.001",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert 0 <= printed(r.stdout, "accuracy") <= 1 and 0 <= printed(r.stdout, "val accuracy") <= 1
     assert printed(r.stdout, "val L") > 0 and "best epoch = " in r.stdout
@@ -597,12 +680,14 @@ def test_cli_train_reports_val_metric_and_early_stop(tmp_path):
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--lr", "-1"], 2, "learning rate"),
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--patience", "3"], 2, "--val"),
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--metric", "f1"], 2, "invalid choice"),
-        (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--metric", "accuracy"], 1,
-         "no output"),
+        (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--metric", "accuracy"], 1, "no output"),
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--lr", "1e300"], 1, "diverged"),
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--batch-size", "0"], 2, "batch size"),
-        (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--init",
-          "examples/xor.npz"], 1, "none of the model's params"),
+        (
+            ["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--init", "examples/xor.npz"],
+            1,
+            "none of the model's params",
+        ),
         (["examples/least_squares.gc"], 2, "--data"),
         (["examples/least_squares.gc", "--data", "examples/least_squares.npz", "--plot", "x.gif"], 2, "format"),
     ],
@@ -647,8 +732,20 @@ def test_cli_train_error_from_a_real_process(tmp_path):
 
 
 def test_cli_plot(tmp_path):
-    r = run("train", EXAMPLES / "least_squares.gc", "--data", EXAMPLES / "least_squares.npz", "--lr", "0.5",
-            "--epochs", "20", "--quiet", "--plot", "loss.png", cwd=tmp_path)
+    r = run(
+        "train",
+        EXAMPLES / "least_squares.gc",
+        "--data",
+        EXAMPLES / "least_squares.npz",
+        "--lr",
+        "0.5",
+        "--epochs",
+        "20",
+        "--quiet",
+        "--plot",
+        "loss.png",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "wrote the loss plot to loss.png" in r.stdout
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -717,8 +814,15 @@ def test_the_readmes_other_train_commands_run_in_order(workdir):
 
 def test_digits_reaches_95_percent_held_out_in_few_epochs():
     m = graphc.load(EXAMPLES / "digits_mlp.gc")
-    r = quiet_train(m, load_npz(str(EXAMPLES / "digits_train.npz")), lr=0.5, epochs=10, batch_size=32,
-                    val=load_npz(str(EXAMPLES / "digits_test.npz")), metric="accuracy")
+    r = quiet_train(
+        m,
+        load_npz(str(EXAMPLES / "digits_train.npz")),
+        lr=0.5,
+        epochs=10,
+        batch_size=32,
+        val=load_npz(str(EXAMPLES / "digits_test.npz")),
+        metric="accuracy",
+    )
     assert r.val_metric >= 0.95
 
 
@@ -791,7 +895,16 @@ def test_cli_summary_counts_in_words(monkeypatch, capsys):
     from graphc.app import cli
 
     monkeypatch.chdir(REPO)
-    code = cli.main(["train", "examples/logistic_least_squares.gc", "--data", "examples/logistic_least_squares.npz",
-                     "--epochs", "1", "--quiet"])
+    code = cli.main(
+        [
+            "train",
+            "examples/logistic_least_squares.gc",
+            "--data",
+            "examples/logistic_least_squares.npz",
+            "--epochs",
+            "1",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("trained 1 epoch (1 step) of gradient descent on 1 example, lr 0.1")

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 import graphc
 from graphc.ir import ops
 
-
 # (case id, expression, {input: shape or (POS, shape)}); the loss is sum(sin(expression))
 CASES = [
     ("add", "a + b", {"a": (3, 4), "b": (4,)}),
@@ -172,6 +171,7 @@ def test_gradient_wrt_an_unknown_name_is_a_usage_error():
 
 
 # ---- random models ---------------------------------------------------------------------------
+
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_models(), st.integers(0, 2**16))

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import graphc
-from graphc import data
 
 EX = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLES = sorted(p.name for p in EX.glob("*.gc"))

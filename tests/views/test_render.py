@@ -25,8 +25,8 @@ from goldens import drawn
 
 import graphc
 from graphc import data
-from graphc.views import render
 from graphc.errors import GraphcError
+from graphc.views import render
 
 REPO = Path(__file__).resolve().parents[2]
 EX = REPO / "examples"
