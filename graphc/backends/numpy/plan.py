@@ -24,7 +24,7 @@ class Plan:
 
     A node is a statement of its own when a caller reads it (a target), when it has several uses, or
     when its expression would get too long; otherwise it is fused into its one user's expression,
-    which composes the per-node expressions codegen writes. The steps read and write a list of
+    which composes the per-node expressions the printer writes. The steps read and write a list of
     values indexed by node id, as the lines of one generated function. Without targets, every node
     is its own step (and can be read).
     """
