@@ -13,6 +13,7 @@ import keyword
 import re
 import textwrap
 
+from ...data import option
 from ...errors import GraphcError
 from ...ir.graph import LEAVES, Graph, paused_gc
 from ...transforms import pipeline
@@ -162,14 +163,16 @@ def emit(
     With order=2, hvp and hessian are w.r.t. the one name in wrt (default: the first param, else input),
     and loss_and_grad keeps every gradient it has at order 1."""
     if dtype not in ("float64", "float32"):
-        raise GraphcError(f"--dtype must be float64 or float32, not {dtype}", usage=True)
+        raise GraphcError(f"{option('dtype')} must be float64 or float32, not {dtype}", usage=True)
     graphs = [fwd, pipeline.gradient_graph(fwd.copy(), wrt, evaluate)]
     if order == 2:
         hvp_wrt = wrt or (fwd.params or fwd.inputs)[:1]
         if not hvp_wrt:
-            raise GraphcError("--order 2 needs a param or an input to take the Hessian for: the model has none")
+            raise GraphcError(
+                f"{option('order', 2)} needs a param or an input to take the Hessian for: the model has none"
+            )
         if len(hvp_wrt) != 1:
-            raise GraphcError("--order 2 takes exactly one name in --wrt", usage=True)
+            raise GraphcError(f"{option('order', 2)} takes exactly one name in {option('wrt')}", usage=True)
         vname = hvp_input_name(fwd)
         graphs.append(pipeline.hvp_graph(fwd.copy(), hvp_wrt[0], vname, evaluate))
     gb = graphs[1]
