@@ -12,7 +12,7 @@ from .ir.graph import Graph
 
 def _graph_mimebundle(self, include=None, exclude=None) -> dict:
     """Jupyter shows a graph as its picture (with its backward part, if it has one)."""
-    from .views.render import mimebundle, to_digraph
+    from .views.render import mimebundle, to_digraph  # (graphviz only when a notebook shows a graph)
 
     return mimebundle(lambda: to_digraph(self), repr(self), include, exclude)
 

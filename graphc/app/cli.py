@@ -9,6 +9,9 @@ import sys
 from .. import api, backends, data
 from ..errors import GraphcError
 
+# Each command imports the layers it needs (NumPy, training, pictures) where it runs: `graphc check`
+# starts in a tenth of a second because it loads none of them.
+
 
 def _model_args(p: argparse.ArgumentParser, values: bool = True) -> None:
     p.add_argument("model", metavar="MODEL", help="a .gc model file, or - for stdin")

@@ -97,7 +97,7 @@ def _lookup(g: Graph, b: Builder, tok: Tok) -> int:
 
 
 def _report_cycle(g: Graph) -> None:
-    import networkx as nx
+    import networkx as nx  # only for a model that has a cycle: `graphc check` never loads networkx
 
     cycle = [u for u, _ in nx.find_cycle(g.nx)]
     named = [i for i in cycle if g[i]["name"]]
