@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import lark
-
 from ..errors import GraphcError, Span, suggest
 from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph
@@ -16,15 +14,23 @@ BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "p
 INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
 
 
-class E(NamedTuple):
-    """An expression as it reduces: its node and where it came from."""
+# An expression as it reduces is a plain tuple (node, line, col, end_line, end_col): its node and where
+# it came from. Most are names or operands, never a node's span, so no Span is made for them (and one
+# a tuple costs a sixth of a NamedTuple's, made by a Python-level __new__).
+Expr = tuple[int, int, int, int, int]
 
-    id: int
-    span: Span
+
+class Kw(NamedTuple):
+    """A keyword argument of a call: `axis=1`."""
+
+    key: Tok
+    value: int | bool
 
 
-class Builder(lark.Transformer):
-    """Builds the graph as the LALR parser reduces each rule."""
+class Builder:
+    """Builds the graph as the LALR parser reduces each rule: one method per rule (or alias) of
+    graphc.lark, given the rule's kept children (tokens, the values of its subrules, None for a missing
+    `[x]`)."""
 
     def reset(self, source: str, path: str):
         self.g = Graph(source, path)
@@ -37,21 +43,22 @@ class Builder(lark.Transformer):
 
     # ---- names --------------------------------------------------------------------------
     def _ref(self, tok: Tok) -> int:
-        name = str(tok)
-        if name in RESERVED:
-            raise GraphcError(
-                f"`{name}` is a reserved word, not a value",
-                span_of(tok),
-                f"reserved words: {', '.join(RESERVED)}; rename the value",
-            )
-        if name not in self.g.names:
-            self.g.names[name] = self.g.add(None, name=name, span=span_of(tok))
+        name = tok[1]
+        i = self.g.names.get(name)
+        if i is None:  # (a reserved word is never a name, so it needs checking only here)
+            if name in RESERVED:
+                raise GraphcError(
+                    f"`{name}` is a reserved word, not a value",
+                    span_of(tok),
+                    f"reserved words: {', '.join(RESERVED)}; rename the value",
+                )
+            i = self.g.names[name] = self.g.add(None, name=name, span=span_of(tok))
             self.used[name] = span_of(tok)
-        return self.g.names[name]
+        return i
 
     def _define(self, tok: Tok, op, args=(), attrs=None, adopt: int | None = None, span=None) -> int:
         """Give `tok`'s name a definition: fill its placeholder, or adopt a fresh expression node."""
-        name, at = str(tok), span_of(tok)
+        name, at = tok[1], span_of(tok)
         span = span or at
         if name in self.defined:
             first = self.defined[name]
@@ -77,13 +84,13 @@ class Builder(lark.Transformer):
 
     # ---- statements ---------------------------------------------------------------------
     def assign(self, c):
-        tok, e = c
-        n = self.g[e.id]
+        tok, (i, line, col, end_line, end_col) = c
+        n, span = self.g[i], Span(line, col, end_line, end_col)
         if n["name"] is None and n["op"] not in LEAVES and n["op"] is not None:
-            self._define(tok, None, adopt=e.id, span=e.span)
+            self._define(tok, None, adopt=i, span=span)
         else:  # `y = x` or `y = 3`: a value of its own
-            self._define(tok, "identity", [e.id], span=e.span)
-        self.assigned.append(str(tok))
+            self._define(tok, "identity", [i], span=span)
+        self.assigned.append(tok[1])
 
     def input_decl(self, c):
         tok, shape = c
@@ -96,7 +103,7 @@ class Builder(lark.Transformer):
             init = ("glorot",) if len(shape) >= 2 else ("number", 0.0)
         if init[0] in ("glorot", "he") and len(shape) < 2:
             raise GraphcError(
-                f"`{init[0]}` initialisation needs a shape with 2+ dims, `{tok}` has {len(shape)}",
+                f"`{init[0]}` initialisation needs a shape with 2+ dims, `{tok[1]}` has {len(shape)}",
                 span_of(tok),
                 "give a number, normal(mean, std) or uniform(lo, hi)",
             )
@@ -108,7 +115,7 @@ class Builder(lark.Transformer):
 
     def loss_stmt(self, c):
         if self.loss is not None:
-            raise GraphcError("a second `loss` statement", span_of(c[0]), f"the loss is already `{self.loss}`")
+            raise GraphcError("a second `loss` statement", span_of(c[0]), f"the loss is already `{self.loss[1]}`")
         self.loss = c[0]
 
     def output_stmt(self, c):
@@ -119,8 +126,8 @@ class Builder(lark.Transformer):
         return tuple(d for d in c if d is not None)
 
     def dim(self, c):
-        if c[-1].type == "NAME":
-            return str(c[-1])
+        if c[-1][0] == "NAME":
+            return c[-1][1]
         value, span = self._integer(c)
         if value < 0:
             raise GraphcError(f"dimension {value} is negative", span, "dims are sizes: 0 or more")
@@ -130,14 +137,14 @@ class Builder(lark.Transformer):
         """A possibly signed integer literal, from [ADDOP?, NUMBER] tokens."""
         sign, tok = (c[0], c[1]) if len(c) == 2 and c[0] is not None else (None, c[-1])
         span = span_of(sign or tok).to(span_of(tok))
-        x = float(tok)
-        if not x.is_integer() or not str(tok).isdigit():
-            raise GraphcError(f"expected an integer, got `{tok}`", span)
-        return (-int(tok) if sign == "-" else int(tok)), span
+        text = tok[1]
+        if not float(text).is_integer() or not text.isdigit():
+            raise GraphcError(f"expected an integer, got `{text}`", span)
+        return (-int(text) if sign is not None and sign[1] == "-" else int(text)), span
 
     def signed(self, c):
-        sign = -1.0 if len(c) == 2 and c[0] == "-" else 1.0
-        return sign * float(c[-1])
+        sign = -1.0 if len(c) == 2 and c[0][1] == "-" else 1.0
+        return sign * float(c[-1][1])
 
     def init_number(self, c):
         return ("number", c[0])
@@ -147,7 +154,7 @@ class Builder(lark.Transformer):
 
     def init_call(self, c):
         tok, args = c[0], c[1:]
-        name = str(tok)
+        name = tok[1]
         if name not in INITIALISERS:
             raise GraphcError(
                 f"unknown initialiser `{name}`",
@@ -167,61 +174,66 @@ class Builder(lark.Transformer):
 
     # ---- expressions --------------------------------------------------------------------
     def number(self, c):
-        (tok,) = c
-        return E(self.g.const(float(tok), span_of(tok)), span_of(tok))  # (one node per number: see reset)
+        ((_, text, line, col),) = c
+        end, value = col + len(text), float(text)
+        g = self.g
+        i = g.shared_consts.get(value)  # (one node per number, see reset: most need no Span made)
+        if i is None:
+            i = g.const(value, Span(line, col, line, end))
+        return i, line, col, line, end
 
     def name(self, c):
         (tok,) = c
-        return E(self._ref(tok), span_of(tok))
+        _, text, line, col = tok
+        return self._ref(tok), line, col, line, col + len(text)
 
     def binary(self, c):
-        a, tok, b = c
-        span = a.span.to(b.span)
-        return E(self.g.add(BINARY[str(tok)], (a.id, b.id), span=span), span)
+        (a, line, col, _, _), (_, op, _, _), (b, _, _, end_line, end_col) = c
+        return self.g.add(BINARY[op], (a, b), span=Span(line, col, end_line, end_col)), line, col, end_line, end_col
 
     def unary(self, c):
-        tok, x = c
-        if tok == "+":
+        (_, op, line, col), x = c
+        if op == "+":
             return x
-        span = span_of(tok).to(x.span)
-        return E(self.g.add("neg", (x.id,), span=span), span)
+        i, _, _, end_line, end_col = x
+        return self.g.add("neg", (i,), span=Span(line, col, end_line, end_col)), line, col, end_line, end_col
 
     def paren(self, c):
-        lpar, e, rpar = c
-        return E(e.id, span_of(lpar).to(span_of(rpar)))
+        (_, _, line, col), (i, *_), (_, text, end_line, end_col) = c
+        return i, line, col, end_line, end_col + len(text)
 
     def dot_t(self, c):
-        x, tok = c
-        span = x.span.to(span_of(tok))
-        return E(self.g.add("transpose", (x.id,), span=span), span)
+        (i, line, col, _, _), (_, text, end_line, end_col) = c
+        end_col += len(text)
+        return self.g.add("transpose", (i,), span=Span(line, col, end_line, end_col)), line, col, end_line, end_col
 
     def kwarg(self, c):
-        return c
+        return Kw(*c)
 
     def kwvalue(self, c):
         tok = c[-1]
-        if tok.type == "NUMBER":
+        kind, text = tok[0], tok[1]
+        if kind == "NUMBER":
             return self._integer(c)[0]
-        if str(tok) in ("true", "false", "True", "False"):
-            return str(tok).lower() == "true"
-        raise GraphcError(f"keyword value `{tok}` is not an integer, true or false", span_of(tok))
+        if text in ("true", "false", "True", "False"):
+            return text.lower() == "true"
+        raise GraphcError(f"keyword value `{text}` is not an integer, true or false", span_of(tok))
 
     def call(self, c):
-        tok, args = c[0], [a for a in c[1:] if a is not None]
-        fname = str(tok)
+        tok, args = c[0], c[1:] if c[-1] is not None else ()  # (None: `f()`, no arguments)
+        fname = tok[1]
         op = O.FUNCTIONS.get(fname)
         if op is None:
             hint = suggest(fname, O.FUNCTIONS) or "functions: " + ", ".join(sorted(O.FUNCTIONS))
             raise GraphcError(f"unknown function `{fname}`", span_of(tok), hint)
-        pos = [a for a in args if isinstance(a, E)]
-        kws = [a for a in args if not isinstance(a, E)]
+        pos = [a for a in args if type(a) is not Kw]
         if len(pos) != op.arity:
             raise GraphcError(
                 f"`{fname}` takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(pos)}", span_of(tok)
             )
         attrs = {}
-        for key, value in kws:
-            k = str(key)
+        for key, value in [a for a in args if type(a) is Kw] if len(pos) < len(args) else ():
+            k = key[1]
             if k not in op.kwargs:
                 allowed = ", ".join(op.kwargs) or "none"
                 raise GraphcError(f"`{fname}` has no keyword `{k}`", span_of(key), f"its keywords: {allowed}")
@@ -231,9 +243,13 @@ class Builder(lark.Transformer):
             if type(value) is not kind:
                 raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}", span_of(key))
             attrs[k] = value
-        end = c[-1].span if args and isinstance(c[-1], E) else span_of(tok)
-        span = span_of(tok).to(end)
-        return E(self.g.add(op.name, [a.id for a in pos], attrs, span=span), span)
+        _, _, line, col = tok
+        if args and type(args[-1]) is not Kw:  # the span ends with the last argument, if positional
+            end_line, end_col = args[-1][3], args[-1][4]
+        else:
+            end_line, end_col = line, col + len(fname)
+        span = Span(line, col, end_line, end_col)
+        return self.g.add(op.name, [a[0] for a in pos], attrs, span=span), line, col, end_line, end_col
 
     def start(self, c):
         return self.g

@@ -90,7 +90,7 @@ def check_loss_shape(g: Graph, shape) -> None:
 
 
 def _lookup(g: Graph, b: Builder, tok: Tok) -> int:
-    name = str(tok)
+    name = tok[1]
     if name not in b.defined:
         raise GraphcError(f"`{name}` is not defined in the model", span_of(tok), suggest(name, b.defined))
     return g.names[name]
