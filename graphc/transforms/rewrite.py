@@ -17,7 +17,7 @@ def is_const(g: Graph, i: int, value: float) -> bool:
 
 def replace(g: Graph, old: int, new: int) -> None:
     """Point every user of `old` (and the graph's loss, outputs, grads) at `new`."""
-    changing(g)
+    changing(g, (old, new, *g._succ[old]))  # (the users' args change; old's and new's names may)
     for u in list(g._succ[old]):
         g.set_args(u, [new if a == old else a for a in g[u]["args"]])
     if old in g.grads.values():  # (checked first: a model may have many params, and passes replace often)
@@ -58,10 +58,32 @@ class WouldChange(Exception):
     """What a pass raises instead of changing a graph it was run on only to learn whether it would."""
 
 
-def changing(g: Graph) -> None:
-    """Called before each change a simplification pass makes (see _settled)."""
-    if getattr(g, "_dry_run", False):
+class Journal(dict):
+    """What a round of simplification changed (see _settled), kept while it is g._journal: {id: (op, args,
+    name, attrs)} as each node was when the journal began, for each node a pass changed since; the nodes
+    made since are the ids from `start` on (ids grow), and are not in it."""
+
+    def __init__(self, g: Graph):
+        super().__init__()
+        self.start = g._next
+
+    def record(self, g: Graph, ids) -> None:
+        start, node = self.start, g._node
+        for i in ids:
+            if i < start and i not in self:
+                n = node[i]
+                self[i] = (n["op"], n["args"], n["name"], n["attrs"])
+
+
+def changing(g: Graph, ids=()) -> None:
+    """Called before each change a simplification pass makes, with the existing nodes it changes (see _settled):
+    a dry run refuses it, a journal records them."""
+    state = g.__dict__
+    if state.get("_dry_run", False):
         raise WouldChange
+    journal = state.get("_journal")
+    if journal is not None:
+        journal.record(g, ids)
 
 
 def rewrite(g: Graph, i: int, op: str, args, attrs=None) -> None:

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 
 from ..ir.graph import LEAVES, Graph, paused_gc
-from .rewrite import WouldChange, const, const_value, is_const, new, replace, replaceable
+from .rewrite import Journal, WouldChange, changing, const, const_value, is_const, new, replace, replaceable
 
 Evaluate = Callable[[Graph, int, list], float]  # see simplify
 
@@ -223,6 +223,7 @@ def share_softmax(g: Graph, order: list[int] | None = None) -> bool:
     second max, exp, sum and divide."""
     pairs = _softmax_pairs(g)
     for i, log in pairs:
+        changing(g, (i,))
         g[i]["op"], g[i]["attrs"] = "exp", {}
         g.set_args(i, [log])
     return bool(pairs)
@@ -304,19 +305,24 @@ def simplify(g: Graph, evaluate: Evaluate, inplace: bool = False, max_rounds: in
     g = g if inplace else g.copy()
     passes = round_passes(evaluate)
     for _ in range(max_rounds):
-        before = {i: (n["op"], n["args"], n["name"], n["attrs"]) for i, n in g._node.items()}
         changed = False
         order = g.order()  # one order a round: nodes a pass adds are visited next round
-        for p in passes:  # every pass runs each round, until a round changes nothing
-            changed = p(g, order) or changed
-        if not changed or _settled(g, before, evaluate):
+        g._journal = journal = Journal(g)  # what the round changes, for _settled
+        try:
+            for p in passes:  # every pass runs each round, until a round changes nothing
+                changed = p(g, order) or changed
+        finally:
+            del g._journal
+        if not changed or _settled(g, journal, evaluate):
             break
     return g
 
 
-def _settled(g: Graph, before: dict, evaluate: Evaluate) -> bool:
-    """Would another round of PIPELINE leave g as it is? `before` has each node's (op, args, name, attrs) as
-    the round just run began.
+def _settled(g: Graph, before: Journal, evaluate: Evaluate) -> bool:
+    """Would another round of PIPELINE leave g as it is? `before` is the round's journal: each node the round
+    changed, as it was (op, args, name, attrs) when the round began, and where the nodes it made begin (each
+    change a pass makes is announced to rewrite.changing with the nodes it touches: what is not in the journal
+    nor made since is as it was, and need not be looked at).
 
     fold_constants and identities decide about a node from its own fields and those of its arguments, three
     deep (deeper only along chains of expand_dims and broadcast). The round looked at every node that existed
@@ -324,11 +330,16 @@ def _settled(g: Graph, before: dict, evaluate: Evaluate) -> bool:
     reads, changed since would be left alone again. So the two passes run only on the nodes near a change,
     on a graph that refuses changes: the first one they try answers no. A constant swapped for an equal one
     (merge_common does thousands) changes nothing they read. merge_common can merge only a node whose key
-    changed, with a node that has its arguments (or, for a constant, its value). share_softmax is checked
-    whole (it is cheap); remove_dead finds nothing in a graph that nothing changed since it ran."""
+    changed, with a node that has its arguments (or, for a constant, its value). share_softmax paired every
+    softmax it saw: a new pair has a softmax or log_softmax whose key changed (then the whole graph is
+    checked). remove_dead finds nothing in a graph that nothing changed since it ran."""
     node, succ = g._node, g._succ
     rekeyed, dirty = [], []  # nodes whose key may have changed; nodes whose rewrites may now apply
-    for i, n in node.items():
+    made = range(before.start, g._next)
+    for i in [*before, *made]:  # (the others are as they were)
+        n = node.get(i)
+        if n is None:  # removed
+            continue
         was = before.get(i)
         if was is None:  # made this round
             rekeyed.append(i)
@@ -337,7 +348,8 @@ def _settled(g: Graph, before: dict, evaluate: Evaluate) -> bool:
             rekeyed.append(i)
             if n["op"] != was[0] or n["name"] != was[2] or not _equal_constants(g, was[1], n["args"], before):
                 dirty.append(i)
-    if _softmax_pairs(g) or _merges(g, rekeyed):
+    softmaxes = any(node[i]["op"] in ("softmax", "log_softmax") for i in rekeyed)
+    if softmaxes and _softmax_pairs(g) or _merges(g, rekeyed):
         return False
     near, frontier, depth = set(dirty), set(dirty), 0  # what reads a dirty node: users 3 deep, or along spreads
     while frontier:
@@ -360,7 +372,7 @@ def _settled(g: Graph, before: dict, evaluate: Evaluate) -> bool:
 
 def _equal_constants(g: Graph, old_args: tuple, args: tuple, before: dict) -> bool:
     """Do args differ from old_args only where an anonymous constant was swapped for an equal one? (`before`
-    still knows the constants merge_common swapped out and removed)"""
+    knows each node swapped out, replaced, even the constants merge_common then removed)"""
     if len(old_args) != len(args):
         return False
     for a, b in zip(old_args, args):
