@@ -125,43 +125,40 @@ class Parser:
         for name, i in self.regex.groupindex.items():
             self.kinds[i] = name
 
-    def tokens(self, text: str):
-        """The tokens (kind, text, line, col) of text, then one of kind $END."""
+    def parse(self, text: str):
+        """Lex text and run the tables over its tokens, calling the builder as rules reduce: the value of
+        the start rule. (One loop for both: a generator between them cost a tenth of the parse.)"""
+        actions, after, rules = self.actions, self.after, self.rules
         keywords, kinds, end = self.keywords, self.kinds, len(text)
-        line, line_start, depth, last = 1, 0, 0, "_SEP"  # no _SEP before the first statement
-        for m in self.regex.finditer(text):
+        state = self.start
+        stack, values, prev = [state], [], None  # prev: the token shifted last
+        line, line_start, depth = 1, 0, 0
+        for m in self.regex.finditer(text):  # (the last match is the empty one at the end of text)
             i = m.lastindex
             if i is None:  # only whitespace or comments: the end, or a character no token starts with
                 at = m.end()
                 if at < end:
                     raise GraphcError(f"unexpected character {text[at]!r}", Span(line, at - line_start + 1))
-                break
-            kind, value, col = kinds[i], m.group(i), m.start(i) - line_start + 1
-            if kind == "NAME":
-                kind = keywords.get(value, kind)
-            elif kind == "_SEP":
-                newline = value != ";"
-                if last != "_SEP" and not (newline and depth):
-                    last = kind
-                    yield kind, "\n" if newline else ";", line, col
-                if newline:
-                    line += value.count("\n")
-                    line_start = m.end()
-                continue
-            elif kind == "LPAR" or kind == "LSQB":
-                depth += 1
-            elif kind == "RPAR" or kind == "RSQB":
-                depth = max(0, depth - 1)
-            last = kind
-            yield kind, value, line, col
-        yield "$END", "", line, end - line_start + 1
-
-    def parse(self, text: str):
-        actions, after, rules = self.actions, self.after, self.rules
-        state = self.start
-        stack, values, prev = [state], [], None
-        for tok in self.tokens(text):
-            kind = tok[0]
+                kind = "$END"
+                tok = (kind, "", line, end - line_start + 1)
+            else:
+                kind, value, col = kinds[i], m.group(i), m.start(i) - line_start + 1
+                if kind == "_SEP":
+                    newline = value != ";"
+                    tok = (kind, "\n" if newline else ";", line, col)
+                    if newline:
+                        line += value.count("\n")
+                        line_start = m.end()
+                    if prev is None or prev[0] == "_SEP" or (newline and depth):
+                        continue  # one _SEP for a run of them, none first, none inside brackets
+                else:
+                    if kind == "NAME":
+                        kind = keywords.get(value, kind)
+                    elif kind == "LPAR" or kind == "LSQB":
+                        depth += 1
+                    elif kind == "RPAR" or kind == "RSQB":
+                        depth = max(0, depth - 1)
+                    tok = (kind, value, line, col)
             while True:
                 try:
                     action = actions[state][kind]
@@ -174,15 +171,16 @@ class Parser:
                     break
                 size, callback, origin = rules[~action]
                 if size:
-                    value = callback(values[-size:])
+                    result = callback(values[-size:])
                     del stack[-size:], values[-size:]
                 else:
-                    value = callback([])
+                    result = callback([])
                 if origin == "start":  # (reduced only at the end of the text: the accepting reduction)
-                    return value
+                    return result
                 state = after[stack[-1]][origin][kind]
                 stack.append(state)
-                values.append(value)
+                values.append(result)
+        raise AssertionError("no end of text")  # (unreachable: the lexer's last match is empty at the end)
 
     def _unit_chain(self, below: int, top: int, kind: str) -> int:
         """The top state after every unit reduction that state `top` makes on `kind`, over `below`."""

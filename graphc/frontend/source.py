@@ -33,9 +33,12 @@ def parse(source: str, path: str = "<model>") -> Graph:
 def _finish(b: Builder) -> Graph:
     g = b.g
     g.shared_consts = None
-    for i in g.names.values():  # used but never defined: an input of unknown shape
-        if g[i]["op"] is None:
-            g[i].update(op="input", attrs={"declared": None})
+    for i in g.names.values():  # (every input and param is named: no need to visit all the nodes)
+        n = g[i]
+        if n["op"] is None:  # used but never defined: an input of unknown shape
+            n.update(op="input", attrs={"declared": None})
+        if n["op"] in ("input", "param"):
+            n["shape"] = n["attrs"]["declared"]
     if not b.assigned:
         raise GraphcError(
             "the model defines no value",
@@ -45,10 +48,6 @@ def _finish(b: Builder) -> Graph:
     order = g.order()
     if len(order) < len(g):  # a topological order leaves out every node on a cycle
         _report_cycle(g)
-    for i in g:
-        n = g[i]
-        if n["op"] in ("input", "param"):
-            n["shape"] = n["attrs"]["declared"]
     _bind_const_dims(g)
     g.infer_all(order)
     for tok in b.outputs:
@@ -56,8 +55,8 @@ def _finish(b: Builder) -> Graph:
     if b.loss is not None:
         g.loss = _lookup(g, b, b.loss)
     else:
-        unused = [n for n in b.assigned if not g.users(g.names[n])]
-        g.loss = g.names[unused[-1]]
+        # the last value nothing uses (there is one: the graph has no cycle)
+        g.loss = next(g.names[n] for n in reversed(b.assigned) if not g.users(g.names[n]))
     check_loss_shape(g, g[g.loss]["shape"])
     return g
 
