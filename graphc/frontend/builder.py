@@ -56,10 +56,10 @@ class Builder:
             self.used[name] = span_of(tok)
         return i
 
-    def _define(self, tok: Tok, op, args=(), attrs=None, adopt: int | None = None, span=None) -> int:
-        """Give `tok`'s name a definition: fill its placeholder, or adopt a fresh expression node."""
+    def _define(self, tok: Tok, op, args=(), attrs=None, adopt: int | None = None, where=None) -> int:
+        """Give `tok`'s name a definition: fill its placeholder, or adopt a fresh expression node. `where`
+        (line, col, end_line, end_col) is the span of the definition, if not the name's."""
         name, at = tok[1], span_of(tok)
-        span = span or at
         if name in self.defined:
             first = self.defined[name]
             raise GraphcError(
@@ -78,18 +78,18 @@ class Builder:
                 return adopt
             g.remove(adopt)  # move the node into the placeholder made by an earlier use
         i = self._ref(tok)
-        g[i].update(op=op, attrs=attrs or {}, span=span)
+        g[i].update(op=op, attrs=attrs or {}, span=Span(*where) if where else at)
         g.set_args(i, args)
         return i
 
     # ---- statements ---------------------------------------------------------------------
     def assign(self, c):
-        tok, (i, line, col, end_line, end_col) = c
-        n, span = self.g[i], Span(line, col, end_line, end_col)
+        tok, (i, *where) = c
+        n = self.g[i]
         if n["name"] is None and n["op"] not in LEAVES and n["op"] is not None:
-            self._define(tok, None, adopt=i, span=span)
+            self._define(tok, None, adopt=i, where=where)  # (mostly a new name: the node keeps its span)
         else:  # `y = x` or `y = 3`: a value of its own
-            self._define(tok, "identity", [i], span=span)
+            self._define(tok, "identity", [i], where=where)
         self.assigned.append(tok[1])
 
     def input_decl(self, c):

@@ -156,8 +156,8 @@ class Parser:
                         kind = keywords.get(value, kind)
                     elif kind == "LPAR" or kind == "LSQB":
                         depth += 1
-                    elif kind == "RPAR" or kind == "RSQB":
-                        depth = max(0, depth - 1)
+                    elif (kind == "RPAR" or kind == "RSQB") and depth:
+                        depth -= 1
                     tok = (kind, value, line, col)
             while True:
                 try:
