@@ -53,32 +53,35 @@ def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None =
 
 def _signals(g: Graph, loss: int, needed: set[int]) -> dict[int, int]:
     """Add the backward nodes: {node id: its error signal's node id}, for the nodes in `needed`."""
-    pending: dict[int, list[V]] = defaultdict(list)
+    pending: dict[int, list[int]] = defaultdict(list)  # node id -> its children's contributions
     g.span = g[loss]["span"]
-    pending[loss].append(V(g, g.const(1.0)))
+    pending[loss].append(g.const(1.0))
     bar: dict[int, int] = {}
+    node, OPS = g._node, O.OPS  # (raw dicts: this loop visits every forward node)
     for i in reversed([i for i in g.order() if i in needed]):
-        contribs = pending.pop(i, [])
+        contribs = pending.pop(i, None)
         if not contribs:
             continue  # every path to the loss has a zero derivative (e.g. through step)
-        n = g[i]
+        n = node[i]
         g.span = n["span"]
-        total = contribs[0]
-        for c in contribs[1:]:
-            total = total + c  # fan-out: the multivariate chain rule sums the children's signals
-        bar[i] = total.id
-        if n["name"] and g[total.id]["name"] is None and g[total.id]["op"] != "const":
-            _name(g, total.id, n["name"])
-        op = O.OPS[n["op"]]
-        if op.arity == 0 or op.grad is None or not any(a in needed for a in n["args"]):
+        t = contribs[0]
+        for c in contribs[1:]:  # fan-out: the multivariate chain rule sums the children's signals
+            t = g.add("add", (t, c), span=g.span)  # (what t + c makes, without handles)
+            g.infer(t)
+        bar[i] = t
+        if n["name"] and node[t]["name"] is None and node[t]["op"] != "const":
+            _name(g, t, n["name"])
+        op, args = OPS[n["op"]], n["args"]
+        if op.arity == 0 or op.grad is None or needed.isdisjoint(args):
             continue
-        outs = op.grad(V(g, i), total, *[V(g, a) for a in n["args"]])
-        for a, c in zip(n["args"], outs):
+        outs = op.grad(V(g, i), V(g, t), *[V(g, a) for a in args])
+        for a, c in zip(args, outs):
             if c is None or a not in needed:
                 continue
-            c = c if isinstance(c, V) else V(g, g.const(c))
-            if c.shape is None or c.shape != g[a]["shape"]:
-                c = O.unbroadcast(c, V(g, a))  # the adjoint of broadcasting, in one place
+            c = c.id if isinstance(c, V) else g.const(c)
+            shape = node[c]["shape"]
+            if shape is None or shape != node[a]["shape"]:
+                c = O.unbroadcast(V(g, c), V(g, a)).id  # the adjoint of broadcasting, in one place
             pending[a].append(c)
     return bar
 

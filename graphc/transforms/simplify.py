@@ -51,9 +51,19 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
     visited already, their users come later): a rewrite they allow in turn (a - -(a*b) from (-a)*b) is made
     in the same pass, not a whole round later. With `order` given, the new nodes are spliced into it, so the
     passes after this one in the round (merge_common) visit them too."""
+    node = g._node
     changed = False
     out = []  # the order, with the nodes made along the way
     for i in order or g.order():
+        n = node.get(i)
+        op = n and n["op"]
+        if (
+            op not in _IDENTITY_OPS
+            or op in _ARITH
+            and not (node[n["args"][0]]["op"] in _ARG_OPS or node[n["args"][1]]["op"] in _ARG_OPS)
+        ):
+            out.append(i)  # most nodes, at once: what _identity would answer first, without calling it
+            continue
         made = g._next
         j = i
         while True:  # i, then each node made since (ids grow: arguments first), as long as rewrites make some
@@ -77,7 +87,7 @@ def _identity(g: Graph, i: int) -> int | None:
     if n is None:
         return None
     op, args, shape = n["op"], n["args"], n["shape"]
-    if op in ("mul", "add", "sub") and not (node[args[0]]["op"] in _ARG_OPS or node[args[1]]["op"] in _ARG_OPS):
+    if op in _ARITH and not (node[args[0]]["op"] in _ARG_OPS or node[args[1]]["op"] in _ARG_OPS):
         return None  # most nodes, at once: every rule below for these ops needs such an operand
     if op not in _IDENTITY_OPS or not replaceable(g, i):
         return None
@@ -147,6 +157,7 @@ def _same(g: Graph, n: dict, a: int) -> bool:
     return (shape is not None and g[a]["shape"] == shape) or bool(other) and g[other[0]]["shape"] == ()
 
 
+_ARITH = frozenset(("mul", "add", "sub"))  # products, sums, differences: most of a backward graph
 # the ops identities rewrites; it skips the others at once
 _IDENTITY_OPS = frozenset(("mul", "add", "sub", "div", "pow", "neg", "unbroadcast", "broadcast", "identity"))
 # the operands without one of which no rule rewrites a product, sum or difference (a constant: x*1,
