@@ -86,7 +86,9 @@ class Graph:
 
     def op(self, name: str, *args, **attrs) -> V:
         """Add op `name` applied to handles or numbers, with its shape inferred: for derivative rules."""
-        ids = [a.id if isinstance(a, V) else self.const(a) for a in args]
+        ids = []
+        for a in args:  # (a loop, not a comprehension: this runs for every node a derivative rule makes)
+            ids.append(a.id if type(a) is V else self.const(a))
         i = self.add(name, ids, attrs, span=self.span)
         self.infer(i)
         return V(self, i)
