@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import run_cleanly
 
 import graphc
 from graphc.data import load_npz
@@ -30,21 +31,7 @@ EXAMPLES = REPO / "examples"
 
 
 def run(*args, cwd, env_extra=None, timeout=180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("GRAPHC_DEBUG", None)
-    env.update(env_extra or {})
-    r = subprocess.run(
-        [sys.executable, "-m", "graphc", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
-    assert "Traceback" not in r.stderr + r.stdout, r.stderr
-    assert "internal error" not in r.stderr, r.stderr
-    return r
+    return run_cleanly(*args, cwd=cwd, env_extra=env_extra, timeout=timeout)
 
 
 def printed(stdout: str, name: str) -> float:

@@ -7,7 +7,6 @@ Model.evaluate / Model.loss_and_grad; the only recorded output is the golden DOT
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 import pytest
+from clitools import run_cleanly
 from goldens import RENDER_CASES as CASES
 from goldens import RENDER_GOLDEN as GOLDEN
 from goldens import drawn
@@ -606,22 +606,7 @@ def test_inline_display_without_dot_explains_instead_of_raising(no_dot):
 
 
 def graphc_cli(*args, cwd, path: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("GRAPHC_DEBUG", None)
-    if path is not None:
-        env["PATH"] = path
-    r = subprocess.run(
-        [sys.executable, "-m", "graphc", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
-    assert "internal error" not in r.stderr, r.stderr
-    return r
+    return run_cleanly(*args, cwd=cwd, env_extra={"PATH": path} if path is not None else None, timeout=300)
 
 
 def test_cli_renders_the_backward_graph_with_values(tmp_path):
