@@ -126,9 +126,10 @@ def parse_set(item: str) -> tuple[str, np.ndarray]:
         value = json.loads(text)
         arr = np.asarray(value, dtype=np.float64)
     except (json.JSONDecodeError, ValueError, TypeError):
+        quoted_list = f"{name}='[1, 2, 3]'"  # (quoted: a shell expands an unquoted [1,2,3] as a pattern)
         raise GraphcError(
             f"`{name}` in {option('sets')}: {text!r} is not a number or a JSON list of numbers",
-            hint=f"e.g. {name}=0.5 or {name}=[1,2,3]",
+            hint=f"e.g. {option('sets', f'{name}=0.5')} or {option('sets', quoted_list)}",
             usage=True,
         ) from None
     return name, arr

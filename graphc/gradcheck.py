@@ -18,6 +18,7 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
     """
     if not isinstance(max_checks, numbers.Integral) or max_checks < 1:
         raise GraphcError(f"{option('max_checks')} must be a whole number >= 1, got {max_checks!r}", usage=True)
+    _check_perturbable(model, model.default_wrt() if wrt is None else wrt)
     _loss, grads = model.loss_and_grad(values, wrt, seed=seed)
     full = model.evaluate(values, seed=seed)  # the params' initial values, fixed for every probe
     base = {n: np.array(full[n], dtype=np.float64) for n in model.inputs + model.params if n in full}
@@ -41,3 +42,20 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
             worst = max(worst, abs(a - numeric) / max(1.0, abs(a), abs(numeric)))
         report[name] = (worst, len(idx), x.size)
     return report
+
+
+def _check_perturbable(model, wrt) -> None:
+    """Finite differences perturb a value the caller gives: an input or a param, not a computed one."""
+    g = model.graph
+    leaves = set(model.inputs) | set(model.params)
+    for name in wrt:
+        if name in g.names and name not in leaves:
+            i = g.names[name]
+            needs = sorted(n for n, j in g.names.items() if n in leaves and j in g.upstream([i]))
+            raise GraphcError(
+                f"gradcheck perturbs inputs and params, and `{name}` is computed by the model (line "
+                f"{g[i]['span'].line})",
+                g[i]["span"],
+                f"check the inputs and params it depends on: {', '.join(needs) or 'none'}",
+                usage=True,
+            )

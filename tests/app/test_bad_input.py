@@ -419,3 +419,24 @@ def test_python_numbers_in_an_object_array_are_numbers():
     assert m.evaluate({"x": np.array([1, 2.5], dtype=object)})["L"] == 3.5
     with pytest.raises(graphc.GraphcError, match="Python objects"):
         m.evaluate({"x": np.array(["a", None], dtype=object)})
+
+
+# ---- found in review: gradcheck of a computed value, the --set hint ------------------------------
+def test_gradcheck_of_a_computed_value_is_a_clear_error(tmp_path):
+    """gradcheck perturbs inputs and params; a computed name (h, an alias, the loss) is refused at its line."""
+    (tmp_path / "m.gc").write_text("param p = 1.5; y = p * p; z = y; L = sin(z)")
+    for name, line in (("y", 1), ("z", 1), ("L", 1)):
+        r = graphc_cli("gradcheck", "m.gc", "--wrt", name, cwd=tmp_path, code=2)
+        assert f"`{name}` is computed by the model (line {line})" in r.stderr, r.stderr
+        assert "hint: check the inputs and params it depends on: p" in r.stderr, r.stderr
+    from graphc.gradcheck import gradcheck
+
+    with pytest.raises(GraphcError, match="`z` is computed by the model"):
+        gradcheck(graphc.compile("param p = 1.5; y = p * p; z = y; L = sin(z)"), {}, wrt=["z"])
+    assert "ok: worst" in graphc_cli("gradcheck", "m.gc", "--wrt", "p", cwd=tmp_path, code=0).stdout
+
+
+def test_the_set_hint_names_the_flag_and_quotes_the_list(tmp_path):
+    (tmp_path / "m.gc").write_text("input x: [3]; L = sum(x)")
+    r = graphc_cli("eval", "m.gc", "--set", "x=abc", cwd=tmp_path, code=2)
+    assert "hint: e.g. --set x=0.5 or --set x='[1, 2, 3]'" in r.stderr, r.stderr
