@@ -55,23 +55,21 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
     changed = False
     out = []  # the order, with the nodes made along the way
     for i in order or g.order():
-        n = node.get(i)
-        op = n and n["op"]
-        if (
-            op not in _IDENTITY_OPS
-            or op in _ARITH
-            and not (node[n["args"][0]]["op"] in _ARG_OPS or node[n["args"][1]]["op"] in _ARG_OPS)
-        ):
-            out.append(i)  # most nodes, at once: what _identity would answer first, without calling it
-            continue
         made = g._next
         j = i
         while True:  # i, then each node made since (ids grow: arguments first), as long as rewrites make some
             out.append(j)
-            to = _identity(g, j)
-            if to is not None and to != j:
-                replace(g, j, to)
-                changed = True
+            n = node.get(j)
+            op = n and n["op"]
+            # most nodes are passed over here, without a call: no rule rewrites their op, or (most of a
+            # backward graph) a product, sum or difference without an operand some rule needs
+            if op in _IDENTITY_OPS and not (
+                op in _ARITH and node[n["args"][0]]["op"] not in _ARG_OPS and node[n["args"][1]]["op"] not in _ARG_OPS
+            ):
+                to = _identity(g, j)
+                if to is not None and to != j:
+                    replace(g, j, to)
+                    changed = True
             if made == g._next:  # (nothing is removed before remove_dead: each id made is a node)
                 break
             j, made = made, made + 1
@@ -81,15 +79,12 @@ def identities(g: Graph, order: list[int] | None = None) -> bool:
 
 
 def _identity(g: Graph, i: int) -> int | None:
-    """What identities rewrites node i to (a node that exists, or one it makes), or None."""
+    """What identities rewrites node i (an op in _IDENTITY_OPS, passed over by identities unless some rule
+    may apply) to: a node that exists, or one it makes; or None."""
     node = g._node
-    n = node.get(i)
-    if n is None:
-        return None
+    n = node[i]
     op, args, shape = n["op"], n["args"], n["shape"]
-    if op in _ARITH and not (node[args[0]]["op"] in _ARG_OPS or node[args[1]]["op"] in _ARG_OPS):
-        return None  # most nodes, at once: every rule below for these ops needs such an operand
-    if op not in _IDENTITY_OPS or not replaceable(g, i):
+    if not replaceable(g, i):
         return None
     to = None
     if op == "mul":
