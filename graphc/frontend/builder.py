@@ -9,8 +9,9 @@ from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph
 from .lalr import RESERVED, Tok, span_of
 
-_KIND_TEXT = {bool: "true or false", int: "an integer"}  # how an error names a keyword type
+_KIND_TEXT = {bool: "true or false", int: "an integer", float: "a number", tuple: "a list of dims, e.g. [N, -1]"}
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "@": "matmul", "^": "pow", "**": "pow"}
+COMPARE = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 INITIALISERS = {"normal": 2, "uniform": 2, "glorot": 0, "he": 0}
 
 
@@ -24,7 +25,17 @@ class Kw(NamedTuple):
     """A keyword argument of a call: `axis=1`."""
 
     key: Tok
-    value: int | bool
+    value: int | bool | float | tuple
+
+
+class Lit(NamedTuple):
+    """A list of dims as a call's argument, `[N, -1, 8]`, and where it is (as an Expr's tail)."""
+
+    value: tuple
+    line: int
+    col: int
+    end_line: int
+    end_col: int
 
 
 class Builder:
@@ -40,6 +51,7 @@ class Builder:
         self.loss: Tok | None = None
         self.outputs: list[Tok] = []
         self.assigned: list[str] = []
+        self._comparison = None  # the comparison just made: its result is no operand of another
 
     # ---- names --------------------------------------------------------------------------
     def _ref(self, tok: Tok) -> int:
@@ -212,12 +224,39 @@ class Builder:
 
     def kwvalue(self, c):
         tok = c[-1]
+        if type(tok) is Lit:
+            return tok.value
         kind, text = tok[0], tok[1]
         if kind == "NUMBER":
-            return self._integer(c)[0]
+            if text.isdigit():
+                return self._integer(c)[0]
+            return self.signed(c)
         if text in ("true", "false", "True", "False"):
             return text.lower() == "true"
-        raise GraphcError(f"keyword value `{text}` is not an integer, true or false", span_of(tok))
+        raise GraphcError(f"keyword value `{text}` is not a number, true or false", span_of(tok))
+
+    def dimlist(self, c):
+        (_, _, line, col), dims, (_, _, end_line, end_col) = c[0], c[1:-1], c[-1]
+        return Lit(tuple(d for d in dims if d is not None), line, col, end_line, end_col + 1)
+
+    def listdim(self, c):
+        return c[-1][1] if c[-1][0] == "NAME" else self._integer(c)[0]
+
+    def _constant(self, a, what: str):
+        """The number an array argument given for a keyword spells (`2`, `-1`, a `const`), its node dropped."""
+        g, i = self.g, a[0]
+        n, sign = g[i], 1.0
+        if n["op"] == "neg" and not n["name"]:
+            g.remove(i)
+            i, sign = n["args"][0], -1.0
+            n = g[i]
+        if n["op"] != "const":
+            raise GraphcError(f"{what} must be a number", Span(*a[1:]), "write a number, or the name of a `const`")
+        if not n["name"] and not g.users(i):  # a literal read here only: not a node of the model
+            g.remove(i)
+            if g.shared_consts.get(n["attrs"]["value"]) == i:
+                del g.shared_consts[n["attrs"]["value"]]
+        return sign * n["attrs"]["value"]
 
     def call(self, c):
         tok, args = c[0], c[1:] if c[-1] is not None else ()  # (None: `f()`, no arguments)
@@ -227,29 +266,105 @@ class Builder:
             hint = suggest(fname, O.FUNCTIONS) or "functions: " + ", ".join(sorted(O.FUNCTIONS))
             raise GraphcError(f"unknown function `{fname}`", span_of(tok), hint)
         pos = [a for a in args if type(a) is not Kw]
-        if len(pos) != op.arity:
-            raise GraphcError(
-                f"`{fname}` takes {op.arity} argument{'s' * (op.arity != 1)}, got {len(pos)}", span_of(tok)
+        arrays = len(pos) if op.arity is None else op.arity
+        if not arrays <= len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
+            want = (
+                "1 or more"
+                if op.arity is None
+                else f"{op.arity}" + (f" to {op.arity + len(op.positional)}" if op.positional else "")
             )
+            raise GraphcError(f"`{fname}` takes {want} argument{'s' * (want != '1')}, got {len(pos)}", span_of(tok))
         attrs = {}
-        for key, value in [a for a in args if type(a) is Kw] if len(pos) < len(args) else ():
-            k = key[1]
-            if k not in op.kwargs:
-                allowed = ", ".join(op.kwargs) or "none"
-                raise GraphcError(f"`{fname}` has no keyword `{k}`", span_of(key), f"its keywords: {allowed}")
-            if k in attrs:
-                raise GraphcError(f"keyword `{k}` given twice", span_of(key))
-            kind = op.kwtypes[k]
+        given = [Kw(k, a) for k, a in zip(op.positional, pos[arrays:])]
+        given += [a for a in args if type(a) is Kw] if len(pos) < len(args) else []
+        for key, value in given:
+            k = key if type(key) is str else key[1]
+            kind = op.kwtypes.get(k)
+            if type(key) is str:  # given by position: an expression that must spell a number, or a list
+                if kind is tuple:
+                    if type(value) is not Lit:
+                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", Span(*value[1:]))
+                    value = value.value
+                else:
+                    if type(value) is Lit:
+                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", Span(*value[1:]))
+                    value = self._constant(value, f"`{k}` of `{fname}`")
+                    if kind is int and float(value).is_integer():
+                        value = int(value)
+                    elif kind is bool:
+                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", span_of(tok))
+                at = span_of(tok)
+            else:
+                at = span_of(key)
+                if kind is None:
+                    allowed = ", ".join(op.kwargs) or "none"
+                    raise GraphcError(f"`{fname}` has no keyword `{k}`", at, f"its keywords: {allowed}")
+                if k in attrs:
+                    raise GraphcError(f"keyword `{k}` given twice", at)
+            if kind is float and type(value) is int:
+                value = float(value)
             if type(value) is not kind:
-                raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}", span_of(key))
+                got = str(value).lower() if type(value) is bool else list(value) if type(value) is tuple else value
+                raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}, not {got}", at)
             attrs[k] = value
+        for k, default in op.kwargs.items():
+            if default is O.REQUIRED and k not in attrs:
+                raise GraphcError(
+                    f"`{fname}` needs `{k}`",
+                    span_of(tok),
+                    f"give it by position, `{fname}(..., {k})`, or as `{k}=...`",
+                )
+        for a in pos:
+            if type(a) is Lit and a in pos[:arrays]:
+                raise GraphcError(f"a list of dims is not a value of `{fname}`", Span(*a[1:]))
         _, _, line, col = tok
         if args and type(args[-1]) is not Kw:  # the span ends with the last argument, if positional
             end_line, end_col = args[-1][3], args[-1][4]
         else:
             end_line, end_col = line, col + len(fname)
         span = Span(line, col, end_line, end_col)
-        return self.g.add(op.name, [a[0] for a in pos], attrs, span=span), line, col, end_line, end_col
+        return self.g.add(op.name, [a[0] for a in pos[:arrays]], attrs, span=span), line, col, end_line, end_col
+
+    def compare(self, c):
+        a, (_, sym, line, col), b = c
+        if a is self._comparison:
+            raise GraphcError(
+                "comparisons do not chain",
+                Span(line, col, line, col + len(sym)),
+                "`a < b < c` is not a range test here; write `(a < b) * (b < c)` for both",
+            )
+        (x, line, col, _, _), (y, _, _, end_line, end_col) = a, b
+        span = Span(line, col, end_line, end_col)
+        g = self.g
+        test = g.add(COMPARE[sym], (x, y), span=span)
+        # a comparison is 1.0 or 0.0 (SPEC §1: float64, like all arithmetic), not a NumPy bool
+        one, zero = g.const(1.0, span), g.const(0.0, span)
+        self._comparison = g.add("where", (test, one, zero), span=span), line, col, end_line, end_col
+        return self._comparison
+
+    # ---- indexing: NumPy's basic indexing, by integer constants -------------------------
+    def index(self, c):
+        (i, line, col, _, _), key, (_, _, end_line, end_col) = c[0], tuple(c[2:-1]), c[-1]
+        end_col += 1
+        span = Span(line, col, end_line, end_col)
+        if sum(k is Ellipsis for k in key) > 1:
+            raise GraphcError("an index can have only one `...`", span)
+        if any(type(k) is tuple and k[2] == 0 for k in key):
+            raise GraphcError("a slice step cannot be zero", span, "a step is a nonzero integer, e.g. `x[::2]`")
+        return self.g.add("index", (i,), {"key": key}, span=span), line, col, end_line, end_col
+
+    def at(self, c):
+        return c[0]
+
+    def slice(self, c):
+        """A slice as (start, stop, step), None where left out: a tuple, so attrs compare and hash."""
+        return (*c, None)[:3]
+
+    def ellipsis(self, c):
+        return Ellipsis
+
+    def bound(self, c):
+        return self._integer(c)[0]
 
     def start(self, c):
         return self.g

@@ -22,16 +22,20 @@ ShapeRule = Callable[[list, dict, S.Dims], tuple | None]
 # How tightly an expression binds, higher tighter: one scale for code, equations and pictures.
 CMP, ADD, MUL, UNARY, POW, ATOM = 1, 2, 3, 4, 5, 6
 
+REQUIRED = "<required>"  # the default of a keyword a call must give (`K` of one_hot(labels, K))
+KWTYPES = (int, bool, float, tuple)  # a keyword's type; a tuple is a list of dims, `[N, -1, 8]`
+
 
 @dataclass(frozen=True)
 class Op:
     name: str
-    arity: int
+    arity: int | None  # how many array arguments; None: one or more (concat, stack)
     shape: ShapeRule
     grad: Callable | None = None  # None: the op has no derivative (zero everywhere)
     label: str = ""  # its name in pictures
     kwargs: dict = field(default_factory=dict)  # user-visible keyword -> default
-    kwtypes: dict = field(default_factory=dict)  # keyword -> its type: int, bool or float
+    kwtypes: dict = field(default_factory=dict)  # keyword -> its type, one of KWTYPES
+    positional: tuple = ()  # keywords a call may also give by position, after the arrays: max_pool2d(x, 2)
     infix: tuple[str, int] | None = None  # (symbol, precedence) of an operator, in the maths notation
     tex: str | None = None  # a function's LaTeX name (None: \operatorname{name})
     elementwise: bool = False  # each result element reads the arguments' elements at its place (broadcast)
@@ -42,6 +46,8 @@ class Op:
     def __post_init__(self):
         if set(self.kwargs) != set(self.kwtypes):
             raise TypeError(f"op {self.name}: every keyword needs a type, and only keywords have one")
+        if not set(self.positional) <= set(self.kwargs):
+            raise TypeError(f"op {self.name}: a positional keyword must be a keyword")
 
 
 OPS: dict[str, Op] = {}
@@ -335,5 +341,14 @@ _op(
 _op("size_ratio", 2, scalar, None, label="÷size", shape_only=frozenset({0, 1}), user=False)
 _op("max_mask", 2, same, None, user=False, **_red)
 _op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=False)
+
+# ---- more elementwise ops and reductions ---------------------------------------------------
+
+
+# ---- indexing, gathering and shapes --------------------------------------------------------
+
+
+# ---- convolution and pooling ---------------------------------------------------------------
+
 
 FUNCTIONS = {n: op for n, op in OPS.items() if op.user} | {a: OPS[n] for a, n in ALIASES.items()}

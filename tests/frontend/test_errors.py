@@ -72,7 +72,7 @@ SYNTAX = [
     ("input x: [2, 3\ny = x", 2, 1, ["unexpected"]),
     ("y = \x00", 1, 5, ["unexpected"]),
     ("y = x.T.T.", 1, 10, ["unexpected", "."]),
-    ("y = sum(x, axis=1.5)", 1, 17, ["1.5"]),
+    ("y = sum(x, axis=1.5)", 1, 12, ["`axis` must be an integer, not 1.5"]),
 ]
 
 UNKNOWN_FUNCTION = [

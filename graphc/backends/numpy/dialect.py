@@ -67,6 +67,9 @@ CODE = {
     "size_ratio": "(np.size({0}) / np.size({1}))",
     "max_mask": "_max_mask({0}, {1}{kw})",
     "zeros_like": "np.zeros_like({0})",
+    # more elementwise ops and reductions
+    # indexing, gathering and shapes
+    # convolution and pooling
 }
 LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")

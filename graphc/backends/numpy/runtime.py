@@ -61,3 +61,12 @@ def _max_mask(x, y, axis=None, keepdims=False):
         y = np.expand_dims(y, axis)
     hit = (x == y).astype(x.dtype)  # (bools over their int count would be float64 for float32 x)
     return hit / hit.sum(axis=axis, keepdims=True)
+
+
+# ---- more elementwise ops and reductions ---------------------------------------------------
+
+
+# ---- indexing, gathering and shapes --------------------------------------------------------
+
+
+# ---- convolution and pooling ---------------------------------------------------------------
