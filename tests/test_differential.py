@@ -26,6 +26,7 @@ import ast
 import inspect
 import keyword
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -207,6 +208,14 @@ class NumpyLib:
     def power(a, b):
         return np.power(a, b)
 
+    @staticmethod
+    def compare(test, a, b):
+        return np.where(test(a, b), 1.0, 0.0)
+
+    @staticmethod
+    def where(c, a, b):
+        return np.where(np.asarray(c) != 0, a, b)
+
 
 class TorchLib:
     """PyTorch float64: its ops and its autograd conventions (relu'(0) = 0, abs'(0) = 0, torch.maximum
@@ -280,8 +289,25 @@ class TorchLib:
             return a**b
         return torch.pow(a, b)  # scalar exponents: torch's pow(x, 0) has the 0 gradient
 
+    def compare(self, test, a, b):
+        return test(self.t(a), self.t(b)).to(torch.float64)  # no gradient flows through a comparison
+
+    def where(self, c, a, b):
+        a, b = self.t(a), self.t(b)
+        return torch.where(self.t(c) != 0, *torch.broadcast_tensors(a, b))
+
 
 FN_ALIASES = {"logistic": "sigmoid", "softrelu": "softplus"}
+
+
+_TESTS = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 
 
 def _run(lib, node, env):
@@ -302,6 +328,9 @@ def _run(lib, node, env):
         if op is ast.MatMult:
             return lib.matmul(a, b)
         return {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b, ast.Div: lambda: a / b}[op]()
+    if isinstance(node, ast.Compare):
+        (op,), (right,) = node.ops, node.comparators
+        return lib.compare(_TESTS[type(op)], ev(node.left), ev(right))
     if isinstance(node, ast.Call):
         f = FN_ALIASES.get(node.func.id, node.func.id)
         kw = {k.arg: ev(k.value) for k in node.keywords}
@@ -487,7 +516,7 @@ NAME_POOL = [
     "_sigmoid", "_softmax", "_broadcast", "tmp1", "tmp2", "λ", "x_bar", "forward", "values", "shape",
 ]  # fmt: skip
 GRID = [k / 4 for k in range(-8, 9)]  # exact in float32 too: zeros and ties are common
-ATOM, POW, UNARY, MUL, ADD = 6, 5, 4, 3, 2
+ATOM, POW, UNARY, MUL, ADD, CMP = 6, 5, 4, 3, 2, 1
 
 UNARY_FUNCS = ["exp", "sin", "cos", "tanh", "sigmoid", "logistic", "relu", "softplus", "softrelu", "step",
                "identity", "square", "abs"]  # fmt: skip
@@ -496,9 +525,10 @@ DOMAIN_FUNCS = ["log", "sqrt"]  # need a positive argument (sqrt: or a relu, who
 REDUCTIONS = ["sum", "mean", "max", "logsumexp"]
 NORMALISERS = ["softmax", "log_softmax"]
 TWO_ARG = ["maximum", "minimum"]
-INFIX_SYNTAX = ["+", "-", "*", "/", "^", "**", "@", "unary -", ".T"]
+COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
+INFIX_SYNTAX = ["+", "-", "*", "/", "^", "**", "@", "unary -", ".T", *COMPARISONS]
 GENERATED_FUNCS = (
-    set(UNARY_FUNCS) | set(DOMAIN_FUNCS) | set(REDUCTIONS) | set(NORMALISERS) | set(TWO_ARG) | {"transpose"}
+    set(UNARY_FUNCS) | set(DOMAIN_FUNCS) | set(REDUCTIONS) | set(NORMALISERS) | set(TWO_ARG) | {"transpose", "where"}
 )
 
 
@@ -647,6 +677,8 @@ def cases(draw):
                     "norm",
                     "transpose",
                     "matmul",
+                    "compare",
+                    "where",
                 ]  # fmt: skip
             )
         )
@@ -736,6 +768,19 @@ def cases(draw):
             if y.shape and draw(st.booleans()):
                 kw = f", axis={draw(st.integers(-len(y.shape), len(y.shape) - 1))}"
             return E(f"{f}({y.text}{kw})", ATOM, y.shape, "pos" if f == "softmax" else "any")
+        if kind == "compare":  # 1.0 or 0.0, no gradient; ties are common on the grid
+            y = pick(lambda e: compatible(e.shape, x.shape)) or const()
+            sym = draw(st.sampled_from(COMPARISONS))
+            return E(f"{wrap(x, CMP, strict=True)} {sym} {wrap(y, CMP, strict=True)}", CMP, joint(x.shape, y.shape))
+        if kind == "where":  # the condition: a comparison, or any value (non-zero is true)
+            a = pick(lambda e: compatible(e.shape, x.shape)) or const()
+            c = pick(lambda e: compatible(e.shape, x.shape) and compatible(e.shape, a.shape))
+            if c is None or draw(st.booleans()):
+                c = E(f"{wrap(x, CMP, strict=True)} > {wrap(a, CMP, strict=True)}", CMP, joint(x.shape, a.shape))
+            b, a = (x, a) if draw(st.booleans()) else (a, x)
+            shape = joint(c.shape, joint(a.shape, b.shape))
+            k = "pos" if a.kind == b.kind == "pos" else "any"
+            return E(f"where({c.text}, {a.text}, {b.text})", ATOM, shape, k)
         if kind == "transpose":
             shape = None if x.shape is None else tuple(reversed(x.shape))
             if draw(st.booleans()):
@@ -859,7 +904,7 @@ def test_the_generator_covers_every_user_op():
     assert set(ops.FUNCTIONS) <= GENERATED_FUNCS, (
         f"ops the differential test never writes: {set(ops.FUNCTIONS) - GENERATED_FUNCS}"
     )
-    parsed = set(builder.BINARY)  # every binary operator the language reads
+    parsed = set(builder.BINARY) | set(builder.COMPARE)  # every binary operator the language reads
     assert parsed <= set(INFIX_SYNTAX), f"infix operators not generated: {parsed - set(INFIX_SYNTAX)}"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
-from ..errors import GraphcError, Span, suggest
+from ..errors import GraphcError, Source, Span, suggest
 from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph
+from .functions import Function, where
 from .lalr import RESERVED, Tok, span_of
 
 _KIND_TEXT = {bool: "true or false", int: "an integer", float: "a number", tuple: "a list of dims, e.g. [N, -1]"}
@@ -43,7 +45,32 @@ class Builder:
     graphc.lark, given the rule's kept children (tokens, the values of its subrules, None for a missing
     `[x]`)."""
 
+    # what each file has of its own while it is parsed; a `use` parses another file inside a statement
+    _FILE = (
+        "g",
+        "defined",
+        "used",
+        "loss",
+        "outputs",
+        "assigned",
+        "calls",
+        "_comparison",
+        "_outer",
+        "_block",
+        "source",
+    )
+
     def reset(self, source: str, path: str):
+        self.functions: dict[str, Function] = {}  # of the model and every file it uses
+        self.using: list[str] = []  # the files being parsed, by real path: the used inside the users
+        self.loaded: set[str] = set()  # the files used so far (each is read once)
+        self._start(source, path)
+
+    def _start(self, source: str, path: str, of: Source | None = None):
+        self.source = of  # the file being parsed, if it is not the model's own
+        self._outer: dict | None = None  # the model's own names while a function body is parsed
+        self._block: tuple | None = None  # (function, line, column) of the body just ended
+        self.calls: list[int] = []  # the nodes that call the model's own functions, to inline
         self.g = Graph(source, path)
         self.g.shared_consts = {}  # the literals: one node per number (_finish ends the sharing)
         self.defined: dict[str, Span] = {}  # name -> span of its definition
@@ -97,6 +124,16 @@ class Builder:
     # ---- statements ---------------------------------------------------------------------
     def assign(self, c):
         tok, (i, *where) = c
+        if self._block and self._outer is None and tok[3] > 1:
+            fname, line, col = self._block
+            if tok[3] == col:
+                raise GraphcError(
+                    f"`{tok[1]} = ...` is indented like the body of `{fname}`, which ended at its `return` "
+                    f"(line {line})",
+                    span_of(tok),
+                    "a body's last line is its `return`: move this line above it, or unindent it",
+                )
+            self._block = None
         n = self.g[i]
         if n["name"] is None and n["op"] not in LEAVES and n["op"] is not None:
             self._define(tok, None, adopt=i, where=where)  # (mostly a new name: the node keeps its span)
@@ -263,8 +300,7 @@ class Builder:
         fname = tok[1]
         op = O.FUNCTIONS.get(fname)
         if op is None:
-            hint = suggest(fname, O.FUNCTIONS) or "functions: " + ", ".join(sorted(O.FUNCTIONS))
-            raise GraphcError(f"unknown function `{fname}`", span_of(tok), hint)
+            return self._call_function(tok, args)
         pos = [a for a in args if type(a) is not Kw]
         arrays = len(pos) if op.arity is None else op.arity
         if not arrays <= len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
@@ -324,6 +360,128 @@ class Builder:
             end_line, end_col = line, col + len(fname)
         span = Span(line, col, end_line, end_col)
         return self.g.add(op.name, [a[0] for a in pos[:arrays]], attrs, span=span), line, col, end_line, end_col
+
+    def _call_function(self, tok, args):
+        """A call of the model's own function (defined anywhere, or in a used file): a node to inline."""
+        for a in args:
+            if type(a) is Kw:
+                raise GraphcError(f"`{tok[1]}` takes no keywords", span_of(a.key), "pass its arguments by position")
+            if type(a) is Lit:
+                raise GraphcError(f"a list of dims is not a value of `{tok[1]}`", Span(*a[1:]))
+        _, name, line, col = tok
+        end_line, end_col = (args[-1][3], args[-1][4]) if args else (line, col + len(name))
+        span = Span(line, col, end_line, end_col)
+        self.calls.append(self.g.add("call", [a[0] for a in args], {"fn": name}, span=span))
+        return self.calls[-1], line, col, end_line, end_col
+
+    # ---- functions ----------------------------------------------------------------------
+    def fhead(self, c):
+        """`def f(a, b)`: the body that follows is built into a graph of its own."""
+        keyword, tok, params = c[0], c[1], [p for p in c[2:] if p is not None]
+        if tok[1] in O.FUNCTIONS:
+            raise GraphcError(f"`{tok[1]}` is a built-in function", span_of(tok), "give your function another name")
+        self._outer = {k: getattr(self, k) for k in ("g", "defined", "used", "assigned", "calls", "_comparison")}
+        self.g = Graph(self._outer["g"].source, self._outer["g"].path)
+        self.g.shared_consts = {}
+        self.defined, self.used, self.assigned, self.calls, self._comparison = {}, {}, [], [], None
+        for p in params:
+            if p[1] in self.defined:
+                raise GraphcError(f"parameter `{p[1]}` of `{tok[1]}` is named twice", span_of(p))
+            self.defined[p[1]] = span_of(p)
+            self.g.names[p[1]] = self.g.add(None, name=p[1], span=span_of(p))
+        return keyword, tok, tuple(p[1] for p in params)
+
+    def local(self, c):
+        self.assign(c)
+        return c[0]
+
+    def def_line(self, c):
+        (_, tok, params), (result, *_) = c
+        self._define_function(tok, params, result)
+
+    def def_block(self, c):
+        (keyword, tok, params), lines, ret, (result, *_) = c[0], c[1:-2], c[-2], c[-1]
+        col = (*lines, ret)[0][3]
+        for line in (*lines, ret):
+            if line[3] <= keyword[3]:
+                raise GraphcError(
+                    f"the body of `{tok[1]}` must be indented under its `def` (line {keyword[2]})",
+                    span_of(line),
+                    "indent each line of the body, and its `return`, by the same amount",
+                )
+            if line[3] != col:
+                raise GraphcError(
+                    f"this line of `{tok[1]}` is indented unlike the rest of its body",
+                    span_of(line),
+                    "indent each line of the body, and its `return`, by the same amount",
+                )
+        self._define_function(tok, params, result)
+        self._block = (tok[1], ret[2], col)
+
+    def _define_function(self, tok, params, result):
+        body = self.g
+        for k, v in self._outer.items():
+            setattr(self, k, v)
+        self._outer = None
+        name, span = tok[1], span_of(tok)
+        first = self.functions.get(name)
+        if first is not None:
+            raise GraphcError(
+                f"function `{name}` is defined twice (first at {where(first, self.g.path)})",
+                span,
+                "each function is defined once; rename one of them",
+            )
+        body.shared_consts = None
+        self.functions[name] = Function(name, params, body, result, span, self.source)
+
+    def use_stmt(self, c):
+        """`use "layers.gc"`: the functions of another file (a path relative to the file that says it)."""
+        (tok,) = c
+        at, rel = span_of(tok), tok[1][1:-1]
+        here = self.source.path if self.source else self.g.path
+        base = os.path.dirname(here) if os.path.isfile(here) else ""
+        path = os.path.normpath(os.path.join(base, rel))
+        real = os.path.realpath(path)
+        if real in self.using:
+            chain = [*self.using[self.using.index(real) :], real]
+            raise GraphcError(
+                "the files use each other: " + " -> ".join(os.path.relpath(p) for p in chain),
+                at,
+                "a file of functions cannot use, directly or not, a file that uses it",
+            )
+        if real in self.loaded:
+            return  # (used twice, through two files: its functions are there already)
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read().removeprefix("\ufeff")
+        except FileNotFoundError:
+            raise GraphcError(
+                f"no such file: {path}", at, f"`use` paths are relative to the file that says them ({here})"
+            ) from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise GraphcError(f"cannot read {path}: {e}", at) from None
+        saved = {k: getattr(self, k) for k in self._FILE}
+        self.using.append(real)
+        try:
+            self._start(text, path, Source(path, text))
+            self.g.shared_consts = {}
+            self.parser.parse(text)
+            stray = [*self.defined.values(), *(span_of(t) for t in [self.loss, *self.outputs] if t)]
+            if stray:  # (a used file defines no values, only functions)
+                raise GraphcError(
+                    "a used file holds functions only",
+                    min(stray)._replace(source=self.source),
+                    "declare and define the model's values in the model, and functions here",
+                )
+        except GraphcError as e:
+            if e.span is not None and e.span.source is None:
+                e.span = e.span._replace(source=Source(path, text))
+            raise
+        finally:
+            self.using.pop()
+            for k, v in saved.items():
+                setattr(self, k, v)
+        self.loaded.add(real)
 
     def compare(self, c):
         a, (_, sym, line, col), b = c

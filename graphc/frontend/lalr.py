@@ -16,7 +16,8 @@ from lark.parse_tree_builder import maybe_create_child_filter
 
 from ..errors import GraphcError, Span
 
-RESERVED = ("input", "param", "const", "loss", "output")  # the statement keywords: never a value's name
+# the statement keywords: never a value's name
+RESERVED = ("input", "param", "const", "loss", "output", "def", "return", "use")
 TOKEN_TEXT = {
     "_SEP": "end of line or `;`",
     "$END": "end of file",
@@ -31,6 +32,11 @@ TOKEN_TEXT = {
     "COMMA": "`,`",
     "EQUAL": "`=`",
     "COLON": "`:`",
+    "CMPOP": "a comparison",
+    "ELLIPSIS": "`...`",
+    "STRING": 'a file name in quotes, "layers.gc"',
+    "DEF": "`def`",
+    "RETURN": "`return`",
     "NAME": "a name",
     "NUMBER": "a number",
 }

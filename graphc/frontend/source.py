@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import GraphcError, Span, suggest
 from ..ir.graph import Graph, paused_gc
 from .builder import Builder
+from .functions import check_calls, inline_calls
 from .lalr import Parser, Tok, span_of
 
 _LOCK = threading.Lock()
@@ -21,7 +22,7 @@ def parse(source: str, path: str = "<model>") -> Graph:
     source = source.removeprefix("\ufeff")  # a byte-order mark (Windows editors) is no text
     with _LOCK, paused_gc():
         if _PARSER is None:
-            _PARSER = Parser(_BUILDER)
+            _PARSER = _BUILDER.parser = Parser(_BUILDER)
         _BUILDER.reset(source, path)
         try:
             _PARSER.parse(source)
@@ -32,6 +33,10 @@ def parse(source: str, path: str = "<model>") -> Graph:
 
 def _finish(b: Builder) -> Graph:
     g = b.g
+    if b.functions:
+        check_calls(b.functions)
+    if b.calls:
+        inline_calls(g, b.functions, b.calls)
     g.shared_consts = None
     for i in g.names.values():  # (every input and param is named: no need to visit all the nodes)
         n = g[i]

@@ -305,7 +305,7 @@ for _name, _sym, _tex in (
     ("ne", "!=", r"\neq"),
 ):
     _op(_name, 2, bcast, None, label=_sym, infix=(_sym, CMP), tex=_tex, **_ew)
-_op("where", 3, where_shape, where_grad, **_ew)
+_op("where", 3, where_shape, where_grad, elementwise=True)  # where(c, a, b): a where c is non-zero, else b
 _op("outer", 2, outer_shape, outer_grad, label="outer", user=False)  # ā = ḡ bᵀ of a matrix-vector product
 _op("mT", 1, mT_shape, lambda y, g, x: (mT(g),), label="ᵀ", view=True, user=False)
 _op(

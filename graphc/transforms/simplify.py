@@ -45,7 +45,8 @@ def fold_constants(g: Graph, order: list[int] | None = None, *, evaluate: Evalua
 
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
-    """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered.
+    """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered,
+    where(where(c, 1, 0), a, b) -> where(c, a, b).
 
     A rewrite's new nodes are visited at once, right after the node they replace (their arguments were
     visited already, their users come later): a rewrite they allow in turn (a - -(a*b) from (-a)*b) is made
@@ -135,6 +136,10 @@ def _identity(g: Graph, i: int) -> int | None:
         to = args[0]
     elif op == "identity" and n["name"] is None:
         to = args[0]
+    elif op == "where" and node[args[0]]["op"] == "where":  # a comparison as a condition: the test itself
+        c = node[args[0]]
+        if is_const(g, c["args"][1], 1.0) and is_const(g, c["args"][2], 0.0):
+            to = new(g, i, "where", [c["args"][0], args[1], args[2]])
     if to is None and op in ("mul", "div", "add", "sub"):
         arg_ops = (node[args[0]]["op"], node[args[1]]["op"])  # the rules below need a neg or a broadcast
         if "neg" in arg_ops and op in ("mul", "div"):
@@ -154,7 +159,7 @@ def _same(g: Graph, n: dict, a: int) -> bool:
 
 _ARITH = frozenset(("mul", "add", "sub"))  # products, sums, differences: most of a backward graph
 # the ops identities rewrites; it skips the others at once
-_IDENTITY_OPS = frozenset(("mul", "add", "sub", "div", "pow", "neg", "unbroadcast", "broadcast", "identity"))
+_IDENTITY_OPS = frozenset(("mul", "add", "sub", "div", "pow", "neg", "unbroadcast", "broadcast", "identity", "where"))
 # the operands without one of which no rule rewrites a product, sum or difference (a constant: x*1,
 # 2*(3*x); a minus: a - -b, (-a)*b; a spread: op(broadcast(s), y)): the backward pass's many x*y skip at once
 _ARG_OPS = frozenset(("const", "neg", "broadcast", "expand_dims"))

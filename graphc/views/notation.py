@@ -44,6 +44,11 @@ class Style:
     def plain(self, name: str) -> str:
         if not self.latex:
             return name
+        if "." in name:  # a value of a call: H1.z
+            return ".".join(self.plain(part) for part in name.split("."))
+        if "#" in name:  # an unnamed call, numbered: dense#1
+            base, _, k = name.partition("#")
+            return rf"{self.plain(base)}\#{k}"
         m = re.fullmatch(r"(.*?)_?(\d+)", name)
         base, sub = (m.group(1), m.group(2)) if m and m.group(1) else (name, "")
         base = "".join(f"\\{GREEK[c]} " if c in GREEK else c for c in base).strip()
@@ -55,6 +60,9 @@ class Style:
         return f"{base}_{{{sub}}}" if sub else base
 
     def bar(self, of: str) -> str:
+        call, dot, of = of.rpartition(".")  # a value of a call, H1.z: its bar is H1.z̄
+        if call:
+            return self.plain(call) + dot + self.bar(of) if not self.latex else rf"{self.plain(call)}.{self.bar(of)}"
         if self.latex:
             return rf"\overline{{{self.plain(of)}}}"
         return of + "\u0304" if len(of) == 1 else "".join(c if c == "_" else c + "\u0305" for c in of)

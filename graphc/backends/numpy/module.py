@@ -38,6 +38,9 @@ class _Names:
         self.py = {}  # model name -> Python name
         for name in model:  # a const is a module-level name: it must not hide a function or a builtin
             clash = keyword.iskeyword(name) or (name in consts and name in _MODULE_LEVEL)
+            if not name.isidentifier():  # a value of a call, `H1.z`: `H1_z`
+                self.py[name] = self.fresh(re.sub(r"\W", "_", name))
+                continue
             self.py[name] = self.fresh(name + "_") if clash else name
         self.dim = {d: d if d not in self.py and not keyword.iskeyword(d) else self.fresh(f"{d}_dim") for d in dims}
         self.np = "np" if "np" not in self.taken else "numpy" if "numpy" not in self.taken else self.fresh("np_")
@@ -184,7 +187,7 @@ def emit(
     consts = _named_consts(fwd, ns)
     number = (lambda v: py_float(v, np_)) if dtype == "float64" else (lambda v: f"{np_}.{dtype}({py_float(v, np_)})")
     const_lines = [
-        f"{name} = {number(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].line}"
+        f"{name} = {number(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].lines()}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
 
@@ -363,7 +366,7 @@ class _Body(Printer):
             name = self.ns.py[n["name"]] if named else self.temp()
             text = e[0]
             line = f"{name} = {text}"
-            comment = f"  # line {n['span'].line}" if n["span"] else ""
+            comment = f"  # line {n['span'].lines()}" if n["span"] else ""
             if len(line) + len(comment) + 4 > WIDTH and comment:
                 out.append(comment.strip())
                 comment = ""
