@@ -149,7 +149,8 @@ def test_use_brings_in_the_functions_of_a_file_relative_to_the_using_file(files)
         {
             "lib/layers.gc": 'use "more.gc"\ndef dense(x, W, b) = x @ W + b\n',
             "lib/more.gc": "def act(z) = tanh(z)\n",
-            "model.gc": 'use "lib/layers.gc"\ninput X: [2, 3]\nparam W: [3, 1]\nparam b: [1] = 0\nL = sum(act(dense(X, W, b)))\n',
+            "model.gc": 'use "lib/layers.gc"\ninput X: [2, 3]\nparam W: [3, 1]\nparam b: [1] = 0\n'
+            "L = sum(act(dense(X, W, b)))\n",
         }
     )
     m = graphc.compile((root / "model.gc").read_text(), str(root / "model.gc"))
