@@ -57,7 +57,7 @@ class Model:
         """(name, kind, shape, line) for every named value, in definition order."""
         g = self.graph
         rows = [
-            (name, g.kind(i), S.fmt(g[i]["shape"]), g[i]["span"].line if g[i]["span"] else 0)
+            (name, g.kind(i), S.fmt(g[i]["shape"]), g[i]["span"].model_line if g[i]["span"] else 0)
             for name, i in g.names.items()
         ]
         return sorted(rows, key=lambda r: r[3])
@@ -214,7 +214,7 @@ class Model:
         """The picture of the model as a graphviz.Digraph, which Jupyter displays inline; with values
         ({name: value}, as for evaluate), every node shows its value (and with backward its error signal).
         wrt: the gradients the backward graph computes (default: the params, else the inputs). Options:
-        graphc.views.render.to_digraph's (rankdir, group_by_line, collapse, legend, title)."""
+        graphc.views.render.to_digraph's (rankdir, group_by_line, group_by_call, collapse, legend, title)."""
         from .views.render import to_digraph
 
         for w in wrt or ():  # checked even for a forward picture: a misspelt name should not pass silently

@@ -24,6 +24,14 @@ class Span(NamedTuple):
     source: Source | None = None
     via: Span | None = None
 
+    @property
+    def model_line(self) -> int:
+        """The line of the model's own file it comes from: its own, or that of the outermost call it came through."""
+        span = self
+        while span.via is not None:
+            span = span.via
+        return span.line
+
     def lines(self) -> str:
         """Where it is, for a comment: `13`, or through calls `13 → 5 → layers.gc:2` (the model's line first)."""
         out, span = [], self

@@ -54,7 +54,7 @@ def _check_perturbable(model, wrt) -> None:
             needs = sorted(n for n, j in g.names.items() if n in leaves and j in g.upstream([i]))
             raise GraphcError(
                 f"gradcheck perturbs inputs and params, and `{name}` is computed by the model (line "
-                f"{g[i]['span'].line})",
+                f"{g[i]['span'].model_line})",
                 g[i]["span"],
                 f"check the inputs and params it depends on: {', '.join(needs) or 'none'}",
                 usage=True,

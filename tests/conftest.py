@@ -35,11 +35,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 EXAMPLE_DATA = {
     "chain_rule.gc": "chain_rule.npz",
     "digits_mlp.gc": "digits_test.npz",
+    "digits_mlp2.gc": "digits_test.npz",
     "least_squares.gc": "least_squares.npz",
     "logistic_least_squares.gc": "logistic_least_squares.npz",
     "logistic_least_squares_l2.gc": "logistic_least_squares.npz",
     "softmax_regression.gc": "softmax_regression.npz",
     "two_layer.gc": "two_layer.npz",
+    "two_layer_layers.gc": "two_layer.npz",
     "xor_features.gc": "xor.npz",
     "xor_mlp.gc": "xor_mlp.npz",
     "xor_threshold.gc": "xor.npz",

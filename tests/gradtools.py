@@ -133,6 +133,14 @@ def torch_ops(torch):
         "softmax": lambda x, axis=-1: torch.softmax(x, dim=axis),
         "log_softmax": lambda x, axis=-1: torch.log_softmax(x, dim=axis),
         "transpose": lambda x: x.permute(*reversed(range(x.ndim))),
+        # comparisons (no gradient) and where: c a NumPy-style condition, non-zero true
+        "gt": torch.gt,
+        "ge": torch.ge,
+        "lt": torch.lt,
+        "le": torch.le,
+        "eq": torch.eq,
+        "ne": torch.ne,
+        "where": lambda c, a, b: torch.where(c != 0, a, b),
     }
 
 

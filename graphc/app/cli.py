@@ -75,7 +75,7 @@ def _values(m: api.Model, args) -> dict:
 
 
 def _line(node) -> str:
-    return str(node["span"].line) if node["span"] else "?"
+    return str(node["span"].model_line) if node["span"] else "?"
 
 
 def _wrt_arg(p: argparse.ArgumentParser, what: str = "names to differentiate w.r.t.") -> None:
@@ -175,6 +175,7 @@ def cmd_render(m: api.Model, args) -> int:
         seed=args.seed,
         rankdir=args.rankdir,
         group_by_line=args.group_by_line,
+        group_by_call=args.group_by_call,
         collapse=args.collapse,
         legend=not args.no_legend,
     )
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="LR: left to right (default); TB: top to bottom",
     )
     c.add_argument("--group-by-line", action="store_true", help="cluster the nodes by model line (large graphs)")
+    c.add_argument("--group-by-call", action="store_true", help="draw each call of the model's own functions as a box")
     c.add_argument(
         "--collapse",
         action="store_true",

@@ -116,6 +116,8 @@ class Builder:
                 n["name"] = name
                 return adopt
             g.remove(adopt)  # move the node into the placeholder made by an earlier use
+            if op == "call":
+                self.calls[self.calls.index(adopt)] = self.g.names[name]
         i = self._ref(tok)
         g[i].update(op=op, attrs=attrs or {}, span=Span(*where) if where else at)
         g.set_args(i, args)
@@ -296,11 +298,13 @@ class Builder:
         return sign * n["attrs"]["value"]
 
     def call(self, c):
-        tok, args = c[0], c[1:] if c[-1] is not None else ()  # (None: `f()`, no arguments)
+        tok, args, rpar = c[0], c[1:-1] if c[-2] is not None else (), c[-1]  # (None: `f()`, no arguments)
         fname = tok[1]
         op = O.FUNCTIONS.get(fname)
+        _, _, line, col = tok
+        end_line, end_col = rpar[2], rpar[3] + 1  # the span ends with the closing parenthesis
         if op is None:
-            return self._call_function(tok, args)
+            return self._call_function(tok, args, Span(line, col, end_line, end_col))
         pos = [a for a in args if type(a) is not Kw]
         arrays = len(pos) if op.arity is None else op.arity
         if not arrays <= len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
@@ -353,26 +357,18 @@ class Builder:
         for a in pos:
             if type(a) is Lit and a in pos[:arrays]:
                 raise GraphcError(f"a list of dims is not a value of `{fname}`", Span(*a[1:]))
-        _, _, line, col = tok
-        if args and type(args[-1]) is not Kw:  # the span ends with the last argument, if positional
-            end_line, end_col = args[-1][3], args[-1][4]
-        else:
-            end_line, end_col = line, col + len(fname)
         span = Span(line, col, end_line, end_col)
         return self.g.add(op.name, [a[0] for a in pos[:arrays]], attrs, span=span), line, col, end_line, end_col
 
-    def _call_function(self, tok, args):
+    def _call_function(self, tok, args, span: Span):
         """A call of the model's own function (defined anywhere, or in a used file): a node to inline."""
         for a in args:
             if type(a) is Kw:
                 raise GraphcError(f"`{tok[1]}` takes no keywords", span_of(a.key), "pass its arguments by position")
             if type(a) is Lit:
                 raise GraphcError(f"a list of dims is not a value of `{tok[1]}`", Span(*a[1:]))
-        _, name, line, col = tok
-        end_line, end_col = (args[-1][3], args[-1][4]) if args else (line, col + len(name))
-        span = Span(line, col, end_line, end_col)
-        self.calls.append(self.g.add("call", [a[0] for a in args], {"fn": name}, span=span))
-        return self.calls[-1], line, col, end_line, end_col
+        self.calls.append(self.g.add("call", [a[0] for a in args], {"fn": tok[1]}, span=span))
+        return self.calls[-1], span.line, span.col, span.end_line, span.end_col
 
     # ---- functions ----------------------------------------------------------------------
     def fhead(self, c):
@@ -439,7 +435,7 @@ class Builder:
         (tok,) = c
         at, rel = span_of(tok), tok[1][1:-1]
         here = self.source.path if self.source else self.g.path
-        base = os.path.dirname(here) if os.path.isfile(here) else ""
+        base = os.path.dirname(here)  # ("<model>", "<stdin>": the working directory)
         path = os.path.normpath(os.path.join(base, rel))
         real = os.path.realpath(path)
         if real in self.using:

@@ -44,6 +44,12 @@ def _finish(b: Builder) -> Graph:
             n.update(op="input", attrs={"declared": None})
         if n["op"] in ("input", "param"):
             n["shape"] = n["attrs"]["declared"]
+    if not b.assigned and b.functions:
+        raise GraphcError(
+            f"this file defines functions ({', '.join(b.functions)}) but no value: it is a file to `use`",
+            None,
+            f'a model says `use "{g.path.rsplit("/", 1)[-1]}"` and calls them',
+        )
     if not b.assigned:
         raise GraphcError(
             "the model defines no value",

@@ -129,9 +129,11 @@ def _html(text: str) -> str:
 class _Drawing:
     """One Graph (and the values of its nodes) as a Digraph."""
 
-    def __init__(self, g: Graph, vals: dict, backward: bool, group_by_line: bool, collapse: bool):
+    def __init__(
+        self, g: Graph, vals: dict, backward: bool, group_by_line: bool, collapse: bool, group_by_call: bool = False
+    ):
         self.g, self.vals = g, vals
-        self.group_by_line, self.collapse = group_by_line, collapse
+        self.group_by_line, self.collapse, self.group_by_call = group_by_line, collapse, group_by_call
         roots = [g.loss, *g.outputs, *(i for i in g.names.values() if not g[i].get("signal"))]
         self.fwd = g.upstream([r for r in roots if r is not None]) if g.grads else set(g.nx.nodes)
         self.backward = backward and bool(g.grads)
@@ -363,9 +365,16 @@ class _Drawing:
         graph's operations and values, (line, N): a cluster per model line. The backward nodes are not
         grouped: they are drawn level with the forward values they are the error signals of."""
         n = self.g[i]
+        part = "forward" if i in self.fwd else "backward"
+        if self.group_by_call and n["args"] and n["span"] is not None and n["span"].via is not None:
+            calls, via = [], n["span"].via  # the calls it came through, the outermost first
+            while via is not None:
+                calls.append(via)
+                via = via.via
+            return "call", (part, tuple(reversed(calls)))
         if self.group_by_line and i in self.fwd and n["args"] and n["span"] is not None:
-            return "line", n["span"].line
-        return ("forward" if i in self.fwd else "backward"), None
+            return "line", n["span"].model_line
+        return part, None
 
     def build(self, dg: graphviz.Digraph, legend: bool) -> None:
         nodes: dict[tuple, list] = {}  # (part, line) -> [(id, attrs)]
@@ -454,13 +463,25 @@ class _Drawing:
 
     def tooltip(self, i: int) -> str:
         n = self.g[i]
-        where = f" (line {n['span'].line})" if n["span"] else ""
+        where = f" (line {n['span'].lines()})" if n["span"] else ""
         return f"{n['op']} {_shape_text(n['shape'])}{where}"
 
     def _emit(self, dg: graphviz.Digraph, nodes: dict, edges: list) -> None:
+        calls = sorted({key for p, key in nodes if p == "call"}, key=lambda k: [c[:2] for c in k[1]])
+
+        def put_calls(sub, part, outer):  # a box per call, the calls made in its body boxed inside it
+            for key in calls:
+                if key[0] == part and len(key[1]) == len(outer) + 1 and key[1][:-1] == outer:
+                    with sub.subgraph(name=f"cluster_call{calls.index(key)}") as c:
+                        c.attr(label=_html(_small(_esc(self.call_title(key[1][-1])), "#555555", 10)), **_CALL_CLUSTER)
+                        for nid, attrs in nodes[("call", key)]:
+                            c.node(nid, **attrs)
+                        put_calls(c, part, key[1])
+
         def put(sub, part):
             for nid, attrs in nodes.get((part, None), []):
                 sub.node(nid, **attrs)
+            put_calls(sub, part, ())
             if part != "forward":
                 return
             for line in sorted(line for p, line in nodes if p == "line"):
@@ -497,6 +518,16 @@ class _Drawing:
                     r.attr(rank="same")
                     r.node(f"n{v}")
                     r.node(f"n{s}")
+
+    def call_title(self, call) -> str:
+        """A call's box's title: the call as written, and where (`layer(X, W1, b1)`, line 13)."""
+        text = call.source.text if call.source else self.g.source
+        lines = text.splitlines()
+        written = lines[call.line - 1][call.col - 1 : call.end_col - 1] if 0 < call.line <= len(lines) else ""
+        if call.end_line != call.line or len(written) > 60:
+            written = written[:57] + "…"
+        where = f"{call.source.path.rsplit('/', 1)[-1]}:{call.line}" if call.source else f"line {call.line}"
+        return f"{written} ({where})" if written else where
 
     def line_title(self, line: int) -> str:
         lines = self.g.source.splitlines()
@@ -539,6 +570,7 @@ class _Drawing:
 _LEGEND_NODE = {"class": "legend", "height": "0.3", "width": "0.4", "margin": "0.06,0.03"}
 _PART_CLUSTER = {"style": "rounded,filled", "color": "#b8b8b8", "fontsize": "13", "margin": "12"}
 _LINE_CLUSTER = {"style": "rounded,dashed", "color": "#c8c8c8", "bgcolor": "transparent", "margin": "6"}
+_CALL_CLUSTER = {"style": "rounded", "color": "#9aaed0", "bgcolor": "transparent", "margin": "6"}
 
 
 def _init_text(init: tuple) -> str:
@@ -560,6 +592,7 @@ def to_digraph(
     collapse: bool = False,
     legend: bool = True,
     title: str | None = None,
+    group_by_call: bool = False,
 ) -> graphviz.Digraph:
     """The picture of a graph as a graphviz.Digraph, which Jupyter displays inline (Model.to_digraph
     makes the graph and its values from a model: this function only draws).
@@ -569,6 +602,7 @@ def to_digraph(
     backward: draw the backward part (default: when g has one).
     rankdir: LR (left to right), TB (top to bottom), RL or BT.
     group_by_line: cluster the nodes by the model line they come from (for large graphs).
+    group_by_call: draw each call of the model's own functions as a box (calls in its body inside it).
     collapse: one box per named value, its expression written inside, instead of a node per operation.
     """
     rankdir = rankdir.upper()
@@ -581,7 +615,8 @@ def to_digraph(
             usage=True,
         )
     vals = dict(values or {})
-    drawing = _Drawing(g, vals, bool(g.grads) if backward is None else bool(backward), group_by_line, collapse)
+    backward = bool(g.grads) if backward is None else bool(backward)
+    drawing = _Drawing(g, vals, backward, group_by_line, collapse, group_by_call)
     dg = graphviz.Digraph(name=Path(g.path).stem or "model")
     if title is None:
         what = "forward and backward graphs" if drawing.backward else "forward graph"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from goldens import EMIT_GOLDEN as GOLDEN
-from goldens import emitted
+from goldens import emitted, example_models
 from gradtools import (
     assert_close,
     assert_matches_finite_differences,
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import graphc
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
+EXAMPLES = example_models()
 
 
 def close(a, b):

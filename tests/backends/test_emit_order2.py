@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from goldens import example_models
 from gradtools import assert_close
 
 import graphc
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
+EXAMPLES = example_models()
 SMALL = [p for p in EXAMPLES if p.stem != "digits_mlp"]  # digits' W1 has 4,096 entries: a 4096² Hessian
 KINKED = {"xor_threshold"}  # |y - t| with y = t exactly: differences straddle the kink of |.|
 

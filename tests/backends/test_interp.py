@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from goldens import example_models
 
 import graphc
 from graphc import GraphcError
@@ -16,7 +17,7 @@ from graphc.backends.numpy.values import bind
 from graphc.transforms.pipeline import gradient_graph
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
+EXAMPLES = example_models()
 sys.path.insert(0, str(REPO / "bench"))
 from models import MLP, mlp_values  # noqa: E402 (the benchmark's model)
 

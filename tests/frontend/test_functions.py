@@ -220,3 +220,10 @@ def test_the_new_keywords_are_reserved():
         with pytest.raises(GraphcError) as e:
             graphc.compile(f"{word} = 1")
         assert "reserved word" in e.value.message + (e.value.hint or "")
+
+
+def test_a_calls_value_may_be_used_before_the_line_that_calls():
+    """Statements may come in any order: `h` reads `z` before `z = layer(...)` is written (the fuzzer's find)."""
+    m = graphc.compile("def layer(x, W) = W * x\ninput x: []\nparam W = 2\nh = sigmoid(z)\nz = layer(x, W)\nL = h")
+    assert m.evaluate({"x": 0.0})["L"] == 0.5
+    assert m.evaluate({"x": 1.0})["z"] == 2.0

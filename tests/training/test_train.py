@@ -752,6 +752,7 @@ EXPECTED = {
     "xor_mlp.gc": {"accuracy": (1.0, 0)},
     "softmax_regression.gc": {"accuracy": (0.98, 0.015)},
     "digits_mlp.gc": {"val accuracy": (0.98, 0.025)},
+    "digits_mlp2.gc": {"val accuracy": (0.975, 0.02)},
 }
 
 

@@ -61,6 +61,8 @@ CASES = [
     ("sqrt", "sqrt(a)", {"a": (POS, (3, 4))}),
     ("maximum", "maximum(a, b)", {"a": (3, 4), "b": (4,)}),
     ("minimum", "minimum(a, b)", {"a": (3, 1), "b": (3, 4)}),
+    ("where", "where(c > 0, a * a, b)", {"c": (3, 4), "a": (4,), "b": (3, 1)}),
+    ("compare", "(a < b) * a + (a >= b) * b * b", {"a": (3, 4), "b": (4,)}),
     ("sum", "sum(a)", {"a": (3, 4)}),
     ("sum-axis", "sum(a, axis=0)", {"a": (3, 4)}),
     ("sum-neg-axis-keepdims", "sum(a, axis=-1, keepdims=true)", {"a": (2, 3, 4)}),

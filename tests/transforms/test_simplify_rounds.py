@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from goldens import example_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from graphc.transforms import simplify as passes
 from graphc.transforms.stabilise import stabilise
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((REPO / "examples").glob("*.gc"))
+EXAMPLES = example_models()
 
 
 def plain_rounds(g, max_rounds: int = 10):
@@ -89,7 +90,7 @@ def check(model: graphc.Model):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_examples_simplify_as_the_plain_loop(path):
-    check(graphc.compile(path.read_text(encoding="utf-8"), path.name))
+    check(graphc.compile(path.read_text(encoding="utf-8"), str(path)))
 
 
 TERMS = [

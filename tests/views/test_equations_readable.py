@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from goldens import example_models
 
 import graphc
 
 EX = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLES = sorted(p.name for p in EX.glob("*.gc"))
+EXAMPLES = [p.name for p in example_models()]
 INTERNALS = ("sum_to", "shape(", "size_ratio", "unbroadcast", "%")
 
 

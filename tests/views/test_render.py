@@ -21,7 +21,7 @@ import pytest
 from clitools import run_cleanly
 from goldens import RENDER_CASES as CASES
 from goldens import RENDER_GOLDEN as GOLDEN
-from goldens import drawn
+from goldens import drawn, example_models
 
 import graphc
 from graphc import data
@@ -154,7 +154,7 @@ def test_two_layer_forward_structure():
 
 
 def test_every_named_value_has_one_box_with_its_shape():
-    for path in sorted(EX.glob("*.gc")):
+    for path in example_models():
         m = graphc.load(path)
         d = dot_of(m)
         for name, _kind, shape, _line in m.summary():
@@ -165,7 +165,7 @@ def test_every_named_value_has_one_box_with_its_shape():
 def test_forward_picture_has_a_node_per_operation_and_an_edge_per_argument():
     """Against the graph itself: every non-leaf node is one operation; every argument that is
     not an anonymous constant is one edge, repeated arguments (x * x) included."""
-    for path in sorted(EX.glob("*.gc")):
+    for path in example_models():
         m = graphc.load(path)
         g, _ = m.trace(backward=False)
         d = dot_of(m)
@@ -177,7 +177,7 @@ def test_forward_picture_has_a_node_per_operation_and_an_edge_per_argument():
         assert len(d.edges) == args + named, path.name
 
 
-@pytest.mark.parametrize("path", sorted(EX.glob("*.gc")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", example_models(), ids=lambda p: p.stem)
 def test_every_edge_joins_drawn_nodes_in_every_mode(path, example_inputs):
     m = graphc.load(path)
     values = {k: v for k, v in example_inputs(path).items() if k in m.names}

@@ -60,7 +60,7 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
         n = graph[graph.names[name]]
         if n["op"] not in ("input", "param"):
             const = n["op"] == "const"
-            what = "a const" if const else f"computed by the model (line {n['span'].line})"
+            what = "a const" if const else f"computed by the model (line {n['span'].model_line})"
             raise GraphcError(
                 f"a value is given for `{name}`, which is {what}",
                 n["span"],
