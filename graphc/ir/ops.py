@@ -344,6 +344,103 @@ _op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=Fals
 
 # ---- more elementwise ops and reductions ---------------------------------------------------
 
+rmean, prod_others, lt, le = map(_call, ["mean", "prod_others", "lt", "le"])
+
+
+def clip_grad(y, g, x, lo, hi):
+    """torch.clamp's with tensor bounds: x gets ḡ where lo <= x <= hi, lo where x is below it and lo < hi, hi
+    where x is above it or hi < lo (where the bounds cross, the result is hi throughout)."""
+    return (
+        where(ge(x, lo) * le(x, hi), g, 0.0),
+        where(lt(x, lo) * lt(lo, hi), g, 0.0),
+        where(gt(x, hi), g, where(lt(hi, lo), g, 0.0)),
+    )
+
+
+def elu_grad(y, g, x):
+    """1 where x > 0, α eˣ where x <= 0: α at 0 (as PyTorch, for any α). The exponent is x only where x < 0:
+    the derivative it passes on is then 0 at x = 0 (PyTorch's elu'' there), and eˣ cannot overflow."""
+    return (where(gt(x, 0.0), g, g * (y.attrs.get("alpha", 1.0) * exp(where(lt(x, 0.0), x, 0.0)))),)
+
+
+def _centered(x, y):
+    """x minus its mean over reduction y's axis (kept as a size-1 axis, so that it broadcasts against x)."""
+    return x - rmean(x, axis=y.attrs.get("axis"), keepdims=True)
+
+
+def _over(g, y):
+    """g / y, but 0 where y is 0: PyTorch's gradient of std and norm where they are 0 (a kink, not 0/0). The
+    division is by 1 there: no inf is made (and warned of) to be discarded, nor any 0 * inf in its derivative."""
+    zero = eq(y, 0.0)
+    return where(zero, 0.0, g / where(zero, 1.0, y))
+
+
+def var_grad(y, g, x):
+    """var = mean((x - m)²): x̄ = ḡ 2 (x - m) / N (the terms through m sum to 0)."""
+    return (broadcast(g * size_ratio(y, x), x, axis=reduction_axis(y)) * (2.0 * _centered(x, y)),)
+
+
+def std_grad(y, g, x):
+    """std = √var: x̄ = (ḡ / std) (x - m) / N, 0 where std is 0."""
+    return (broadcast(_over(g, y) * size_ratio(y, x), x, axis=reduction_axis(y)) * _centered(x, y),)
+
+
+def prod_others_grad(y, g, x):
+    raise y.error(
+        "the second derivative of `prod` is not implemented",
+        "take first derivatives of it only; for positive x, exp(sum(log(x))) is the same product and has one",
+    )
+
+
+_op("log1p", 1, same, lambda y, g, x: (g / (1.0 + x),), elementwise=True)
+# expm1's derivative is eˣ, not y + 1: that loses eˣ's digits where y is near -1
+_op("expm1", 1, same, lambda y, g, x: (g * exp(x),), elementwise=True)
+_op("tan", 1, same, lambda y, g, x: (g * (1.0 + y * y),), tex=r"\tan", elementwise=True)
+_op("clip", 3, where_shape, clip_grad, elementwise=True)
+_alpha = {"kwtypes": {"alpha": float}, "positional": ("alpha",), "elementwise": True}
+_op(
+    "leaky_relu",
+    1,
+    same,
+    lambda y, g, x: (where(gt(x, 0.0), g, y.attrs.get("alpha", 0.01) * g),),  # α at 0, as PyTorch
+    kwargs={"alpha": 0.01},
+    **_alpha,
+)
+_op("elu", 1, same, elu_grad, kwargs={"alpha": 1.0}, **_alpha)
+
+# min's ties share the signal as max's do: max_mask marks where x attains y, whichever extreme y is
+_op("min", 1, reduction, OPS["max"].grad, tex=r"\min", **_red)
+_op(
+    "prod",
+    1,
+    reduction,
+    lambda y, g, x: (broadcast(g, x, axis=reduction_axis(y)) * prod_others(x, axis=y.attrs.get("axis")),),
+    label="Π",
+    **_red,
+)
+_op("var", 1, reduction, var_grad, **_red)
+_op("std", 1, reduction, std_grad, **_red)
+_op(
+    "norm",
+    1,
+    reduction,
+    lambda y, g, x: (broadcast(_over(g, y), x, axis=reduction_axis(y)) * x,),  # x / ‖x‖, 0 at x = 0
+    label="‖·‖",
+    **_red,
+)
+# prod's local derivative: each element's product of the others along the axis (exact where x has zeros,
+# where y / x is 0 / 0)
+_op(
+    "prod_others",
+    1,
+    same,
+    prod_others_grad,
+    label="Π others",
+    kwargs={"axis": None},
+    kwtypes={"axis": int},
+    user=False,
+)
+
 
 # ---- indexing, gathering and shapes --------------------------------------------------------
 

@@ -8,7 +8,7 @@ from .rewrite import is_const, new, rewrite
 
 def _log(g: Graph, i: int) -> None:
     """log(softmax) -> log_softmax, log(sigmoid(z)) -> -softplus(-z), log(1 - sigmoid(z)) -> -softplus(z),
-    log(sum(exp(z))) -> logsumexp(z)."""
+    log(sum(exp(z))) -> logsumexp(z), log(1 + x) and log(x + 1) -> log1p(x)."""
     (x,) = g[i]["args"]
     xn = g[x]
     if xn["op"] == "softmax":
@@ -21,6 +21,24 @@ def _log(g: Graph, i: int) -> None:
         rewrite(g, i, "neg", [new(g, i, "softplus", [z])])
     elif xn["op"] == "sum" and g[xn["args"][0]]["op"] == "exp":
         rewrite(g, i, "logsumexp", g[xn["args"][0]]["args"], xn["attrs"])
+    elif xn["op"] == "add" and any(is_const(g, a, 1.0) for a in xn["args"]):
+        a, b = xn["args"]
+        rewrite(g, i, "log1p", [b if is_const(g, a, 1.0) else a])
+        _log1p(g, i)  # log(1 + exp(z)): on to softplus
+
+
+def _log1p(g: Graph, i: int) -> None:
+    """log1p(exp(z)) -> softplus(z)."""
+    x = g[g[i]["args"][0]]
+    if x["op"] == "exp":
+        rewrite(g, i, "softplus", x["args"])
+
+
+def _sub(g: Graph, i: int) -> None:
+    """exp(z) - 1 -> expm1(z)."""
+    a, b = g[i]["args"]
+    if g[a]["op"] == "exp" and is_const(g, b, 1.0):
+        rewrite(g, i, "expm1", g[a]["args"])
 
 
 def _div(g: Graph, i: int) -> None:
@@ -35,7 +53,8 @@ def _div(g: Graph, i: int) -> None:
             rewrite(g, i, "sigmoid", e["args"])
 
 
-RULES = {"log": _log, "div": _div}  # the op at the root of each fragile form -> its rewrites
+# the op at the root of each fragile form -> its rewrites
+RULES = {"log": _log, "div": _div, "log1p": _log1p, "sub": _sub}
 
 
 def stabilise(g: Graph, inplace: bool = False) -> Graph:
@@ -43,8 +62,7 @@ def stabilise(g: Graph, inplace: bool = False) -> Graph:
     g = g if inplace else g.copy()
     if not any(n["op"] in RULES for n in g._node.values()):
         return g  # nothing to rewrite: no need to order the graph
-    for i in g.order():
-        rule = RULES.get(g[i]["op"])
-        if rule is not None:
-            rule(g, i)
+    node = g._node  # (a rule changes only the node it is given, adding any others: roots are found up front)
+    for i in [i for i in g.order() if node[i]["op"] in RULES]:
+        RULES[node[i]["op"]](g, i)
     return g

@@ -68,10 +68,24 @@ CODE = {
     "max_mask": "_max_mask({0}, {1}{kw})",
     "zeros_like": "np.zeros_like({0})",
     # more elementwise ops and reductions
+    "log1p": "np.log1p({0})",
+    "expm1": "np.expm1({0})",
+    "tan": "np.tan({0})",
+    "clip": "np.clip({0}, {1}, {2})",
+    "leaky_relu": "_leaky_relu({0}{kw})",
+    "elu": "_elu({0}{kw})",
+    "min": "np.min({0}{kw})",
+    "prod": "np.prod({0}{kw})",
+    "var": "np.var({0}{kw})",
+    "std": "np.std({0}{kw})",
+    "norm": "np.linalg.norm({0}{kw})",
+    "prod_others": "_prod_others({0}{kw})",
     # indexing, gathering and shapes
     # convolution and pooling
 }
 LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
+_METHODS = frozenset(("min", "prod", "var", "std"))  # more reductions: array methods too (see lower)
+LOWERED |= _METHODS
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
 
@@ -164,6 +178,8 @@ def lower(p, i: int):
     if n["op"] in ("sum", "mean", "max") and g[n["args"][0]]["shape"]:  # an array: its method is faster
         kw = _keywords(n["op"], n["attrs"])
         return f"{p.wrap(p.expr(n['args'][0]), ATOM)}.{n['op']}({kw})", ATOM
+    if n["op"] in _METHODS and g[n["args"][0]]["shape"]:  # more reductions, as the ones above
+        return f"{p.wrap(p.expr(n['args'][0]), ATOM)}.{n['op']}({_keywords(n['op'], n['attrs'])})", ATOM
     if n["op"] == "size_ratio":
         ratio = p.size_ratio(*(g[a]["shape"] for a in n["args"]))
         if p.dtype == "float64":

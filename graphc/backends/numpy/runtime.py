@@ -66,6 +66,29 @@ def _max_mask(x, y, axis=None, keepdims=False):
 # ---- more elementwise ops and reductions ---------------------------------------------------
 
 
+def _leaky_relu(x, alpha=0.01):
+    return np.where(x > 0, x, alpha * x)
+
+
+def _elu(x, alpha=1.0):
+    # expm1 of min(x, 0): the branch where x > 0 is not taken, and must not overflow
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _prod_others(x, axis=None):
+    """Each element's product of the others along axis (all others, for None): the
+    products before it times those after it, exact where x has zeros (where prod / x
+    is 0/0)."""
+    x = np.asarray(x)
+    if axis is None:
+        return _prod_others(x.reshape(-1), 0).reshape(x.shape)
+    x = np.moveaxis(x, axis, -1)
+    one = np.ones_like(x[..., :1])
+    before = np.concatenate([one, np.cumprod(x[..., :-1], axis=-1)], axis=-1)
+    after = np.cumprod(x[..., :0:-1], axis=-1)[..., ::-1]  # x[k+1] ... x[n-1], k < n-1
+    return np.moveaxis(before * np.concatenate([after, one], axis=-1), -1, axis)
+
+
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
 
