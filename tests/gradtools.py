@@ -97,6 +97,12 @@ def torch_ops(torch):
 
         return go
 
+    def prod(x, axis=None, keepdims=False):  # (torch.prod takes one dim, or none)
+        if axis is None:
+            out = torch.prod(x)
+            return out.reshape([1] * x.ndim) if keepdims else out
+        return torch.prod(x, dim=axis, keepdim=keepdims)
+
     def lse(x, axis=None, keepdims=False):
         if axis is None:
             out = torch.logsumexp(x.reshape(-1), dim=0)
@@ -141,6 +147,18 @@ def torch_ops(torch):
         "eq": torch.eq,
         "ne": torch.ne,
         "where": lambda c, a, b: torch.where(c != 0, a, b),
+        # more elementwise ops and reductions
+        "log1p": torch.log1p,
+        "expm1": torch.expm1,
+        "tan": torch.tan,
+        "clip": lambda x, lo, hi: torch.clamp(x, *torch.broadcast_tensors(torch.as_tensor(lo), torch.as_tensor(hi))),
+        "leaky_relu": lambda x, alpha=0.01: F.leaky_relu(x, alpha),
+        "elu": lambda x, alpha=1.0: F.elu(x, alpha),
+        "min": red(torch.amin),  # ties share the gradient evenly, as amax
+        "prod": prod,
+        "var": lambda x, axis=None, keepdims=False: torch.var(x, dim=axis, correction=0, keepdim=keepdims),
+        "std": lambda x, axis=None, keepdims=False: torch.std(x, dim=axis, correction=0, keepdim=keepdims),
+        "norm": lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=axis, keepdim=keepdims),
     }
 
 
@@ -205,3 +223,17 @@ def random_models(draw):
     last = list(exprs)[-1]
     lines.append(f"L = sum(sin({last}))")
     return "\n".join(lines), shapes
+
+
+def ops_tested_in_files() -> set[str]:
+    """The ops that tests/ir/test_ops_*.py files test, forward and backward, each listing them in OPS_TESTED
+    (read from the file's text, not imported: a file that needs PyTorch still counts where it is missing)."""
+    import ast
+    from pathlib import Path
+
+    out: set[str] = set()
+    for path in sorted((Path(__file__).parent / "ir").glob("test_ops_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["OPS_TESTED"]:
+                out |= set(ast.literal_eval(node.value))
+    return out

@@ -212,6 +212,37 @@ class NumpyLib:
     def compare(test, a, b):
         return np.where(test(a, b), 1.0, 0.0)
 
+    log1p, expm1, tan, clip = np.log1p, np.expm1, np.tan, np.clip
+
+    @staticmethod
+    def leaky_relu(x, alpha=0.01):
+        return np.where(np.asarray(x) > 0, x, alpha * np.asarray(x))
+
+    @staticmethod
+    def elu(x, alpha=1.0):
+        x = np.asarray(x, dtype=np.float64)
+        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+    @staticmethod
+    def min(x, axis=None, keepdims=False):
+        return np.min(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def prod(x, axis=None, keepdims=False):
+        return np.prod(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def var(x, axis=None, keepdims=False):
+        return np.var(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def std(x, axis=None, keepdims=False):
+        return np.std(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def norm(x, axis=None, keepdims=False):
+        return np.sqrt(np.sum(np.square(x), axis=axis, keepdims=keepdims))
+
     @staticmethod
     def where(c, a, b):
         return np.where(np.asarray(c) != 0, a, b)
@@ -288,6 +319,30 @@ class TorchLib:
         if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
             return a**b
         return torch.pow(a, b)  # scalar exponents: torch's pow(x, 0) has the 0 gradient
+
+    def leaky_relu(self, x, alpha=0.01):
+        return torch_ops(torch)["leaky_relu"](self.t(x), alpha)
+
+    def elu(self, x, alpha=1.0):
+        return torch_ops(torch)["elu"](self.t(x), alpha)
+
+    def clip(self, x, lo, hi):
+        return torch_ops(torch)["clip"](self.t(x), self.t(lo), self.t(hi))
+
+    def min(self, x, axis=None, keepdims=False):
+        return self._red(torch.amin, x, axis, keepdims)
+
+    def prod(self, x, axis=None, keepdims=False):
+        return torch_ops(torch)["prod"](self.t(x), axis, keepdims)
+
+    def var(self, x, axis=None, keepdims=False):
+        return torch_ops(torch)["var"](self.t(x), axis, keepdims)
+
+    def std(self, x, axis=None, keepdims=False):
+        return torch_ops(torch)["std"](self.t(x), axis, keepdims)
+
+    def norm(self, x, axis=None, keepdims=False):
+        return torch_ops(torch)["norm"](self.t(x), axis, keepdims)
 
     def compare(self, test, a, b):
         return test(self.t(a), self.t(b)).to(torch.float64)  # no gradient flows through a comparison
@@ -519,16 +574,25 @@ GRID = [k / 4 for k in range(-8, 9)]  # exact in float32 too: zeros and ties are
 ATOM, POW, UNARY, MUL, ADD, CMP = 6, 5, 4, 3, 2, 1
 
 UNARY_FUNCS = ["exp", "sin", "cos", "tanh", "sigmoid", "logistic", "relu", "softplus", "softrelu", "step",
-               "identity", "square", "abs"]  # fmt: skip
+               "identity", "square", "abs", "tan", "expm1", "leaky_relu", "elu"]  # fmt: skip
 POSITIVE_FUNCS = {"exp", "sigmoid", "logistic", "softplus", "softrelu"}
-DOMAIN_FUNCS = ["log", "sqrt"]  # need a positive argument (sqrt: or a relu, whose mask makes the gradient 0)
-REDUCTIONS = ["sum", "mean", "max", "logsumexp"]
+ALPHA_FUNCS = {"leaky_relu", "elu"}  # with a float keyword, by name or by position
+DOMAIN_FUNCS = ["log", "sqrt", "log1p"]  # need a positive argument (sqrt: or a relu, whose mask makes the gradient 0)
+REDUCTIONS = ["sum", "mean", "max", "logsumexp", "min", "prod", "var", "std", "norm"]
+POSITIVE_REDUCTIONS = {"sum", "mean", "max", "min", "prod"}  # of positive values, positive
 NORMALISERS = ["softmax", "log_softmax"]
 TWO_ARG = ["maximum", "minimum"]
+THREE_ARG = ["clip"]
 COMPARISONS = ["<", "<=", ">", ">=", "==", "!="]
 INFIX_SYNTAX = ["+", "-", "*", "/", "^", "**", "@", "unary -", ".T", *COMPARISONS]
 GENERATED_FUNCS = (
-    set(UNARY_FUNCS) | set(DOMAIN_FUNCS) | set(REDUCTIONS) | set(NORMALISERS) | set(TWO_ARG) | {"transpose", "where"}
+    set(UNARY_FUNCS)
+    | set(DOMAIN_FUNCS)
+    | set(REDUCTIONS)
+    | set(NORMALISERS)
+    | set(TWO_ARG)
+    | set(THREE_ARG)
+    | {"transpose", "where"}
 )
 
 
@@ -679,6 +743,7 @@ def cases(draw):
                     "matmul",
                     "compare",
                     "where",
+                    "clip",
                 ]  # fmt: skip
             )
         )
@@ -686,7 +751,10 @@ def cases(draw):
         if kind == "unary":
             f = draw(st.sampled_from(UNARY_FUNCS))
             k = "pos" if f in POSITIVE_FUNCS else "relu" if f == "relu" else x.kind if f == "identity" else "any"
-            return E(f"{f}({x.text})", ATOM, x.shape, k)
+            alpha = ""
+            if f in ALPHA_FUNCS and draw(st.booleans()):
+                alpha = ", " + draw(st.sampled_from(["alpha=", ""])) + draw(st.sampled_from(["0.2", "0.5", "2", "1"]))
+            return E(f"{f}({x.text}{alpha})", ATOM, x.shape, k)
         if kind == "domain":
             f = draw(st.sampled_from(DOMAIN_FUNCS))
             ok = pick(lambda e: e.kind == "pos" or (f == "sqrt" and e.kind == "relu"))
@@ -757,7 +825,7 @@ def cases(draw):
                 shape = None if rank is None else (1,) * rank
             elif rank is None:
                 shape = ()
-            k = "pos" if x.kind == "pos" and f != "logsumexp" else "any"
+            k = "pos" if x.kind == "pos" and f in POSITIVE_REDUCTIONS else "any"
             return E(f"{f}({', '.join([x.text, *kws])})", ATOM, shape, k)
         if kind == "norm":
             y = pick(lambda e: e.shape is not None and len(e.shape) >= 1) or x
@@ -768,6 +836,14 @@ def cases(draw):
             if y.shape and draw(st.booleans()):
                 kw = f", axis={draw(st.integers(-len(y.shape), len(y.shape) - 1))}"
             return E(f"{f}({y.text}{kw})", ATOM, y.shape, "pos" if f == "softmax" else "any")
+        if kind == "clip":  # bounds: numbers or values (lo > hi happens: the result is hi, as NumPy and PyTorch)
+            lo = pick(lambda e: compatible(e.shape, x.shape)) if draw(st.booleans()) else None
+            hi = pick(lambda e: compatible(e.shape, x.shape) and (lo is None or compatible(e.shape, lo.shape)))
+            lo = lo or E(draw(st.sampled_from(["-1", "-0.5", "0"])), UNARY, ())
+            if hi is None or draw(st.booleans()):
+                hi = E(draw(st.sampled_from(["0.5", "1", "0"])), ATOM, ())
+            shape = joint(x.shape, joint(lo.shape, hi.shape))
+            return E(f"clip({x.text}, {lo.text}, {hi.text})", ATOM, shape)
         if kind == "compare":  # 1.0 or 0.0, no gradient; ties are common on the grid
             y = pick(lambda e: compatible(e.shape, x.shape)) or const()
             sym = draw(st.sampled_from(COMPARISONS))

@@ -8,13 +8,12 @@ and the fragile forms SPEC §1 names are rewritten.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
+from gradtools import ops_tested_in_files
 
 import graphc
 from graphc import GraphcError
@@ -135,11 +134,7 @@ MATMUL = {"@": np.matmul}
 
 def test_every_user_op_is_tested():
     tested = set(UNARY) | set(BINARY_FUNCTIONS) | set(REDUCTIONS) | set(NORMALISERS) | set(SHAPE_FUNCTIONS)
-    for path in sorted(Path(__file__).parent.glob("test_ops_*.py")):  # the op families tested in files of their own
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        tested |= set(getattr(module, "OPS_TESTED", ()))
+    tested |= ops_tested_in_files()  # the op families tested in files of their own
     assert tested == set(O.FUNCTIONS), "add a forward reference for new ops (or drop removed ones)"
     assert set(OPERATORS) | set(MATMUL) == set(builder.BINARY)
 

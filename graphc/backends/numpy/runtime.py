@@ -59,7 +59,8 @@ def _max_mask(x, y, axis=None, keepdims=False):
     x = np.asarray(x)
     if axis is not None and not keepdims:
         y = np.expand_dims(y, axis)
-    hit = (x == y).astype(x.dtype)  # (bools over their int count would be float64 for float32 x)
+    # (as x's dtype: bools over their count would be float64 for float32 x)
+    hit = (x == y).astype(x.dtype)
     return hit / hit.sum(axis=axis, keepdims=True)
 
 
