@@ -347,6 +347,33 @@ _op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=Fals
 
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
+index, unindex = map(_call, ["index", "unindex"])
+
+
+def index_shape(shapes, attrs, dims):
+    return S.index(shapes[0], attrs["key"], dims)
+
+
+# x[1:, ::2]: the key is a tuple of ints, slices as (start, stop, step) and Ellipsis (frontend/builder.py's index)
+_op(
+    "index",
+    1,
+    index_shape,
+    lambda y, g, x: (unindex(g, x, key=y.attrs["key"]),),
+    label="[…]",
+    view=True,
+    user=False,
+)
+_op(  # zeros shaped like x, with g at the key: the adjoint of index
+    "unindex",
+    2,
+    like_second,
+    lambda y, g, gin, x: (index(g, key=y.attrs["key"]), None),
+    label="[…]↓",
+    shape_only=frozenset({1}),
+    user=False,
+)
+
 
 # ---- convolution and pooling ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import unicodedata
 from fractions import Fraction
 
 from ..ir import ops as O
+from ..ir import shapes as S
 from ..ir.graph import Graph
 from ..ir.ops import ADD, ATOM, CMP, MUL, POW, UNARY
 
@@ -97,7 +98,7 @@ def shape_keys(g: Graph) -> dict[int, frozenset]:
         op, shape, args = n["op"], n["shape"], n["args"]
         if shape is not None:
             keys[i] = frozenset() if shape == () else frozenset([tuple(shape)])
-        elif op in ("unbroadcast", "broadcast"):
+        elif op in ("unbroadcast", "broadcast", "unindex"):  # shaped like their second argument
             keys[i] = keys[args[1]]
         elif O.OPS[op].elementwise:
             keys[i] = frozenset().union(*(keys[a] for a in args))
@@ -212,6 +213,8 @@ class Writer:
             return [a for a in args if not self._countable(a)]
         if op == "zeros_like":
             return []
+        if op == "unindex":
+            return [args[0]]
         return list(args)
 
     def _fraction(self, factor: Fraction, top: int, bottom: int, memo: dict) -> tuple[str, int]:
@@ -329,6 +332,13 @@ class Writer:
             return (f"{{{wrap(0, POW, True)}}}^{{{args[1][0]}}}" if L else f"{wrap(0, POW, True)}^{wrap(1, POW)}"), POW
         if op in ("transpose", "mT"):
             return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
+        if op in ("index", "unindex"):  # x[1:, ::2]; its gradient ȳ→[1:, ::2]: ȳ put there, zeros elsewhere
+            key = S.key_text(n["attrs"]["key"])
+            if L:
+                key = key.replace(":", "{:}").replace("...", r"\ldots")
+            if op == "index":
+                return f"{wrap(0, ATOM)}[{key}]", ATOM
+            return (rf"{wrap(0, ATOM)} \to [{key}]" if L else f"{wrap(0, ATOM)}→[{key}]"), POW
         if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
             return args[0]
         if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape

@@ -12,6 +12,7 @@ import re
 from functools import cache
 
 from ...ir import ops as O
+from ...ir import shapes as S
 from ...ir.ops import ATOM, MUL, UNARY
 
 ALIAS = "np"  # what the templates call NumPy (the emitted module may import it under another name)
@@ -68,10 +69,13 @@ CODE = {
     "max_mask": "_max_mask({0}, {1}{kw})",
     "zeros_like": "np.zeros_like({0})",
     # more elementwise ops and reductions
-    # indexing, gathering and shapes
+    # indexing, gathering and shapes: {key} (the key as Python writes it) and {arrays} are filled by _written
+    "index": "{0}[{key}]",
+    "unindex": "_unindex({0}, {1}, {key})",
     # convolution and pooling
 }
-LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
+_WRITTEN = frozenset(("index", "unindex"))  # indexing, gathering and shapes: see _written
+LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose")) | _WRITTEN
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
 
@@ -115,6 +119,8 @@ def _keywords(op: str, attrs: dict) -> str:
 def lower(p, i: int):
     """The specialised expression of node i (an op in LOWERED) when its shapes allow one, else None."""
     g, n = p.g, p.g[i]
+    if n["op"] in _WRITTEN:
+        return _written(p, i)
     if n["op"] == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -178,3 +184,18 @@ def lower(p, i: int):
         if shape is not None:
             return p.expr(n["args"][0]) if len(shape) < 2 else (f"{p.wrap(p.expr(n['args'][0]), ATOM)}.T", ATOM)
     return None
+
+
+# indexing, gathering and shapes: ops whose template needs texts that its attrs are not
+
+
+def _written(p, i: int) -> tuple[str, int]:
+    """Node i by its CODE template, given the key as Python writes it (x[1:, ::2]; np.s_[1:, ::2] as a
+    helper's argument)."""
+    n = p.g[i]
+    op, attrs = n["op"], dict(n["attrs"])
+    if "key" in attrs:
+        key = S.key_text(attrs["key"])
+        attrs["key"] = key if op == "index" else f"{p.lib}.s_[{key}]"
+    p.helpers.update(helpers(op))
+    return call(p, op, [p.expr(a) for a in n["args"]], attrs), ATOM

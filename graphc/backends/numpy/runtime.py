@@ -69,4 +69,11 @@ def _max_mask(x, y, axis=None, keepdims=False):
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
 
+def _unindex(g, x, key):
+    """Zeros shaped like x with g at x[key]: the adjoint of basic indexing."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(g))
+    out[key] = g
+    return out
+
+
 # ---- convolution and pooling ---------------------------------------------------------------
