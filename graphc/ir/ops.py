@@ -347,11 +347,48 @@ _op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=Fals
 
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
-index, unindex = map(_call, ["index", "unindex"])
+index, unindex, take, untake = map(_call, ["index", "unindex", "take", "untake"])
 
 
 def index_shape(shapes, attrs, dims):
     return S.index(shapes[0], attrs["key"], dims)
+
+
+def take_shape(shapes, attrs, dims):
+    """np.take: x's axis replaced by the indices' shape (rows of an embedding [V, D] by tokens [N]: [N, D])."""
+    x, idx = shapes
+    if x == ():
+        raise S.ShapeError("take picks entries along an axis, and a scalar (shape []) has none")
+    if x is None or idx is None:
+        return None
+    k = S.axis_index(x, attrs.get("axis", 0))
+    x = dims.shape(x)
+    return x[:k] + dims.shape(idx) + x[k + 1 :]
+
+
+def one_hot_shape(shapes, attrs, dims):
+    if attrs["K"] < 1:
+        raise S.ShapeError(f"one_hot needs K >= 1 classes, got {attrs['K']}")
+    return None if shapes[0] is None else dims.shape(shapes[0]) + (attrs["K"],)
+
+
+# the argument of these ops that holds integers: take's indices, one_hot's labels
+INTEGER_ARGS = {"take": 1, "untake": 1, "one_hot": 0}
+
+
+def integer_inputs(g) -> dict[str, int]:
+    """The inputs a model uses only as integers (indices, labels): {name: the node of its first such use}.
+    They keep their integer values (no cast to the model's float dtype) and have no gradient."""
+    out = {}
+    for name in g.inputs:
+        i = g.names[name]
+        uses = [(u, k) for u in g.users(i) for k, a in enumerate(g[u]["args"]) if a == i]
+        if uses and all(INTEGER_ARGS.get(g[u]["op"]) == k for u, k in uses):
+            out[name] = min(u for u, _ in uses)
+    return out
+
+
+_axis0 = {"kwargs": {"axis": 0}, "kwtypes": {"axis": int}}
 
 
 # x[1:, ::2]: the key is a tuple of ints, slices as (start, stop, step) and Ellipsis (frontend/builder.py's index)
@@ -373,6 +410,18 @@ _op(  # zeros shaped like x, with g at the key: the adjoint of index
     shape_only=frozenset({1}),
     user=False,
 )
+_op("take", 2, take_shape, lambda y, g, x, idx: (untake(g, idx, x, **y.attrs), None), **_axis0)
+_op(  # zeros shaped like x, with g's entries added at the indices (np.add.at: repeats sum): take's adjoint
+    "untake",
+    3,
+    lambda shapes, attrs, dims: shapes[2],
+    lambda y, g, gin, idx, x: (take(g, idx, **y.attrs), None, None),
+    label="take↓",
+    shape_only=frozenset({2}),
+    user=False,
+    **_axis0,
+)
+_op("one_hot", 1, one_hot_shape, None, kwargs={"K": REQUIRED}, kwtypes={"K": int}, positional=("K",))
 
 
 # ---- convolution and pooling ---------------------------------------------------------------

@@ -98,8 +98,8 @@ def shape_keys(g: Graph) -> dict[int, frozenset]:
         op, shape, args = n["op"], n["shape"], n["args"]
         if shape is not None:
             keys[i] = frozenset() if shape == () else frozenset([tuple(shape)])
-        elif op in ("unbroadcast", "broadcast", "unindex"):  # shaped like their second argument
-            keys[i] = keys[args[1]]
+        elif op in ("unbroadcast", "broadcast", "unindex", "untake"):  # shaped like their last argument
+            keys[i] = keys[args[-1]]
         elif O.OPS[op].elementwise:
             keys[i] = frozenset().union(*(keys[a] for a in args))
         else:
@@ -213,8 +213,8 @@ class Writer:
             return [a for a in args if not self._countable(a)]
         if op == "zeros_like":
             return []
-        if op == "unindex":
-            return [args[0]]
+        if op in ("unindex", "untake"):  # (not x, read for its shape)
+            return list(args[:-1])
         return list(args)
 
     def _fraction(self, factor: Fraction, top: int, bottom: int, memo: dict) -> tuple[str, int]:
@@ -332,8 +332,14 @@ class Writer:
             return (f"{{{wrap(0, POW, True)}}}^{{{args[1][0]}}}" if L else f"{wrap(0, POW, True)}^{wrap(1, POW)}"), POW
         if op in ("transpose", "mT"):
             return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
-        if op in ("index", "unindex"):  # x[1:, ::2]; its gradient ȳ→[1:, ::2]: ȳ put there, zeros elsewhere
-            key = S.key_text(n["attrs"]["key"])
+        if op in ("index", "unindex", "untake"):
+            # x[1:, ::2]; the gradients ȳ→[1:, ::2] and h̄→[tokens] (take's): ȳ put there, zeros elsewhere
+            if op == "untake":
+                axis = n["attrs"].get("axis", 0)
+                at = [":"] * axis + [args[1][0]] if axis >= 0 else ["...", args[1][0]] + [":"] * (-axis - 1)
+                key = ", ".join(at)
+            else:
+                key = S.key_text(n["attrs"]["key"])
             if L:
                 key = key.replace(":", "{:}").replace("...", r"\ldots")
             if op == "index":

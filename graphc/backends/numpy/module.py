@@ -15,6 +15,7 @@ import textwrap
 
 from ...data import option
 from ...errors import GraphcError
+from ...ir import ops as O
 from ...ir.graph import LEAVES, Graph, paused_gc
 from ...transforms import pipeline
 from ...transforms.autodiff import hvp_input_name
@@ -96,7 +97,10 @@ class _Prologue:
                 if isinstance(d, str):
                     self.carriers.setdefault(d, []).append((n, k))
         f = f"{ns.np}.{dtype}"
-        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}, dtype={f})" for n in self.required]
+        integers = O.integer_inputs(g)  # indices and labels stay integers, not the dtype's floats
+        lines = [
+            f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}{'' if n in integers else f', dtype={f}'})" for n in self.required
+        ]
         for pos, n in enumerate(self.optional):
             value = py_float(number[n][1], ns.np)
             shape = self.declared[n]

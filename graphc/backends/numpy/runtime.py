@@ -76,4 +76,46 @@ def _unindex(g, x, key):
     return out
 
 
+def _integers(a, what):
+    """a as integers: an integer array as it is, floats (as data files and the float dtype give them)
+    only if they are whole numbers."""
+    a = np.asarray(a)
+    if a.dtype.kind in "iub":
+        return a if a.dtype.kind != "b" else a.astype(np.int64)  # (bools as 0 and 1: NumPy's would be a mask)
+    whole = np.isfinite(a) & (a == np.round(a))
+    if not whole.all():
+        raise ValueError(f"{what} must be integers, got {a[~whole].flat[0]}")
+    return a.astype(np.int64)
+
+
+def _in_range(idx, lo, hi, what):
+    """idx, after checking that every entry lies in lo..hi (`what`: the entries and their range, for the error)."""
+    bad = (idx < lo) | (idx > hi)
+    if bad.any():
+        raise IndexError(f"{what[0]} {idx[bad].flat[0]} is out of range {what[1]}")
+    return idx
+
+
+def _take(x, idx, axis=0):
+    """np.take with its indices checked: integers in -n..n-1 (n the size of x along axis), as NumPy's."""
+    x = np.asarray(x)
+    n = x.shape[axis]
+    range_ = f"for axis {axis} of size {n} (take's indices are {-n}..{n - 1})"
+    return np.take(x, _in_range(_integers(idx, "take's indices"), -n, n - 1, ("index", range_)), axis=axis)
+
+
+def _untake(g, idx, x, axis=0):
+    """Zeros shaped like x with g's entries added at idx along axis, repeated indices summing (np.add.at):
+    the adjoint of take (whose indices were checked)."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(g))
+    np.add.at(out, (slice(None),) * (axis % out.ndim) + (_integers(idx, "take's indices"),), g)
+    return out
+
+
+def _one_hot(labels, k, dtype):
+    """Rows of the K x K identity picked by the labels, integers 0..K-1: [..., K]."""
+    range_ = f"for K = {k} classes (one_hot's labels are 0..{k - 1})"
+    return np.eye(k, dtype=dtype)[_in_range(_integers(labels, "one_hot's labels"), 0, k - 1, ("label", range_))]
+
+
 # ---- convolution and pooling ---------------------------------------------------------------
