@@ -191,3 +191,70 @@ def _sliced(n: str, k) -> str:
     if step == -1 and start is None and stop is None:
         return n
     return f"len({n}[{key_text([k])}])"
+
+
+def add(ds, dims: Dims):
+    """The sum of dims: an int when all are known, else a symbolic dim that spells it, `N+M+3`."""
+    ds = [dims.resolve(d) for d in ds]
+    known = sum(d for d in ds if isinstance(d, int))
+    names = [d for d in ds if not isinstance(d, int)]
+    return "+".join(names + [str(known)] * bool(known)) if names else known
+
+
+def concat(shapes, axis: int, dims: Dims):
+    """numpy.concatenate: arrays of one rank, equal but along `axis`, where their sizes add up."""
+    if any(s is None for s in shapes):
+        return None
+    first = shapes[0]
+    if not first:
+        raise ShapeError("concat joins arrays along an axis, and a scalar (shape []) has none: stack joins scalars")
+    k = axis_index(first, axis)
+    for s in shapes[1:]:
+        if len(s) != len(first):
+            raise ShapeError(f"concat needs arrays of one number of dims, got {fmt(first)} and {fmt(s)}")
+        for j, (a, b) in enumerate(zip(first, s)):
+            try:
+                if j != k:
+                    dims.unify(a, b)
+            except ShapeError:
+                raise ShapeError(
+                    f"shapes {fmt(first)} and {fmt(s)} do not match for concat along axis {axis}: "
+                    f"axis {j} has {dims.resolve(a)} and {dims.resolve(b)}"
+                ) from None
+    out = dims.shape(first)
+    return out[:k] + (add([s[k] for s in shapes], dims),) + out[k + 1 :]
+
+
+def stack(shapes, axis: int, dims: Dims):
+    """numpy.stack: arrays of one shape, joined along a new axis of their number."""
+    if any(s is None for s in shapes):
+        return None
+    first = shapes[0]
+    for s in shapes[1:]:
+        try:
+            if len(s) != len(first):
+                raise ShapeError
+            for a, b in zip(first, s):
+                dims.unify(a, b)
+        except ShapeError:
+            raise ShapeError(
+                f"stack needs arrays of one shape, got {_sized(first, dims)} and {_sized(s, dims)}"
+            ) from None
+    n = len(first) + 1
+    if not -n <= axis < n:
+        raise ShapeError(
+            f"axis {axis} is out of range for stacking arrays of shape {fmt(first)} (the result has {n} dims)"
+        )
+    out, k = dims.shape(first), axis % n
+    return out[:k] + (len(shapes),) + out[k:]
+
+
+def _sized(shape, dims: Dims) -> str:
+    """A shape and, when known, its number of elements: `[2, 3] (6 elements)`."""
+    known = [dims.resolve(d) for d in shape]
+    if not all(isinstance(d, int) for d in known):
+        return fmt(shape)
+    count = 1
+    for d in known:
+        count *= d
+    return f"{fmt(shape)} ({count} element{'s' * (count != 1)})"

@@ -215,6 +215,8 @@ class Writer:
             return []
         if op in ("unindex", "untake"):  # (not x, read for its shape)
             return list(args[:-1])
+        if op == "unconcat":  # (nor the parts)
+            return [args[0]]
         return list(args)
 
     def _fraction(self, factor: Fraction, top: int, bottom: int, memo: dict) -> tuple[str, int]:
@@ -345,6 +347,15 @@ class Writer:
             if op == "index":
                 return f"{wrap(0, ATOM)}[{key}]", ATOM
             return (rf"{wrap(0, ATOM)} \to [{key}]" if L else f"{wrap(0, ATOM)}→[{key}]"), POW
+        if op == "unconcat":  # concat's gradient: ȳ's part, split(ȳ, axis=1)[2], where the sizes are symbolic
+            axis = n["attrs"].get("axis", 0)
+            inner = args[0][0] + (f", axis={axis}" if axis else "")
+            fname = r"\operatorname{split}" if L else "split"
+            return (
+                rf"{fname}\left({inner}\right)_{{{n['attrs']['part']}}}"
+                if L
+                else f"split({inner})[{n['attrs']['part']}]"
+            ), ATOM
         if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
             return args[0]
         if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape

@@ -69,15 +69,20 @@ CODE = {
     "max_mask": "_max_mask({0}, {1}{kw})",
     "zeros_like": "np.zeros_like({0})",
     # more elementwise ops and reductions
-    # indexing, gathering and shapes: {key} (the key as Python writes it) and {dtype} are filled by _written
+    # indexing, gathering and shapes: {key} (as Python writes it), {dtype} and {arrays} are filled by _written
     "index": "{0}[{key}]",
     "unindex": "_unindex({0}, {1}, {key})",
     "take": "_take({0}, {1}{kw})",
     "untake": "_untake({0}, {1}, {2}{kw})",
     "one_hot": "_one_hot({0}, {K}, {dtype})",
+    "concat": "np.concatenate([{arrays}]{kw})",
+    "stack": "np.stack([{arrays}]{kw})",
+    "unconcat": "_unconcat({arrays}, part={part}{kw})",
     # convolution and pooling
 }
-_WRITTEN = frozenset(("index", "unindex", "one_hot"))  # indexing, gathering and shapes: see _written
+_WRITTEN = frozenset(
+    ("index", "unindex", "one_hot", "concat", "stack", "unconcat")
+)  # indexing, gathering and shapes: see _written
 LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose")) | _WRITTEN
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
@@ -194,12 +199,14 @@ def lower(p, i: int):
 
 def _written(p, i: int) -> tuple[str, int]:
     """Node i by its CODE template, given the key as Python writes it (x[1:, ::2]; np.s_[1:, ::2] as a
-    helper's argument) and the dtype of the module's floats."""
+    helper's argument), the dtype of the module's floats, and the arguments of an op of any number of them."""
     n = p.g[i]
     op, attrs = n["op"], dict(n["attrs"])
     if "key" in attrs:
         key = S.key_text(attrs["key"])
         attrs["key"] = key if op == "index" else f"{p.lib}.s_[{key}]"
     attrs["dtype"] = f"{p.lib}.{p.dtype}"
+    args = [p.expr(a) for a in n["args"]]
+    attrs["arrays"] = ", ".join(text for text, _ in args)
     p.helpers.update(helpers(op))
-    return call(p, op, [p.expr(a) for a in n["args"]], attrs), ATOM
+    return call(p, op, args, attrs), ATOM

@@ -118,4 +118,12 @@ def _one_hot(labels, k, dtype):
     return np.eye(k, dtype=dtype)[_in_range(_integers(labels, "one_hot's labels"), 0, k - 1, ("label", range_))]
 
 
+def _unconcat(g, *xs, part, axis=0):
+    """Part `part` of g split along axis at the sizes of xs (the arrays concat joined): its gradient."""
+    g = np.asarray(g)
+    axis %= g.ndim
+    start = sum(np.shape(x)[axis] for x in xs[:part])
+    return g[(slice(None),) * axis + (slice(start, start + np.shape(xs[part])[axis]),)]
+
+
 # ---- convolution and pooling ---------------------------------------------------------------
