@@ -159,6 +159,9 @@ def test_one_hot_has_no_gradient_and_labels_none_to_check():
     e = _error(lambda: gradcheck(m, v, wrt=["labels"]))
     assert e.usage and "labels" in e.message and "one_hot" in e.message and e.span.line == 1
     assert torch_loss_and_grad(m, v, ["z"])[1]["z"] == pytest.approx(m.loss_and_grad(v, ["z"])[1]["z"], rel=1e-13)
+    only_labels = graphc.compile("input labels: [N]\nL = sum(one_hot(labels, 3) * 2)")
+    e = _error(gradcheck, only_labels, {"labels": np.array([0, 2])})
+    assert e.usage and "nothing to check" in e.message
 
 
 # ---- shapes ----------------------------------------------------------------------------------

@@ -80,9 +80,8 @@ CODE = {
     "unconcat": "_unconcat({arrays}, part={part}{kw})",
     # convolution and pooling
 }
-_WRITTEN = frozenset(
-    ("index", "unindex", "one_hot", "concat", "stack", "unconcat")
-)  # indexing, gathering and shapes: see _written
+# indexing, gathering and shapes: written by _written (a key, the module's dtype, any number of arrays)
+_WRITTEN = frozenset(("index", "unindex", "one_hot", "concat", "stack", "unconcat"))
 LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose")) | _WRITTEN
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 

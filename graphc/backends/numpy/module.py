@@ -98,9 +98,8 @@ class _Prologue:
                     self.carriers.setdefault(d, []).append((n, k))
         f = f"{ns.np}.{dtype}"
         integers = O.integer_inputs(g)  # indices and labels stay integers, not the dtype's floats
-        lines = [
-            f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}{'' if n in integers else f', dtype={f}'})" for n in self.required
-        ]
+        cast = {n: "" if n in integers else f", dtype={f}" for n in self.required}
+        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}{cast[n]})" for n in self.required]
         for pos, n in enumerate(self.optional):
             value = py_float(number[n][1], ns.np)
             shape = self.declared[n]
