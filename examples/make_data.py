@@ -7,7 +7,8 @@ Every file is written next to this script. The numbers are fixed or drawn from
 seeded NumPy generators, so running it again gives byte-identical .npz files.
 Keys are the model's input names, so a file can be passed straight to
 `graphc eval MODEL --inputs FILE` or `graphc train MODEL --data FILE`.
-All arrays are float64. Only NumPy is needed.
+All arrays are float64 but the embedding's token ids and labels (int64).
+Only NumPy is needed.
 
 The handwritten-digits data (digits_train.npz, digits_test.npz) comes from
 scikit-learn instead; see make_digits.py.
@@ -20,8 +21,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def save(name, **arrays):
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+def save(name, integers=(), **arrays):
+    """Write arrays to examples/NAME, as float64 but those named in `integers` (int64)."""
+    arrays = {k: np.asarray(v, dtype=np.int64 if k in integers else np.float64) for k, v in arrays.items()}
     np.savez_compressed(HERE / name, **arrays)
     shapes = ", ".join(f"{k}: {list(v.shape)}" for k, v in arrays.items())
     print(f"wrote {name:32s} {shapes}")
@@ -92,6 +94,31 @@ def two_layer():
     save("two_layer.npz", x=[0.5, -1.0], t=[1.0, 0.0])
 
 
+def embedding():
+    """Sequences of T = 8 token ids from a vocabulary of V = 24, each labelled with one of K = 3 topics.
+
+    Tokens 6k..6k+5 are topic k's words, tokens 18..23 words of no topic. Each
+    token of a sequence of topic k is one of topic k's words with probability
+    0.5, else any word of the 24. 600 training and 300 held-out sequences:
+    tokens [N, 8] and labels [N], both int64.
+    """
+    rng = np.random.default_rng(2024)
+    V, T, K = 24, 8, 3
+    for name, n in (("embedding_train.npz", 600), ("embedding_test.npz", 300)):
+        labels = rng.integers(0, K, n)
+        topical = rng.random((n, T)) < 0.5
+        own = 6 * labels[:, None] + rng.integers(0, 6, (n, T))
+        tokens = np.where(topical, own, rng.integers(0, V, (n, T)))
+        save(name, integers=("tokens", "labels"), tokens=tokens, labels=labels)
+
+
+def attention():
+    """One sequence for the self-attention head: X [5, 4] (T = 5 positions, D = 4 features), and a
+    target Y [5, 3] for its output."""
+    rng = np.random.default_rng(1706)
+    save("attention.npz", X=rng.normal(0.0, 1.0, (5, 4)), Y=rng.normal(0.0, 1.0, (5, 3)))
+
+
 def main():
     least_squares()
     logistic_least_squares()
@@ -100,6 +127,8 @@ def main():
     xor_mlp()
     softmax_regression()
     two_layer()
+    embedding()
+    attention()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import numpy as np
 
 from .data import option
 from .errors import GraphcError
+from .ir.ops import integer_inputs
 
 
 def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 1000, h: float = 1e-6):
@@ -18,7 +19,12 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
     """
     if not isinstance(max_checks, numbers.Integral) or max_checks < 1:
         raise GraphcError(f"{option('max_checks')} must be a whole number >= 1, got {max_checks!r}", usage=True)
-    _check_perturbable(model, model.default_wrt() if wrt is None else wrt)
+    integers = integer_inputs(model.graph)  # indices and labels: a step of 1e-6 leaves their domain
+    if wrt is None:
+        wrt = [w for w in model.default_wrt() if w not in integers]
+    _check_perturbable(model, wrt, integers)
+    if not wrt:
+        raise GraphcError("nothing to check: the model has no params, and its inputs hold integers", usage=True)
     _loss, grads = model.loss_and_grad(values, wrt, seed=seed)
     full = model.evaluate(values, seed=seed)  # the params' initial values, fixed for every probe
     base = {n: np.array(full[n], dtype=np.float64) for n in model.inputs + model.params if n in full}
@@ -44,11 +50,21 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
     return report
 
 
-def _check_perturbable(model, wrt) -> None:
-    """Finite differences perturb a value the caller gives: an input or a param, not a computed one."""
+def _check_perturbable(model, wrt, integers: dict) -> None:
+    """Finite differences perturb a value the caller gives: an input or a param, not a computed one, nor
+    integers."""
     g = model.graph
     leaves = set(model.inputs) | set(model.params)
     for name in wrt:
+        if name in integers:
+            use = g[integers[name]]
+            raise GraphcError(
+                f"`{name}` holds integers (the {'labels' if use['op'] == 'one_hot' else 'indices'} of "
+                f"{use['op']}, line {use['span'].line}): it has no gradient to check",
+                g[g.names[name]]["span"],
+                "check the params or the float inputs",
+                usage=True,
+            )
         if name in g.names and name not in leaves:
             i = g.names[name]
             needs = sorted(n for n, j in g.names.items() if n in leaves and j in g.upstream([i]))

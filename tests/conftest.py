@@ -33,9 +33,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 # The values each shipped model runs on: examples/NAME.gc -> examples/FILE.npz. The one copy of this
 # table: tests get it through the fixtures below (and tests/test_examples.py holds it to examples/).
 EXAMPLE_DATA = {
+    "attention.gc": "attention.npz",
     "chain_rule.gc": "chain_rule.npz",
     "digits_mlp.gc": "digits_test.npz",
     "digits_mlp2.gc": "digits_test.npz",
+    "embedding.gc": "embedding_test.npz",
     "least_squares.gc": "least_squares.npz",
     "logistic_least_squares.gc": "logistic_least_squares.npz",
     "logistic_least_squares_l2.gc": "logistic_least_squares.npz",

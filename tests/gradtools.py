@@ -103,6 +103,22 @@ def torch_ops(torch):
             return out.reshape([1] * x.ndim) if keepdims else out
         return torch.prod(x, dim=axis, keepdim=keepdims)
 
+    def index(x, key):
+        """x[key] as a gather of the entries NumPy's indexing picks (torch's own slicing has no negative
+        steps): PyTorch's gradient of a gather, not graphc's unindex, is the reference."""
+        np_key = tuple(slice(*k) if type(k) is tuple else k for k in key)
+        picked = np.arange(x.numel()).reshape(tuple(x.shape))[np_key]
+        return x.reshape(-1)[torch.as_tensor(picked.copy())]
+
+    def take(x, idx, axis=0):
+        """np.take: advanced indexing of the axis moved to the front (whose backward accumulates repeated
+        indices, as index_put(accumulate=True)), the picked axes moved back into its place."""
+        idx = torch.as_tensor(idx.detach().numpy().astype(np.int64))  # (the mirror gives every input as floats)
+        axis %= x.ndim
+        y = torch.movedim(x, axis, 0)[idx]
+        s = idx.ndim
+        return y.permute((*range(s, s + axis), *range(s), *range(s + axis, y.ndim)))
+
     def lse(x, axis=None, keepdims=False):
         if axis is None:
             out = torch.logsumexp(x.reshape(-1), dim=0)
@@ -159,6 +175,12 @@ def torch_ops(torch):
         "var": lambda x, axis=None, keepdims=False: torch.var(x, dim=axis, correction=0, keepdim=keepdims),
         "std": lambda x, axis=None, keepdims=False: torch.std(x, dim=axis, correction=0, keepdim=keepdims),
         "norm": lambda x, axis=None, keepdims=False: torch.linalg.vector_norm(x, dim=axis, keepdim=keepdims),
+        # indexing, gathering and shapes
+        "index": index,
+        "take": take,
+        "one_hot": lambda labels, K: F.one_hot(labels.detach().long(), K).to(torch.float64),
+        "concat": lambda *xs, axis=0: torch.cat(xs, dim=axis),
+        "stack": lambda *xs, axis=0: torch.stack(xs, dim=axis),
     }
 
 

@@ -444,6 +444,149 @@ _op(
 
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
+index, unindex, take, untake, concat, unconcat, zeros_like = map(
+    _call, ["index", "unindex", "take", "untake", "concat", "unconcat", "zeros_like"]
+)
+WHOLE = (None, None, None)  # the slice `:` of an index key
+
+
+def index_shape(shapes, attrs, dims):
+    return S.index(shapes[0], attrs["key"], dims)
+
+
+def take_shape(shapes, attrs, dims):
+    """np.take: x's axis replaced by the indices' shape (rows of an embedding [V, D] by tokens [N]: [N, D])."""
+    x, idx = shapes
+    if x == ():
+        raise S.ShapeError("take picks entries along an axis, and a scalar (shape []) has none")
+    if x is None or idx is None:
+        return None
+    k = S.axis_index(x, attrs.get("axis", 0))
+    x = dims.shape(x)
+    return x[:k] + dims.shape(idx) + x[k + 1 :]
+
+
+def one_hot_shape(shapes, attrs, dims):
+    if attrs["K"] < 1:
+        raise S.ShapeError(f"one_hot needs K >= 1 classes, got {attrs['K']}")
+    return None if shapes[0] is None else dims.shape(shapes[0]) + (attrs["K"],)
+
+
+def concat_shape(shapes, attrs, dims):
+    return S.concat(shapes, attrs.get("axis", 0), dims)
+
+
+def stack_shape(shapes, attrs, dims):
+    return S.stack(shapes, attrs.get("axis", 0), dims)
+
+
+def along(axis: int, item) -> tuple:
+    """An index key applying item (an int or a slice) at axis, the other axes whole: for any rank when
+    the axis counts from the end (`..., 2:5, :` for axis -2)."""
+    return (WHOLE,) * axis + (item,) if axis >= 0 else (Ellipsis, item) + (WHOLE,) * (-axis - 1)
+
+
+def _sizes(xs, axis: int) -> list[int] | None:
+    """The arguments' sizes along axis, if all are known numbers."""
+    out = []
+    for x in xs:
+        d = x.graph.dims.resolve(x.shape[axis]) if x.shape else None
+        if not isinstance(d, int):
+            return None
+        out.append(d)
+    return out
+
+
+def concat_grad(y, g, *xs):
+    """Each argument's slice of g: by `index` where the sizes are known (g[:, :3], g[:, 3:]), else by
+    unconcat, which splits g by the arguments' sizes when it runs."""
+    axis = y.attrs.get("axis", 0)
+    sizes = _sizes(xs, axis)
+    if sizes is None:
+        return tuple(unconcat(g, *xs, part=k, axis=axis) for k in range(len(xs)))
+    parts, start = [], 0
+    for k, n in enumerate(sizes):  # (written g[:3], g[3:5], g[5:]: no 0 start, no stop at the end)
+        parts.append(index(g, key=along(axis, (start or None, start + n if k < len(xs) - 1 else None, None))))
+        start += n
+    return tuple(parts)
+
+
+def unconcat_grad(y, g, gin, *xs):
+    """g back in its place among zeros shaped like the other parts: a concat again."""
+    k = y.attrs["part"]
+    parts = [g if j == k else zeros_like(x) for j, x in enumerate(xs)]
+    return (concat(*parts, axis=y.attrs.get("axis", 0)),) + (None,) * len(xs)
+
+
+# the argument of these ops that holds integers: take's indices, one_hot's labels
+INTEGER_ARGS = {"take": 1, "untake": 1, "one_hot": 0}
+
+
+def integer_inputs(g) -> dict[str, int]:
+    """The inputs a model uses only as integers (indices, labels): {name: the node of its first such use}.
+    They keep their integer values (no cast to the model's float dtype) and have no gradient."""
+    out = {}
+    for name in g.inputs:
+        i = g.names[name]
+        uses = [(u, k) for u in g.users(i) for k, a in enumerate(g[u]["args"]) if a == i]
+        if uses and all(INTEGER_ARGS.get(g[u]["op"]) == k for u, k in uses):
+            out[name] = min(u for u, _ in uses)
+    return out
+
+
+_axis0 = {"kwargs": {"axis": 0}, "kwtypes": {"axis": int}}
+
+
+# x[1:, ::2]: the key is a tuple of ints, slices as (start, stop, step) and Ellipsis (frontend/builder.py's index)
+_op(
+    "index",
+    1,
+    index_shape,
+    lambda y, g, x: (unindex(g, x, key=y.attrs["key"]),),
+    label="[…]",
+    view=True,
+    user=False,
+)
+_op(  # zeros shaped like x, with g at the key: the adjoint of index
+    "unindex",
+    2,
+    like_second,
+    lambda y, g, gin, x: (index(g, key=y.attrs["key"]), None),
+    label="[…]↓",
+    shape_only=frozenset({1}),
+    user=False,
+)
+_op("take", 2, take_shape, lambda y, g, x, idx: (untake(g, idx, x, **y.attrs), None), **_axis0)
+_op(  # zeros shaped like x, with g's entries added at the indices (np.add.at: repeats sum): take's adjoint
+    "untake",
+    3,
+    lambda shapes, attrs, dims: shapes[2],
+    lambda y, g, gin, idx, x: (take(g, idx, **y.attrs), None, None),
+    label="take↓",
+    shape_only=frozenset({2}),
+    user=False,
+    **_axis0,
+)
+_op("one_hot", 1, one_hot_shape, None, kwargs={"K": REQUIRED}, kwtypes={"K": int}, positional=("K",))
+_op("concat", None, concat_shape, concat_grad, **_axis0)
+_op(
+    "stack",
+    None,
+    stack_shape,
+    lambda y, g, *xs: tuple(index(g, key=along(y.attrs.get("axis", 0), k)) for k in range(len(xs))),
+    **_axis0,
+)
+_op(  # part `part` of g split along axis at the sizes of the arguments after g (read for their shapes only;
+    # shape_only lists positions, and these are any number)
+    "unconcat",
+    None,
+    lambda shapes, attrs, dims: shapes[1 + attrs["part"]],
+    unconcat_grad,
+    label="split",
+    user=False,
+    **_axis0,
+)
+
 
 # ---- convolution and pooling ---------------------------------------------------------------
 

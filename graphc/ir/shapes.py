@@ -130,3 +130,131 @@ def reduce(shape, axis, keepdims: bool):
         raise ShapeError(f"axis {axis} is out of range for a scalar, which has no axes: drop `axis={axis}`")
     k = axis_index(shape, axis)
     return shape[:k] + ((1,) if keepdims else ()) + shape[k + 1 :]
+
+
+# ---- indexing, gathering and shapes --------------------------------------------------------
+
+
+def key_text(key) -> str:
+    """An index key (items: an int, a slice as (start, stop, step), or Ellipsis) as Python writes it
+    between the brackets: `1:, ::2`, `..., -1`."""
+
+    def item(k):
+        if k is Ellipsis:
+            return "..."
+        if type(k) is int:
+            return str(k)
+        start, stop, step = ("" if b is None else b for b in k)
+        return f"{start}:{stop}" + ("" if step == "" else f":{step}")
+
+    return ", ".join(item(k) for k in key)
+
+
+def index(shape, key, dims: Dims):
+    """NumPy's basic indexing: an integer drops its axis, a slice keeps it (with its length: exact for a
+    known size, a derived symbolic dim such as `N-1` for `1:` of an unknown one), `...` stands for the axes
+    the key does not name."""
+    if shape is None:
+        return None
+    at = f"[{key_text(key)}]"
+    named = sum(k is not Ellipsis for k in key)
+    if named and not shape:
+        raise ShapeError(f"cannot index a scalar (shape []) with {at}: it has no axes")
+    if named > len(shape):
+        raise ShapeError(f"too many indices: {at} indexes {named} axes, but shape {fmt(shape)} has {len(shape)}")
+    items = list(key)
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items[k : k + 1] = [(None, None, None)] * (len(shape) - named)
+    items += [(None, None, None)] * (len(shape) - len(items))
+    out = []
+    for axis, (d, k) in enumerate(zip(shape, items)):
+        n = dims.resolve(d)
+        if type(k) is int:
+            if isinstance(n, int) and not -n <= k < n:
+                raise ShapeError(f"index {k} is out of range for axis {axis} of size {n} ({at} of shape {fmt(shape)})")
+        else:
+            out.append(len(range(*slice(*k).indices(n))) if isinstance(n, int) else _sliced(n, k))
+    return tuple(out)
+
+
+def _sliced(n: str, k) -> str:
+    """The length of slice k of a symbolic dim n: n itself, n-a for `a:` or `:-a` (so `1:` of N is N-1,
+    and of N-1 is N-2), or else a name that says what it is, `len(N[::2])`."""
+    start, stop, step = k
+    if step in (None, 1) and (start is None or start >= 0) and (stop is None or stop < 0):
+        cut = (start or 0) - (stop or 0)
+        if not cut:
+            return n
+        base, _, minus = n.rpartition("-")
+        return f"{base}-{int(minus) + cut}" if base and minus.isdigit() else f"{n}-{cut}"
+    if step == -1 and start is None and stop is None:
+        return n
+    return f"len({n}[{key_text([k])}])"
+
+
+def add(ds, dims: Dims):
+    """The sum of dims: an int when all are known, else a symbolic dim that spells it, `N+M+3`."""
+    ds = [dims.resolve(d) for d in ds]
+    known = sum(d for d in ds if isinstance(d, int))
+    names = [d for d in ds if not isinstance(d, int)]
+    return "+".join(names + [str(known)] * bool(known)) if names else known
+
+
+def concat(shapes, axis: int, dims: Dims):
+    """numpy.concatenate: arrays of one rank, equal but along `axis`, where their sizes add up."""
+    if any(s is None for s in shapes):
+        return None
+    first = shapes[0]
+    if not first:
+        raise ShapeError("concat joins arrays along an axis, and a scalar (shape []) has none: stack joins scalars")
+    k = axis_index(first, axis)
+    for s in shapes[1:]:
+        if len(s) != len(first):
+            raise ShapeError(f"concat needs arrays of one number of dims, got {fmt(first)} and {fmt(s)}")
+        for j, (a, b) in enumerate(zip(first, s)):
+            try:
+                if j != k:
+                    dims.unify(a, b)
+            except ShapeError:
+                raise ShapeError(
+                    f"shapes {fmt(first)} and {fmt(s)} do not match for concat along axis {axis}: "
+                    f"axis {j} has {dims.resolve(a)} and {dims.resolve(b)}"
+                ) from None
+    out = dims.shape(first)
+    return out[:k] + (add([s[k] for s in shapes], dims),) + out[k + 1 :]
+
+
+def stack(shapes, axis: int, dims: Dims):
+    """numpy.stack: arrays of one shape, joined along a new axis of their number."""
+    if any(s is None for s in shapes):
+        return None
+    first = shapes[0]
+    for s in shapes[1:]:
+        try:
+            if len(s) != len(first):
+                raise ShapeError
+            for a, b in zip(first, s):
+                dims.unify(a, b)
+        except ShapeError:
+            raise ShapeError(
+                f"stack needs arrays of one shape, got {_sized(first, dims)} and {_sized(s, dims)}"
+            ) from None
+    n = len(first) + 1
+    if not -n <= axis < n:
+        raise ShapeError(
+            f"axis {axis} is out of range for stacking arrays of shape {fmt(first)} (the result has {n} dims)"
+        )
+    out, k = dims.shape(first), axis % n
+    return out[:k] + (len(shapes),) + out[k:]
+
+
+def _sized(shape, dims: Dims) -> str:
+    """A shape and, when known, its number of elements: `[2, 3] (6 elements)`."""
+    known = [dims.resolve(d) for d in shape]
+    if not all(isinstance(d, int) for d in known):
+        return fmt(shape)
+    count = 1
+    for d in known:
+        count *= d
+    return f"{fmt(shape)} ({count} element{'s' * (count != 1)})"

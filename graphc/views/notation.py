@@ -9,6 +9,7 @@ import unicodedata
 from fractions import Fraction
 
 from ..ir import ops as O
+from ..ir import shapes as S
 from ..ir.graph import Graph
 from ..ir.ops import ADD, ATOM, CMP, MUL, POW, UNARY
 
@@ -105,8 +106,8 @@ def shape_keys(g: Graph) -> dict[int, frozenset]:
         op, shape, args = n["op"], n["shape"], n["args"]
         if shape is not None:
             keys[i] = frozenset() if shape == () else frozenset([tuple(shape)])
-        elif op in ("unbroadcast", "broadcast"):
-            keys[i] = keys[args[1]]
+        elif op in ("unbroadcast", "broadcast", "unindex", "untake"):  # shaped like their last argument
+            keys[i] = keys[args[-1]]
         elif O.OPS[op].elementwise:
             keys[i] = frozenset().union(*(keys[a] for a in args))
         else:
@@ -220,6 +221,10 @@ class Writer:
             return [a for a in args if not self._countable(a)]
         if op == "zeros_like":
             return []
+        if op in ("unindex", "untake"):  # (not x, read for its shape)
+            return list(args[:-1])
+        if op == "unconcat":  # (nor the parts)
+            return [args[0]]
         return list(args)
 
     def _fraction(self, factor: Fraction, top: int, bottom: int, memo: dict) -> tuple[str, int]:
@@ -337,6 +342,28 @@ class Writer:
             return (f"{{{wrap(0, POW, True)}}}^{{{args[1][0]}}}" if L else f"{wrap(0, POW, True)}^{wrap(1, POW)}"), POW
         if op in ("transpose", "mT"):
             return (f"{wrap(0, ATOM)}^\\top" if L else f"{wrap(0, ATOM)}ᵀ"), ATOM
+        if op in ("index", "unindex", "untake"):
+            # x[1:, ::2]; the gradients ȳ→[1:, ::2] and h̄→[tokens] (take's): ȳ put there, zeros elsewhere
+            if op == "untake":
+                axis = n["attrs"].get("axis", 0)
+                at = [":"] * axis + [args[1][0]] if axis >= 0 else ["...", args[1][0]] + [":"] * (-axis - 1)
+                key = ", ".join(at)
+            else:
+                key = S.key_text(n["attrs"]["key"])
+            if L:
+                key = key.replace(":", "{:}").replace("...", r"\ldots")
+            if op == "index":
+                return f"{wrap(0, ATOM)}[{key}]", ATOM
+            return (rf"{wrap(0, ATOM)} \to [{key}]" if L else f"{wrap(0, ATOM)}→[{key}]"), POW
+        if op == "unconcat":  # concat's gradient: ȳ's part, split(ȳ, axis=1)[2], where the sizes are symbolic
+            axis = n["attrs"].get("axis", 0)
+            inner = args[0][0] + (f", axis={axis}" if axis else "")
+            fname = r"\operatorname{split}" if L else "split"
+            return (
+                rf"{fname}\left({inner}\right)_{{{n['attrs']['part']}}}"
+                if L
+                else f"split({inner})[{n['attrs']['part']}]"
+            ), ATOM
         if op in ("broadcast", "identity"):  # broadcasting is implicit in the maths
             return args[0]
         if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape

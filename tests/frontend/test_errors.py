@@ -352,8 +352,11 @@ def _user_op_models():
     from graphc.ir import ops as O
 
     for name, op in sorted(O.FUNCTIONS.items()):
-        args = ", ".join(["x"] * op.arity)
-        yield f"y = {name}({args})\nL = sum(y)"
+        args = ["x"] * (op.arity or 2)  # (an op of one or more arrays: two)
+        for k in op.positional:  # what a call must give, by position: one_hot(x, 2), reshape(x, [-1])
+            if op.kwargs[k] is O.REQUIRED:
+                args.append({int: "2", tuple: "[-1]", float: "0.5"}[op.kwtypes[k]])
+        yield f"y = {name}({', '.join(args)})\nL = sum(y)"
     for sym in ("+", "-", "*", "/", "^", "@"):
         yield f"y = x {sym} x\nL = sum(y)"
 

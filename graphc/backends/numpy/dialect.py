@@ -12,6 +12,7 @@ import re
 from functools import cache
 
 from ...ir import ops as O
+from ...ir import shapes as S
 from ...ir.ops import ATOM, MUL, UNARY
 
 ALIAS = "np"  # what the templates call NumPy (the emitted module may import it under another name)
@@ -80,12 +81,25 @@ CODE = {
     "std": "np.std({0}{kw})",
     "norm": "np.linalg.norm({0}{kw})",
     "prod_others": "_prod_others({0}{kw})",
-    # indexing, gathering and shapes
+    # indexing, gathering and shapes: {key} (as Python writes it), {dtype} and {arrays} are filled by _written
+    "index": "{0}[{key}]",
+    "unindex": "_unindex({0}, {1}, {key})",
+    "take": "_take({0}, {1}{kw})",
+    "untake": "_untake({0}, {1}, {2}{kw})",
+    "one_hot": "_one_hot({0}, {K}, {dtype})",
+    "concat": "np.concatenate([{arrays}]{kw})",
+    "stack": "np.stack([{arrays}]{kw})",
+    "unconcat": "_unconcat({arrays}, part={part}{kw})",
     # convolution and pooling
 }
-LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
+# indexing, gathering and shapes: written by _written (a key, the module's dtype, any number of arrays)
+_WRITTEN = frozenset(("index", "unindex", "one_hot", "concat", "stack", "unconcat"))
 _METHODS = frozenset(("min", "prod", "var", "std"))  # more reductions: array methods too (see lower)
-LOWERED |= _METHODS
+LOWERED = (
+    frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))
+    | _WRITTEN
+    | _METHODS
+)  # see lower
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
 
@@ -129,6 +143,8 @@ def _keywords(op: str, attrs: dict) -> str:
 def lower(p, i: int):
     """The specialised expression of node i (an op in LOWERED) when its shapes allow one, else None."""
     g, n = p.g, p.g[i]
+    if n["op"] in _WRITTEN:
+        return _written(p, i)
     if n["op"] == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -194,3 +210,21 @@ def lower(p, i: int):
         if shape is not None:
             return p.expr(n["args"][0]) if len(shape) < 2 else (f"{p.wrap(p.expr(n['args'][0]), ATOM)}.T", ATOM)
     return None
+
+
+# indexing, gathering and shapes: ops whose template needs texts that its attrs are not
+
+
+def _written(p, i: int) -> tuple[str, int]:
+    """Node i by its CODE template, given the key as Python writes it (x[1:, ::2]; np.s_[1:, ::2] as a
+    helper's argument), the dtype of the module's floats, and the arguments of an op of any number of them."""
+    n = p.g[i]
+    op, attrs = n["op"], dict(n["attrs"])
+    if "key" in attrs:
+        key = S.key_text(attrs["key"])
+        attrs["key"] = key if op == "index" else f"{p.lib}.s_[{key}]"
+    attrs["dtype"] = f"{p.lib}.{p.dtype}"
+    args = [p.expr(a) for a in n["args"]]
+    attrs["arrays"] = ", ".join(text for text, _ in args)
+    p.helpers.update(helpers(op))
+    return call(p, op, args, attrs), ATOM

@@ -15,6 +15,7 @@ import textwrap
 
 from ...data import option
 from ...errors import GraphcError
+from ...ir import ops as O
 from ...ir.graph import LEAVES, Graph, paused_gc
 from ...transforms import pipeline
 from ...transforms.autodiff import hvp_input_name
@@ -99,7 +100,9 @@ class _Prologue:
                 if isinstance(d, str):
                     self.carriers.setdefault(d, []).append((n, k))
         f = f"{ns.np}.{dtype}"
-        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}, dtype={f})" for n in self.required]
+        integers = O.integer_inputs(g)  # indices and labels stay integers, not the dtype's floats
+        cast = {n: "" if n in integers else f", dtype={f}" for n in self.required}
+        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}{cast[n]})" for n in self.required]
         for pos, n in enumerate(self.optional):
             value = py_float(number[n][1], ns.np)
             shape = self.declared[n]

@@ -93,4 +93,67 @@ def _prod_others(x, axis=None):
 # ---- indexing, gathering and shapes --------------------------------------------------------
 
 
+def _unindex(g, x, key):
+    """Zeros shaped like x with g at x[key]: the adjoint of basic indexing."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(g))
+    out[key] = g
+    return out
+
+
+def _integers(a, what):
+    """a as integers: an integer array as it is, bools as 0 and 1 (not NumPy's masks), and floats
+    (as data files and the float dtype give them) if they are whole numbers."""
+    a = np.asarray(a)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64) if a.dtype.kind == "b" else a
+    whole = np.isfinite(a) & (a == np.round(a))
+    if not whole.all():
+        raise ValueError(f"{what} must be integers, got {a[~whole].flat[0]}")
+    return a.astype(np.int64)
+
+
+def _out_of_range(idx, lo, hi):
+    """The first entry of idx outside lo..hi, or None."""
+    bad = idx[(idx < lo) | (idx > hi)]
+    return bad.flat[0] if bad.size else None
+
+
+def _take(x, idx, axis=0):
+    """np.take with its indices checked: integers in -n..n-1 (n the size of x along axis)."""
+    x, idx = np.asarray(x), _integers(idx, "take's indices")
+    n = x.shape[axis]
+    bad = _out_of_range(idx, -n, n - 1)
+    if bad is not None:
+        msg = f"index {bad} is out of range for axis {axis} of size {n}"
+        raise IndexError(f"{msg} (take's indices are {-n}..{n - 1})")
+    return np.take(x, idx, axis=axis)
+
+
+def _untake(g, idx, x, axis=0):
+    """Zeros shaped like x with g's entries added at idx along axis, repeated indices
+    summing (np.add.at): the adjoint of take (whose indices were checked)."""
+    out = np.zeros(np.shape(x), dtype=np.result_type(g))
+    at = (slice(None),) * (axis % out.ndim) + (_integers(idx, "take's indices"),)
+    np.add.at(out, at, g)
+    return out
+
+
+def _one_hot(labels, k, dtype):
+    """Rows of the K x K identity picked by the labels, integers 0..K-1: [..., K]."""
+    labels = _integers(labels, "one_hot's labels")
+    bad = _out_of_range(labels, 0, k - 1)
+    if bad is not None:
+        msg = f"label {bad} is out of range for K = {k} classes"
+        raise IndexError(f"{msg} (one_hot's labels are 0..{k - 1})")
+    return np.eye(k, dtype=dtype)[labels]
+
+
+def _unconcat(g, *xs, part, axis=0):
+    """Part `part` of g split along axis at the sizes of xs (the arrays concat joined): its gradient."""
+    g = np.asarray(g)
+    axis %= g.ndim
+    start = sum(np.shape(x)[axis] for x in xs[:part])
+    return g[(slice(None),) * axis + (slice(start, start + np.shape(xs[part])[axis]),)]
+
+
 # ---- convolution and pooling ---------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...data import check_numeric
 from ...errors import GraphcError, suggest
+from ...ir import ops as O
 from ...ir import shapes as S
 from ...ir.graph import Graph
 
@@ -70,6 +71,7 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
             )
     g = graph.copy()
     env = {}
+    integers = O.integer_inputs(graph)
     # the values given first (inputs, then params): they bind the dims that params not given are made in
     order = sorted(graph.names.items(), key=lambda kv: (kv[0] not in values, graph[kv[1]]["op"] != "input"))
     for name, i in order:
@@ -85,6 +87,8 @@ def bind(graph: Graph, values: dict, seed: int = 0, need: set | None = None) -> 
         if name in values:
             a = as_array(name, values[name])
             _match(g, name, declared, a.shape)
+            if name in integers:
+                a = _integers(g, name, a, integers[name])
         elif n["op"] == "input":
             raise GraphcError(
                 f"no value for input `{name}`" + (f" (shape {S.fmt(declared)})" if declared else ""),
@@ -132,3 +136,18 @@ def _match(g: Graph, name: str, declared, actual) -> None:
             f"`{name}` is declared with shape {S.fmt(declared)}{extra} but its value has shape {S.fmt(actual)}",
             g[g.names[name]]["span"],
         )
+
+
+def _integers(g: Graph, name: str, a: np.ndarray, use: int) -> np.ndarray:
+    """The value of an input of indices or labels as integers; a float that is not a whole number is an error
+    at the input, naming the op that reads it."""
+    whole = np.isfinite(a) & (a == np.round(a))
+    if not whole.all():
+        op = g[use]
+        raise GraphcError(
+            f"`{name}` holds the {'labels' if op['op'] == 'one_hot' else 'indices'} of {op['op']} (line "
+            f"{op['span'].line}), but its value has {a[~whole].flat[0]:g}, which is not an integer",
+            g[g.names[name]]["span"],
+            "indices and labels are whole numbers (an integer array, or floats such as 3.0)",
+        )
+    return a.astype(np.int64)
