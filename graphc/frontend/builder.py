@@ -40,6 +40,16 @@ class Lit(NamedTuple):
     end_col: int
 
 
+def _typed(k: str, value, kind: type, at: Span):
+    """A keyword's value as its declared type (an integer is a number too), or a located error."""
+    if kind is float and type(value) is int:
+        return float(value)
+    if type(value) is not kind:
+        got = str(value).lower() if type(value) is bool else list(value) if type(value) is tuple else value
+        raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}, not {got}", at)
+    return value
+
+
 class Builder:
     """Builds the graph as the LALR parser reduces each rule: one method per rule (or alias) of
     graphc.lark, given the rule's kept children (tokens, the values of its subrules, None for a missing
@@ -305,60 +315,50 @@ class Builder:
         end_line, end_col = rpar[2], rpar[3] + 1  # the span ends with the closing parenthesis
         if op is None:
             return self._call_function(tok, args, Span(line, col, end_line, end_col))
-        pos = [a for a in args if type(a) is not Kw]
+        pos, kws = [], []  # (loops, not comprehensions: this runs for every call in the model)
+        for a in args:
+            (kws if type(a) is Kw else pos).append(a)
         arrays = len(pos) if op.arity is None else op.arity
-        if not arrays <= len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
+        if len(pos) != arrays and not arrays < len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
             want = (
                 "1 or more"
                 if op.arity is None
                 else f"{op.arity}" + (f" to {op.arity + len(op.positional)}" if op.positional else "")
             )
             raise GraphcError(f"`{fname}` takes {want} argument{'s' * (want != '1')}, got {len(pos)}", span_of(tok))
-        attrs = {}
-        given = [Kw(k, a) for k, a in zip(op.positional, pos[arrays:])]
-        given += [a for a in args if type(a) is Kw] if len(pos) < len(args) else []
-        for key, value in given:
-            k = key if type(key) is str else key[1]
-            kind = op.kwtypes.get(k)
-            if type(key) is str:  # given by position: an expression that must spell a number, or a list
-                if kind is tuple:
-                    if type(value) is not Lit:
-                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", Span(*value[1:]))
-                    value = value.value
-                else:
-                    if type(value) is Lit:
-                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", Span(*value[1:]))
-                    value = self._constant(value, f"`{k}` of `{fname}`")
-                    if kind is int and float(value).is_integer():
-                        value = int(value)
-                    elif kind is bool:
-                        raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", span_of(tok))
-                at = span_of(tok)
-            else:
-                at = span_of(key)
-                if kind is None:
-                    allowed = ", ".join(op.kwargs) or "none"
-                    raise GraphcError(f"`{fname}` has no keyword `{k}`", at, f"its keywords: {allowed}")
-                if k in attrs:
-                    raise GraphcError(f"keyword `{k}` given twice", at)
-            if kind is float and type(value) is int:
-                value = float(value)
-            if type(value) is not kind:
-                got = str(value).lower() if type(value) is bool else list(value) if type(value) is tuple else value
-                raise GraphcError(f"`{k}` must be {_KIND_TEXT[kind]}, not {got}", at)
-            attrs[k] = value
+        ids = []
+        for a in pos[:arrays] if len(pos) > arrays else pos:
+            if type(a) is Lit:
+                raise GraphcError(f"a list of dims is not a value of `{fname}`", Span(*a[1:]))
+            ids.append(a[0])
+        attrs = self._attrs(op, tok, zip(op.positional, pos[arrays:]), kws) if op.kwargs or kws else {}
+        return self.g.add(op.name, ids, attrs, span=Span(line, col, end_line, end_col)), line, col, end_line, end_col
+
+    def _attrs(self, op, tok, positional, keywords) -> dict:
+        """A call's keywords, typed by the op's declaration: given by position (a number, a `const`, or a
+        list of dims) or by name; every required one given."""
+        fname, attrs = tok[1], {}
+        for k, value in positional:
+            kind, at = op.kwtypes[k], Span(*value[1:5])
+            if (kind is tuple) != (type(value) is Lit) or kind is bool:
+                raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", at)
+            value = value.value if kind is tuple else self._constant(value, f"`{k}` of `{fname}`")
+            attrs[k] = _typed(k, int(value) if kind is int and float(value).is_integer() else value, kind, at)
+        for key, value in keywords:
+            k, at = key[1], span_of(key)
+            if k not in op.kwtypes:
+                raise GraphcError(
+                    f"`{fname}` has no keyword `{k}`", at, f"its keywords: {', '.join(op.kwargs) or 'none'}"
+                )
+            if k in attrs:
+                raise GraphcError(f"keyword `{k}` given twice", at)
+            attrs[k] = _typed(k, value, op.kwtypes[k], at)
         for k, default in op.kwargs.items():
             if default is O.REQUIRED and k not in attrs:
                 raise GraphcError(
-                    f"`{fname}` needs `{k}`",
-                    span_of(tok),
-                    f"give it by position, `{fname}(..., {k})`, or as `{k}=...`",
+                    f"`{fname}` needs `{k}`", span_of(tok), f"give it by position, `{fname}(..., {k})`, or as `{k}=...`"
                 )
-        for a in pos:
-            if type(a) is Lit and a in pos[:arrays]:
-                raise GraphcError(f"a list of dims is not a value of `{fname}`", Span(*a[1:]))
-        span = Span(line, col, end_line, end_col)
-        return self.g.add(op.name, [a[0] for a in pos[:arrays]], attrs, span=span), line, col, end_line, end_col
+        return attrs
 
     def _call_function(self, tok, args, span: Span):
         """A call of the model's own function (defined anywhere, or in a used file): a node to inline."""

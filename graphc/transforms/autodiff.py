@@ -16,8 +16,11 @@ from ..ir.graph import Graph, V, paused_gc
 
 
 def default_wrt(g: Graph) -> list[str]:
-    """SPEC: gradients w.r.t. every param; with no params, every input."""
-    return g.params or g.inputs
+    """SPEC: gradients w.r.t. every param; with no params, every input (but indices and labels: integers)."""
+    if g.params:
+        return g.params
+    integers = O.integer_inputs(g)
+    return [n for n in g.inputs if n not in integers]
 
 
 @paused_gc()

@@ -60,9 +60,10 @@ RULES = {"log": _log, "div": _div, "log1p": _log1p, "sub": _sub}
 def stabilise(g: Graph, inplace: bool = False) -> Graph:
     """Each node whose op roots a fragile form, in order, rewritten in place by RULES (its users stay)."""
     g = g if inplace else g.copy()
-    if not any(n["op"] in RULES for n in g._node.values()):
-        return g  # nothing to rewrite: no need to order the graph
-    node = g._node  # (a rule changes only the node it is given, adding any others: roots are found up front)
+    node = g._node
+    if not any(n["op"] in RULES and (n["op"] != "sub" or node[n["args"][0]]["op"] == "exp") for n in node.values()):
+        return g  # nothing to rewrite (a difference only of exp(z) - 1): no need to order the graph
+    # (a rule changes only the node it is given, adding any others: the roots are found up front)
     for i in [i for i in g.order() if node[i]["op"] in RULES]:
         RULES[node[i]["op"]](g, i)
     return g

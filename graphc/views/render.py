@@ -307,6 +307,8 @@ class _Drawing:
         sym = _esc(_SYMBOL.get(op, O.OPS[op].label or op))
         if op == "expand_dims":
             sym = {-1: "as column", -2: "as row"}.get(n["attrs"].get("axis"), f"expand axis={n['attrs'].get('axis')}")
+        elif op in ("index", "unindex"):  # the key itself: [1:, ::2] (and ȳ put back there, →[1:, ::2])
+            sym = _esc(("[" if op == "index" else "→[") + S.key_text(n["attrs"]["key"]) + "]")
         kw = O.OPS[op].kwargs
         extra = " ".join(f"{k}={n['attrs'][k]}" for k in kw if k in n["attrs"] and n["attrs"][k] != kw[k])
         folded = [self.folded(a) for a in args]

@@ -246,3 +246,11 @@ def test_gradcheck_on_the_command_line_skips_the_indices(tmp_path):
     assert "E: max relative error" in r.stdout and "t:" not in r.stdout
     r = run_graphc("gradcheck", str(model), "--inputs", str(tmp_path / "d.npz"), "--wrt", "t")
     assert r.returncode == 2 and "holds integers" in r.stderr
+
+
+def test_without_params_the_gradients_are_for_every_input_but_the_integer_ones():
+    """(the differential test's find: `b`, read only by one_hot, had a gradient of zeros by default)"""
+    m = graphc.compile("input E: [3, 2]\ninput ids: [2]\ninput y: []\nL = sum(take(E, ids)) + sum(one_hot(y, 2))")
+    assert m.default_wrt() == ["E"]
+    _, grads = m.loss_and_grad({"E": np.ones((3, 2)), "ids": [0, 0], "y": 1})
+    assert set(grads) == {"E"} and grads["E"].tolist() == [[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]

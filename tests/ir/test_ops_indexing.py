@@ -240,3 +240,9 @@ def test_a_scalar_indexed_by_ellipsis_alone_is_itself():
     m = graphc.compile("input s: []\ny = s[...]\nL = y * y")
     assert m.evaluate({"s": 3.0})["y"] == 3.0
     assert m.loss_and_grad({"s": 3.0})[1]["s"] == 6.0
+
+
+def test_a_picture_shows_the_key_on_the_index_node_and_on_its_gradient():
+    dot = graphc.compile("input X: [N, 4]\nparam w: [3]\ny = X[:, 1:] @ w\nL = sum(y[::2]^2)").to_digraph(backward=True)
+    for label in ("label=<[:, 1:]>", "label=<[::2]>", "label=<→[::2]>"):
+        assert label in dot.source
