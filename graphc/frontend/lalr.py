@@ -107,7 +107,7 @@ class Parser:
         # (they call nothing, and only follow a goto): per state below, rule name and lookahead, the
         # state the loop goes on from. A third of the loop's steps were such unit reductions.
         self.after = [
-            {origin: {kind: self._unit_chain(below, top, kind) for kind in terminals} for origin, top in row.items()}
+            {origin: self._after(below, top, terminals) for origin, top in row.items()}
             for below, row in enumerate(self.goto)
         ]
         self.start = table.start_states["start"]
@@ -187,6 +187,15 @@ class Parser:
                 stack.append(state)
                 values.append(result)
         raise AssertionError("no end of text")  # (unreachable: the lexer's last match is empty at the end)
+
+    def _after(self, below: int, top: int, terminals) -> dict[str, int]:
+        """Per lookahead, the state after the unit reductions state `top` makes on it: top itself, but for
+        the few lookaheads top reduces a `?rule: x` on (a table per goto: built with C-level dict calls)."""
+        row = dict.fromkeys(terminals, top)
+        for kind, action in self.actions[top].items():
+            if action < 0 and self.rules[~action][1] is None:
+                row[kind] = self._unit_chain(below, top, kind)
+        return row
 
     def _unit_chain(self, below: int, top: int, kind: str) -> int:
         """The top state after every unit reduction that state `top` makes on `kind`, over `below`."""
