@@ -258,6 +258,8 @@ class Model:
                 f"`{wrt}` has {size} elements: a dense Hessian would be {size}x{size}",
                 hint="use Model.hvp for Hessian-vector products",
             )
+        if size == 0:  # (an empty param: an empty Hessian)
+            return np.zeros(shape + shape)
         cols = []
         for k in range(size):
             e = np.zeros(size)

@@ -927,6 +927,9 @@ def cases(draw):
                     start, stop, step = ("" if b is None else str(b) for b in sl)
                     key.append(f"{start}:{stop}" + (f":{step}" if step else ""))
                     n = len(range(size)[slice(*sl)])
+                    if n == 0:  # (an empty slice: the references' max has no value for it)
+                        key[-1] = ":"
+                        n = size
                     shape.append(n if not isinstance(d, str) or n != size else d)
             if key and draw(st.booleans()):  # `...` for the leading full slices
                 lead = next((k for k, t in enumerate(key) if t != ":"), len(key))

@@ -99,3 +99,11 @@ def test_order_2_takes_one_name():
         text=True,
     )
     assert r.returncode == 2 and "exactly one name" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_hessian_for_an_empty_param_is_empty_on_every_path():
+    """(the differential test's find: Model.hessian stacked no columns, a NumPy error)"""
+    m = graphc.compile("param v: [0, 2]\ninput x: [3, 0]\nL = sum(x @ v) + 1")
+    values = {"x": np.zeros((3, 0)), "v": np.zeros((0, 2))}
+    assert m.hessian(values, "v").shape == (0, 2, 0, 2)
+    assert m.compiled(["v"], order=2).hessian(**values).shape == (0, 2, 0, 2)
