@@ -350,5 +350,35 @@ _op("zeros_like", 1, same, None, label="0", shape_only=frozenset({0}), user=Fals
 
 # ---- convolution and pooling ---------------------------------------------------------------
 
+# reshape(x, [N, 1, 8, 8]): its gradient reshapes the signal back to x's shape (reshape_like, which reads
+# its second argument only for the shape); reshape_like's own gradient is reshape_like again
+reshape_like = _call("reshape_like")
+
+
+def reshape_shape(shapes, attrs, dims):
+    return S.reshape(shapes[0], attrs["shape"], dims)
+
+
+_op(
+    "reshape",
+    1,
+    reshape_shape,
+    lambda y, g, x: (reshape_like(g, x),),
+    kwargs={"shape": REQUIRED},
+    kwtypes={"shape": tuple},
+    positional=("shape",),
+    view=True,
+)
+_op(
+    "reshape_like",
+    2,
+    like_second,
+    lambda y, g, a, x: (reshape_like(g, a), None),
+    label="reshape",
+    view=True,
+    shape_only=frozenset({1}),
+    user=False,
+)
+
 
 FUNCTIONS = {n: op for n, op in OPS.items() if op.user} | {a: OPS[n] for a, n in ALIASES.items()}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ...errors import GraphcError
 from ...ir import ops as O
+from ...ir import shapes as S
 from ...ir.ops import ATOM, MUL, UNARY
 
 ALIAS = "np"  # what the templates call NumPy (the emitted module may import it under another name)
@@ -70,8 +72,12 @@ CODE = {
     # more elementwise ops and reductions
     # indexing, gathering and shapes
     # convolution and pooling
+    "reshape": "np.reshape({0}, {shape})",  # (lowered: the shape in the module's names)
+    "reshape_like": "np.reshape({0}, np.shape({1}))",
 }
-LOWERED = frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))  # see lower
+LOWERED = frozenset(
+    ("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose", "reshape")
+)  # see lower
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
 
@@ -115,6 +121,8 @@ def _keywords(op: str, attrs: dict) -> str:
 def lower(p, i: int):
     """The specialised expression of node i (an op in LOWERED) when its shapes allow one, else None."""
     g, n = p.g, p.g[i]
+    if n["op"] == "reshape":
+        return _reshape(p, i)
     if n["op"] == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -178,3 +186,20 @@ def lower(p, i: int):
         if shape is not None:
             return p.expr(n["args"][0]) if len(shape) < 2 else (f"{p.wrap(p.expr(n['args'][0]), ATOM)}.T", ATOM)
     return None
+
+
+def _reshape(p, i: int):
+    """reshape(x, shape) with the shape in the module's terms: a dim known when printing as its number, a
+    symbolic one by the name the module reads it into (N = X.shape[0]), and one that neither fixes as -1."""
+    n = p.g[i]
+    shape = n["shape"] if n["shape"] is not None else tuple(p.g.dims.resolve(d) for d in n["attrs"]["shape"])
+    unknown = [d for d in shape if isinstance(d, str) and d not in p.dims]
+    if len(unknown) + (-1 in shape) > 1:
+        raise GraphcError(
+            f"reshape to {S.fmt(shape)}: nothing fixes the dims {' and '.join(map(str, unknown))}",
+            n["span"],
+            "name dims the model's inputs have, or write -1 for the one to infer",
+        )
+    p.used_dims.update(d for d in shape if isinstance(d, str) and d in p.dims)
+    dims = [str(d) if isinstance(d, int) else p.dims.get(d, "-1") for d in shape]
+    return f"{p.lib}.reshape({p.expr(n['args'][0])[0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM
