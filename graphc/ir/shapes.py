@@ -230,6 +230,9 @@ def conv2d(x, w, stride: int, padding: int, dims: Dims):
             f"conv2d: x {fmt(x)} has {x[1]} channels but the kernels w {fmt(w)} have {w[1]} "
             "(x is [N, C, H, W], w is [F, C, kh, kw])"
         ) from None
+    for k in w[2:]:
+        if isinstance(k, int) and k < 1:
+            raise ShapeError(f"conv2d: the kernels w {fmt(w)} are empty ({fmt(w[2:])}): a kernel is at least 1x1")
     out = []
     for size, k in ((x[2], w[2]), (x[3], w[3])):
         if isinstance(size, int) and isinstance(k, int) and size + 2 * padding < k:

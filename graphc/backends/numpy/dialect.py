@@ -74,6 +74,14 @@ CODE = {
     # convolution and pooling
     "reshape": "np.reshape({0}, {shape})",  # (lowered: the shape in the module's names)
     "reshape_like": "np.reshape({0}, np.shape({1}))",
+    "conv2d": "_conv({0}, {1}{kw})",
+    "conv2d_input_grad": "_conv_input_grad({0}, {1}, np.shape({2}){kw})",
+    "conv2d_weight_grad": "_conv_weight_grad({0}, {1}, np.shape({2}){kw})",
+    "max_pool2d": "_max_pool({0}{kw})",
+    "max_pool2d_grad": "_max_pool_grad({0}, {1}{kw})",
+    "max_pool2d_select": "_max_pool_select({0}, {1}{kw})",
+    "avg_pool2d": "_avg_pool({0}{kw})",
+    "avg_pool2d_grad": "_avg_pool_grad({0}, np.shape({1}){kw})",
 }
 LOWERED = frozenset(
     ("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose", "reshape")
