@@ -181,6 +181,11 @@ def torch_ops(torch):
         "one_hot": lambda labels, K: F.one_hot(labels.detach().long(), K).to(torch.float64),
         "concat": lambda *xs, axis=0: torch.cat(xs, dim=axis),
         "stack": lambda *xs, axis=0: torch.stack(xs, dim=axis),
+        # convolution and pooling (and reshape)
+        "reshape": lambda x, shape: x.reshape(shape),
+        "conv2d": lambda x, w, stride=1, padding=0: F.conv2d(x, w, stride=stride, padding=padding),
+        "max_pool2d": lambda x, k, stride=None: F.max_pool2d(x, k, stride=stride or k),
+        "avg_pool2d": lambda x, k, stride=None: F.avg_pool2d(x, k, stride=stride or k),
     }
 
 

@@ -136,6 +136,7 @@ def _model_name(py: str) -> str:
 def _names(e) -> list[str]:
     """The value names an expression reads (not the functions it calls, nor true/false)."""
     funcs = {id(n.func) for n in ast.walk(e) if isinstance(n, ast.Call)}
+    funcs |= {id(d) for n in ast.walk(e) if isinstance(n, ast.List) for d in n.elts}  # reshape's dims: no values
     return [
         n.id for n in ast.walk(e) if isinstance(n, ast.Name) and id(n) not in funcs and n.id not in ("true", "false")
     ]
@@ -233,6 +234,37 @@ class NumpyLib:
     @staticmethod
     def concat(*xs, axis=0):
         return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def reshape(x, shape):
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def _windows(x, kh, kw, stride, padding=0):
+        """(u, v, x's window-offset view) for each offset in a kh x kw window: a loop over the window only."""
+        x = np.pad(np.asarray(x, dtype=np.float64), [(0, 0), (0, 0), (padding, padding), (padding, padding)])
+        h, w = (x.shape[2] - kh) // stride + 1, (x.shape[3] - kw) // stride + 1
+        for u in range(kh):
+            for v in range(kw):
+                yield u, v, x[:, :, u : u + stride * (h - 1) + 1 : stride, v : v + stride * (w - 1) + 1 : stride]
+
+    @classmethod
+    def conv2d(cls, x, w, stride=1, padding=0):
+        w = np.asarray(w, dtype=np.float64)
+        return sum(
+            np.einsum("nchw,fc->nfhw", view, w[:, :, u, v])
+            for u, v, view in cls._windows(x, *w.shape[2:], stride, padding)
+        )
+
+    @classmethod
+    def max_pool2d(cls, x, k, stride=None):
+        k = int(k)  # (a number in the model's text: a float to the reference's reader)
+        return np.max([view for _, _, view in cls._windows(x, k, k, stride or k)], axis=0)
+
+    @classmethod
+    def avg_pool2d(cls, x, k, stride=None):
+        k = int(k)
+        return np.mean([view for _, _, view in cls._windows(x, k, k, stride or k)], axis=0)
 
     @staticmethod
     def stack(*xs, axis=0):
@@ -356,6 +388,18 @@ class TorchLib:
     def concat(self, *xs, axis=0):
         return torch.cat([self.t(x) for x in xs], dim=axis)
 
+    def reshape(self, x, shape):
+        return self.t(x).reshape(shape)
+
+    def conv2d(self, x, w, stride=1, padding=0):
+        return torch_ops(torch)["conv2d"](self.t(x), self.t(w), stride, padding)
+
+    def max_pool2d(self, x, k, stride=None):
+        return torch_ops(torch)["max_pool2d"](self.t(x), int(k), stride)
+
+    def avg_pool2d(self, x, k, stride=None):
+        return torch_ops(torch)["avg_pool2d"](self.t(x), int(k), stride)
+
     def stack(self, *xs, axis=0):
         return torch.stack([self.t(x) for x in xs], dim=axis)
 
@@ -422,6 +466,8 @@ def _run(lib, node, env):
         if op is ast.MatMult:
             return lib.matmul(a, b)
         return {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b, ast.Div: lambda: a / b}[op]()
+    if isinstance(node, ast.List):  # reshape's dims: [N, -1] (a symbolic dim's size from the case's dims)
+        return tuple(int(env["__dims__"][e.id]) if isinstance(e, ast.Name) else int(ev(e)) for e in node.elts)
     if isinstance(node, ast.Subscript):  # x[1:, ::2, 0]: the key as graphc's attrs hold it
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
 
@@ -443,6 +489,7 @@ def _run(lib, node, env):
     if isinstance(node, ast.Call):
         f = FN_ALIASES.get(node.func.id, node.func.id)
         kw = {k.arg: ev(k.value) for k in node.keywords}
+        kw = {k: int(v) if k in ("stride", "padding") else v for k, v in kw.items()}
         if "axis" in kw:
             kw["axis"] = int(kw["axis"])
         return getattr(lib, f)(*[ev(a) for a in node.args], **kw)
@@ -461,6 +508,7 @@ def reference(p: Parsed, values: dict, dims: dict, lib, wrt=()):
         env[_pyname(name)] = lib.leaf(v, name in wrt)
     for name, c in p.consts.items():
         env[_pyname(name)] = c
+    env["__dims__"] = dims
     todo = dict(p.stmts)
     while todo:
         progress = False
@@ -659,7 +707,7 @@ GENERATED_FUNCS = (
     | set(NORMALISERS)
     | set(TWO_ARG)
     | set(THREE_ARG)
-    | {"transpose", "where", "take", "one_hot", "concat", "stack"}
+    | {"transpose", "where", "take", "one_hot", "concat", "stack", "reshape", "conv2d", "max_pool2d", "avg_pool2d"}
 )
 
 
@@ -817,6 +865,7 @@ def cases(draw):
                     "index",
                     "take",
                     "concat",
+                    "reshape",
                 ]  # fmt: skip
             )
         )
@@ -936,6 +985,18 @@ def cases(draw):
                 if lead:
                     key = ["...", *key[lead:]]
             return E(f"{wrap(y, ATOM, strict=True)}[{', '.join(key)}]", ATOM, tuple(shape), y.kind)
+        if kind == "reshape":  # flattened, or rows kept (by a symbolic dim's name, or -1)
+            y = pick(lambda e: e.shape is not None and len(e.shape) >= 1)
+            if y is None:
+                return x
+            size = math.prod(dims[d] if isinstance(d, str) else d for d in y.shape)
+            if len(y.shape) >= 2 and draw(st.booleans()):
+                d0 = y.shape[0]
+                rest = size // (dims[d0] if isinstance(d0, str) else d0) if size else 0
+                first = draw(st.sampled_from([str(d0), "-1"])) if isinstance(d0, str) else str(d0)
+                second = "-1" if first != "-1" and draw(st.booleans()) else str(rest)
+                return E(f"reshape({y.text}, [{first}, {second}])", ATOM, (d0, rest), y.kind)
+            return E(f"reshape({y.text}, [{draw(st.sampled_from(['-1', str(size)]))}])", ATOM, (size,), y.kind)
         if kind == "take":  # rows (or entries along an axis) by an input of integers
             y = pick(lambda e: e.shape is not None and len(e.shape) >= 1)
             if y is None or not params:
@@ -1011,7 +1072,7 @@ def cases(draw):
 
     # ---- statements
     for _ in range(draw(st.integers(2, 7))):
-        kind = draw(st.sampled_from(["expr", "expr", "expr", "alias", "layer", "one_hot"]))
+        kind = draw(st.sampled_from(["expr", "expr", "expr", "alias", "layer", "one_hot", "conv"]))
         name = next(fresh)
         if kind == "alias":
             x = pick()
@@ -1031,6 +1092,32 @@ def cases(draw):
                     else draw(st.integers(0, K - 1))
                 )
                 e = E(f"{x.text} * one_hot({labels}, {K})", MUL, x.shape)
+        elif kind == "conv":  # images [n, C, H, W]: conv2d (a stride, a padding), perhaps relu, perhaps pooled
+            images, kernel = next(fresh), next(fresh)
+            n = draw(st.sampled_from([*dim_names, 1, 2])) if dim_names else draw(st.sampled_from([1, 2]))
+            c, h, w = draw(st.integers(1, 2)), draw(st.integers(3, 5)), draw(st.integers(3, 5))
+            f, kh, kw = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            stride, padding = draw(st.integers(1, 2)), draw(st.integers(0, 1))
+            decls += [f"input {images}: [{n}, {c}, {h}, {w}]", f"param {kernel}: [{f}, {c}, {kh}, {kw}]"]
+            leaves[images] = (dims[n] if isinstance(n, str) else n, c, h, w)
+            leaves[kernel] = (f, c, kh, kw)
+            kws = "".join(
+                [
+                    f", stride={stride}" if stride > 1 or draw(st.booleans()) else "",
+                    f", padding={padding}" * (padding > 0),
+                ]
+            )
+            text = f"conv2d({images}, {kernel}{kws})"
+            oh, ow = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+            if draw(st.booleans()):
+                text = f"relu({text})"
+            pool = draw(st.sampled_from(["", "max_pool2d", "avg_pool2d"]))
+            k = draw(st.integers(1, min(2, oh, ow)))
+            if pool:
+                ps = draw(st.sampled_from([None, 1]))
+                text = f"{pool}({text}, {k}" + (f", stride={ps})" if ps else ")")
+                oh, ow = ((oh - k) // (ps or k) + 1, (ow - k) // (ps or k) + 1)
+            e = E(text, ATOM, (n, f, oh, ow))
         elif kind == "layer":  # x @ W + b with a hidden size H that only the params carry
             x = pick(lambda e: e.shape is not None and 1 <= len(e.shape) <= 2)
             if x is None or not optional_dims:

@@ -590,5 +590,142 @@ _op(  # part `part` of g split along axis at the sizes of the arguments after g 
 
 # ---- convolution and pooling ---------------------------------------------------------------
 
+# reshape(x, [N, 1, 8, 8]): its gradient reshapes the signal back to x's shape (reshape_like, which reads
+# its second argument only for the shape); reshape_like's own gradient is reshape_like again
+reshape_like = _call("reshape_like")
+
+
+def reshape_shape(shapes, attrs, dims):
+    return S.reshape(shapes[0], attrs["shape"], dims)
+
+
+_op(
+    "reshape",
+    1,
+    reshape_shape,
+    lambda y, g, x: (reshape_like(g, x),),
+    kwargs={"shape": REQUIRED},
+    kwtypes={"shape": tuple},
+    positional=("shape",),
+    view=True,
+)
+_op(
+    "reshape_like",
+    2,
+    like_second,
+    lambda y, g, a, x: (reshape_like(g, a), None),
+    label="reshape",
+    view=True,
+    shape_only=frozenset({1}),
+    user=False,
+)
+
+# conv2d(x, w) is bilinear: its gradients are its adjoints in x and in w applied to the signal, ops that read
+# the argument they are the gradient of only for its shape; the adjoint of an adjoint is conv2d again, so the
+# derivatives of every order are these three ops. Pooling likewise: max_pool2d's gradient sends each window's
+# signal to the window's max (max_pool2d_grad, linear in the signal), whose adjoint picks each window's max
+# entry (max_pool2d_select), whose adjoint is max_pool2d_grad; avg_pool2d's gradient is its adjoint, whose
+# adjoint is avg_pool2d.
+conv2d, conv2d_input_grad, conv2d_weight_grad = map(_call, ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"])
+max_pool2d_grad, max_pool2d_select = map(_call, ["max_pool2d_grad", "max_pool2d_select"])
+avg_pool2d, avg_pool2d_grad = map(_call, ["avg_pool2d", "avg_pool2d_grad"])
+
+
+def conv2d_shape(shapes, attrs, dims):
+    return S.conv2d(shapes[0], shapes[1], attrs.get("stride", 1), attrs.get("padding", 0), dims)
+
+
+def pooled(name: str, of: int = 0) -> ShapeRule:
+    """The shape rule of a pooling op: argument `of` pooled by a k x k window (stride default k)."""
+
+    def rule(shapes, attrs, dims):
+        stride = attrs.get("stride")
+        return S.pool2d(name, shapes[of], attrs["k"], attrs["k"] if stride is None else stride)
+
+    return rule
+
+
+def conv2d_grad(y, g, x, w):
+    return conv2d_input_grad(g, w, x, **y.attrs), conv2d_weight_grad(x, g, w, **y.attrs)
+
+
+def conv2d_input_grad_grad(y, a, g, w, x):
+    """y = the adjoint in x at w applied to g, <y, a> = <g, conv2d(a, w)>: linear in g and in w."""
+    return conv2d(a, w, **y.attrs), conv2d_weight_grad(a, g, w, **y.attrs), None
+
+
+def conv2d_weight_grad_grad(y, b, x, g, w):
+    """y = the adjoint in w at x applied to g, <y, b> = <g, conv2d(x, b)>: linear in x and in g."""
+    return conv2d_input_grad(g, b, x, **y.attrs), conv2d(x, b, **y.attrs), None
+
+
+_conv = {"kwargs": {"stride": 1, "padding": 0}, "kwtypes": {"stride": int, "padding": int}}
+_pool = {"kwargs": {"k": REQUIRED, "stride": None}, "kwtypes": {"k": int, "stride": int}}
+_op("conv2d", 2, conv2d_shape, conv2d_grad, **_conv)
+_op(
+    "conv2d_input_grad",
+    3,
+    lambda shapes, attrs, dims: shapes[2],
+    conv2d_input_grad_grad,
+    label="conv2dᵀ",
+    shape_only=frozenset({2}),
+    user=False,
+    **_conv,
+)
+_op(
+    "conv2d_weight_grad",
+    3,
+    lambda shapes, attrs, dims: shapes[2],
+    conv2d_weight_grad_grad,
+    label="conv2d w̄",
+    shape_only=frozenset({2}),
+    user=False,
+    **_conv,
+)
+_op(
+    "max_pool2d",
+    1,
+    pooled("max_pool2d"),
+    lambda y, g, x: (max_pool2d_grad(g, x, **y.attrs),),
+    positional=("k",),
+    **_pool,
+)
+_op(  # x is read for where each window's max is, which is piecewise constant: no gradient flows to it
+    "max_pool2d_grad",
+    2,
+    like_second,
+    lambda y, a, g, x: (max_pool2d_select(a, x, **y.attrs), None),
+    label="max_pool2dᵀ",
+    user=False,
+    **_pool,
+)
+_op(
+    "max_pool2d_select",
+    2,
+    pooled("max_pool2d", of=1),
+    lambda y, b, a, x: (max_pool2d_grad(b, x, **y.attrs), None),
+    label="at max",
+    user=False,
+    **_pool,
+)
+_op(
+    "avg_pool2d",
+    1,
+    pooled("avg_pool2d"),
+    lambda y, g, x: (avg_pool2d_grad(g, x, **y.attrs),),
+    positional=("k",),
+    **_pool,
+)
+_op(
+    "avg_pool2d_grad",
+    2,
+    like_second,
+    lambda y, a, g, x: (avg_pool2d(a, **y.attrs), None),
+    label="avg_pool2dᵀ",
+    shape_only=frozenset({1}),
+    user=False,
+    **_pool,
+)
+
 
 FUNCTIONS = {n: op for n, op in OPS.items() if op.user} | {a: OPS[n] for a, n in ALIASES.items()}

@@ -258,3 +258,130 @@ def _sized(shape, dims: Dims) -> str:
     for d in known:
         count *= d
     return f"{fmt(shape)} ({count} element{'s' * (count != 1)})"
+
+
+# ---- convolution and pooling (and reshape) --------------------------------------------------
+
+
+def _size(shape) -> tuple[int, list]:
+    """A shape's element count as (the product of its int dims, its symbolic dims)."""
+    k, symbols = 1, []
+    for d in shape:
+        if isinstance(d, int):
+            k *= d
+        else:
+            symbols.append(d)
+    return k, symbols
+
+
+def _count_text(k: int, symbols: list) -> str:
+    return " * ".join(([str(k)] if k != 1 or not symbols else []) + symbols) if k else "0"
+
+
+def reshape(shape, target, dims: Dims):
+    """numpy.reshape's shape rule over symbolic dims: target may hold one -1, the dim to infer. Where the
+    element counts are known, they must agree; with symbolic dims, whatever the counts fix is inferred
+    ([N, 64] -> [-1, 8, 8] makes -1 N; [N, 64] -> [M, 64] makes M N). None where the result cannot be named."""
+    target = tuple(dims.resolve(d) for d in target)
+    for d in target:
+        if isinstance(d, int) and d < -1:
+            raise ShapeError(f"reshape to {fmt(target)}: dim {d} is negative (a dim is a size, or -1 to infer one)")
+    if target.count(-1) > 1:
+        raise ShapeError(f"reshape to {fmt(target)}: only one dim can be -1 (the one inferred from the others)")
+    if shape is None:
+        return None if -1 in target else target
+    shape = dims.shape(shape)
+    (ka, sa), (kb, sb) = _size(shape), _size(d for d in target if d != -1)
+    for s in list(sa):  # the symbols both sides have cancel
+        if s in sb:
+            sa.remove(s)
+            sb.remove(s)
+    have = f"{fmt(shape)} ({_count_text(*_size(shape))} elements)"
+    if -1 in target:
+        if sb:  # the inferred dim would be a quotient of symbols
+            return None
+        if kb == 0:
+            raise ShapeError(f"cannot reshape {have} into {fmt(target)}: the other dims are 0, so -1 is undefined")
+        if ka % kb and not sa:
+            raise ShapeError(
+                f"cannot reshape {have} into {fmt(target)}: {ka} elements are not a multiple of {kb}, "
+                "the product of the other dims"
+            )
+        inferred = ka // kb if not sa else sa[0] if len(sa) == 1 and ka == kb else None
+        return None if inferred is None else dims.shape(tuple(inferred if d == -1 else d for d in target))
+    want = f"{fmt(target)} ({_count_text(*_size(target))} elements)"
+    mismatch = ShapeError(f"cannot reshape {have} into {want}: the element counts must agree")
+    if not sa and not sb:
+        if ka != kb:
+            raise mismatch
+    elif len(sa) + len(sb) == 1:  # one symbol left: the counts fix it (or cannot be equal)
+        k_sym, k_other = (ka, kb) if sa else (kb, ka)
+        if k_sym == 0:
+            if k_other != 0:
+                raise mismatch
+        elif k_other % k_sym:
+            raise mismatch
+        else:
+            dims.unify((sa or sb)[0], k_other // k_sym)
+    elif len(sa) == len(sb) == 1 and ka == kb and ka:
+        dims.unify(sb[0], sa[0])  # (the new name joins the input's)
+    return dims.shape(target)
+
+
+def _check_window(what: str, kind: str, value: int, least: int) -> None:
+    if value < least:
+        raise ShapeError(f"{what}: {kind} must be at least {least}, got {value}")
+
+
+def _window_out(size, k: int, stride: int, padding: int):
+    """Positions of a k-wide window stepping by stride over size + 2 padding (None: a symbolic size)."""
+    if not isinstance(size, int):
+        return None if (k, stride, padding) != (1, 1, 0) else size
+    return (size + 2 * padding - k) // stride + 1
+
+
+def conv2d(x, w, stride: int, padding: int, dims: Dims):
+    """torch.nn.functional.conv2d's shape rule: x [N, C, H, W], w [F, C, kh, kw] -> [N, F, H', W'],
+    H' = (H + 2 padding - kh) // stride + 1."""
+    _check_window("conv2d", "stride", stride, 1)
+    _check_window("conv2d", "padding", padding, 0)
+    for name, s, dims_text in (("x", x, "[N, C, H, W]"), ("w", w, "[F, C, kh, kw]")):
+        if s is not None and len(s) != 4:
+            raise ShapeError(f"conv2d needs {name} of shape {dims_text} (4 dims), got {fmt(s)}")
+    if x is None or w is None:
+        return None
+    x, w = dims.shape(x), dims.shape(w)
+    try:
+        dims.unify(x[1], w[1])
+    except ShapeError:
+        raise ShapeError(
+            f"conv2d: x {fmt(x)} has {x[1]} channels but the kernels w {fmt(w)} have {w[1]} "
+            "(x is [N, C, H, W], w is [F, C, kh, kw])"
+        ) from None
+    for k in w[2:]:
+        if isinstance(k, int) and k < 1:
+            raise ShapeError(f"conv2d: the kernels w {fmt(w)} are empty ({fmt(w[2:])}): a kernel is at least 1x1")
+    out = []
+    for size, k in ((x[2], w[2]), (x[3], w[3])):
+        if isinstance(size, int) and isinstance(k, int) and size + 2 * padding < k:
+            raise ShapeError(
+                f"conv2d: the kernel {fmt(w[2:])} of w {fmt(w)} is larger than the input {fmt(x[2:])} of x {fmt(x)}"
+                + (f" padded by {padding}" if padding else "")
+            )
+        out.append(_window_out(size, k, stride, padding) if isinstance(k, int) else None)
+    return None if None in out else dims.shape((x[0], w[0], *out))
+
+
+def pool2d(what: str, x, k: int, stride: int):
+    """A k x k window stepping by stride over the last two axes: [..., H, W] -> [..., H', W']."""
+    _check_window(what, "k", k, 1)
+    _check_window(what, "stride", stride, 1)
+    if x is None:
+        return None
+    if len(x) < 2:
+        raise ShapeError(f"{what} pools over the last two axes, [..., H, W]: x has shape {fmt(x)}")
+    for size in x[-2:]:
+        if isinstance(size, int) and size < k:
+            raise ShapeError(f"{what}: the window {k}x{k} is larger than the input {fmt(x[-2:])} of x {fmt(x)}")
+    out = [_window_out(size, k, stride, 0) for size in x[-2:]]
+    return None if None in out else x[:-2] + tuple(out)

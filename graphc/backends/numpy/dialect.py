@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ...errors import GraphcError
 from ...ir import ops as O
 from ...ir import shapes as S
 from ...ir.ops import ATOM, MUL, UNARY
@@ -91,6 +92,16 @@ CODE = {
     "stack": "np.stack([{arrays}]{kw})",
     "unconcat": "_unconcat({arrays}, part={part}{kw})",
     # convolution and pooling
+    "reshape": "np.reshape({0}, {shape})",  # (lowered: the shape in the module's names)
+    "reshape_like": "np.reshape({0}, np.shape({1}))",
+    "conv2d": "_conv({0}, {1}{kw})",
+    "conv2d_input_grad": "_conv_input_grad({0}, {1}, np.shape({2}){kw})",
+    "conv2d_weight_grad": "_conv_weight_grad({0}, {1}, np.shape({2}){kw})",
+    "max_pool2d": "_max_pool({0}{kw})",
+    "max_pool2d_grad": "_max_pool_grad({0}, {1}{kw})",
+    "max_pool2d_select": "_max_pool_select({0}, {1}{kw})",
+    "avg_pool2d": "_avg_pool({0}{kw})",
+    "avg_pool2d_grad": "_avg_pool_grad({0}, np.shape({1}){kw})",
 }
 # indexing, gathering and shapes: written by _written (a key, the module's dtype, any number of arrays)
 _WRITTEN = frozenset(("index", "unindex", "one_hot", "concat", "stack", "unconcat"))
@@ -99,6 +110,7 @@ LOWERED = (
     frozenset(("unbroadcast", "outer", "neg", "sum", "mean", "max", "size_ratio", "mT", "transpose"))
     | _WRITTEN
     | _METHODS
+    | {"reshape"}
 )  # see lower
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 
@@ -145,6 +157,8 @@ def lower(p, i: int):
     g, n = p.g, p.g[i]
     if n["op"] in _WRITTEN:
         return _written(p, i)
+    if n["op"] == "reshape":
+        return _reshape(p, i)
     if n["op"] == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -228,3 +242,23 @@ def _written(p, i: int) -> tuple[str, int]:
     attrs["arrays"] = ", ".join(text for text, _ in args)
     p.helpers.update(helpers(op))
     return call(p, op, args, attrs), ATOM
+
+
+# convolution and pooling: reshape's shape in the module's names
+
+
+def _reshape(p, i: int):
+    """reshape(x, shape) with the shape in the module's terms: a dim known when printing as its number, a
+    symbolic one by the name the module reads it into (N = X.shape[0]), and one that neither fixes as -1."""
+    n = p.g[i]
+    shape = n["shape"] if n["shape"] is not None else tuple(p.g.dims.resolve(d) for d in n["attrs"]["shape"])
+    unknown = [d for d in shape if isinstance(d, str) and d not in p.dims]
+    if len(unknown) + (-1 in shape) > 1:
+        raise GraphcError(
+            f"reshape to {S.fmt(shape)}: nothing fixes the dims {' and '.join(map(str, unknown))}",
+            n["span"],
+            "name dims the model's inputs have, or write -1 for the one to infer",
+        )
+    p.used_dims.update(d for d in shape if isinstance(d, str) and d in p.dims)
+    dims = [str(d) if isinstance(d, int) else p.dims.get(d, "-1") for d in shape]
+    return f"{p.lib}.reshape({p.expr(n['args'][0])[0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM

@@ -157,3 +157,112 @@ def _unconcat(g, *xs, part, axis=0):
 
 
 # ---- convolution and pooling ---------------------------------------------------------------
+# The windows of an image are strided views (_windows), worked on one window entry at a time: a pass over
+# the [..., H', W'] entries (i, j) of all windows at once. NumPy's reductions over the two small trailing
+# axes of a 6-d view are ~10x slower than these kh * kw passes.
+
+
+def _windows(x, kh, kw, stride, padding=0):
+    """A read-only view of the kh x kw windows of x's last two axes (zero-padded by padding), stepping by
+    stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of every window."""
+    x = np.asarray(x)
+    if padding:
+        p = padding
+        padded = np.zeros((*x.shape[:-2], x.shape[-2] + 2 * p, x.shape[-1] + 2 * p), x.dtype)
+        padded[..., p:-p, p:-p] = x
+        x = padded
+    *lead, h, w = x.shape
+    *steps, sh, sw = x.strides
+    shape = (*lead, (h - kh) // stride + 1, (w - kw) // stride + 1, kh, kw)
+    return np.lib.stride_tricks.as_strided(x, shape, (*steps, sh * stride, sw * stride, sh, sw), writeable=False)
+
+
+def _fold(cols, shape, stride, padding=0):
+    """The adjoint of _windows: cols[i, j] ([..., H', W'], a value for entry (i, j) of every window) added back
+    where each entry came from, into zeros of `shape` (overlapping windows add up; the padding is dropped)."""
+    kh, kw, *_, oh, ow = cols.shape
+    p = padding
+    out = np.zeros((*shape[:-2], shape[-2] + 2 * p, shape[-1] + 2 * p), cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[..., i : i + stride * oh : stride, j : j + stride * ow : stride] += cols[i, j]
+    return out[..., p : p + shape[-2], p : p + shape[-1]] if p else out
+
+
+def _conv(x, w, stride=1, padding=0):
+    """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W], w [F, C, kh, kw] ->
+    [N, F, H', W'], one matrix product per image with its windows as columns (im2col)."""
+    f, c, kh, kw = w.shape
+    win = _windows(x, kh, kw, stride, padding)
+    n, _, oh, ow = win.shape[:4]
+    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # (the one copy)
+    return (w.reshape(f, c * kh * kw) @ cols).reshape(n, f, oh, ow)
+
+
+def _conv_input_grad(g, w, shape, stride=1, padding=0):
+    """x̄ of y = conv2d(x, w), x of `shape`: each output's signal spread back over its window, weighted by w."""
+    f, c, kh, kw = w.shape
+    n, _, oh, ow = g.shape
+    cols = (w.reshape(f, c * kh * kw).T @ g.reshape(n, f, oh * ow)).reshape(n, c, kh, kw, oh, ow)
+    return _fold(cols.transpose(2, 3, 0, 1, 4, 5), shape, stride, padding)
+
+
+def _conv_weight_grad(x, g, shape, stride=1, padding=0):
+    """w̄ of y = conv2d(x, w), w of `shape`: each kernel entry's signal times the inputs it met, summed."""
+    f, c, kh, kw = shape
+    win = _windows(x, kh, kw, stride, padding)
+    n, _, oh, ow = win.shape[:4]
+    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
+    return (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(shape)
+
+
+def _window_max(win):
+    """The max of each window of a _windows view."""
+    y = win[..., 0, 0].copy()
+    for i in range(win.shape[-2]):
+        for j in range(win.shape[-1]):
+            np.maximum(y, win[..., i, j], out=y)
+    return y
+
+
+def _first_max(win, y):
+    """hit[i, j]: whether entry (i, j) of each window is the first, in row-major order, to hold the window's
+    max y (PyTorch's choice when entries tie: the whole signal goes to that one)."""
+    kh, kw = win.shape[-2:]
+    hit = np.empty((kh, kw, *y.shape), bool)
+    taken = np.zeros(y.shape, bool)
+    for i in range(kh):
+        for j in range(kw):
+            np.equal(win[..., i, j], y, out=hit[i, j])
+            hit[i, j] &= ~taken
+            taken |= hit[i, j]
+    return hit
+
+
+def _max_pool(x, k, stride=None):
+    """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping by stride (default k)."""
+    return _window_max(_windows(x, k, k, stride or k))
+
+
+def _max_pool_grad(g, x, k, stride=None):
+    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
+    win = _windows(x, k, k, stride or k)
+    return _fold(np.where(_first_max(win, _window_max(win)), g, 0.0), np.shape(x), stride or k)
+
+
+def _max_pool_select(a, x, k, stride=None):
+    """a at each window's entry holding x's max (the first, at a tie): the adjoint of _max_pool_grad in g."""
+    win, picked = _windows(x, k, k, stride or k), _windows(a, k, k, stride or k)
+    hit = _first_max(win, _window_max(win))
+    return sum(np.where(hit[i, j], picked[..., i, j], 0.0) for i in range(k) for j in range(k))
+
+
+def _avg_pool(x, k, stride=None):
+    """torch's avg_pool2d over x's last two axes: the mean of each k x k window, stepping by stride (default k)."""
+    win = _windows(x, k, k, stride or k)
+    return sum(win[..., i, j] for i in range(k) for j in range(k)) / (k * k)
+
+
+def _avg_pool_grad(g, shape, k, stride=None):
+    """x̄ of y = avg_pool2d(x), x of `shape`: each window's signal shared equally by its k * k entries."""
+    return _fold(np.broadcast_to(g / (k * k), (k, k, *np.shape(g))), shape, stride or k)
