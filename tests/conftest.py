@@ -34,6 +34,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 # table: tests get it through the fixtures below (and tests/test_examples.py holds it to examples/).
 EXAMPLE_DATA = {
     "chain_rule.gc": "chain_rule.npz",
+    "digits_cnn.gc": "digits_test.npz",
     "digits_mlp.gc": "digits_test.npz",
     "least_squares.gc": "least_squares.npz",
     "logistic_least_squares.gc": "logistic_least_squares.npz",

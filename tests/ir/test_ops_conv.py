@@ -476,3 +476,27 @@ def test_bad_calls(call, words):
 def test_the_gradient_ops_are_graphcs_own(name):
     e = error_of(f"y = {name}(x, x, x)\nL = sum(y)")
     assert "unknown function" in e.message
+
+
+# ---- the example: examples/digits_cnn.gc ----------------------------------------------------------------
+
+
+def test_the_digits_cnn_example_trains_through_the_command_line_to_96_percent_held_out(tmp_path):
+    import re
+
+    from clitools import REPO, run_cleanly
+
+    ex = REPO / "examples"
+    r = run_cleanly(
+        "train", ex / "digits_cnn.gc", "--data", ex / "digits_train.npz", "--val", ex / "digits_test.npz",
+        "--lr", "0.5", "--schedule", "halve", "--epochs", "20", "--batch-size", "32", "--metric", "accuracy",
+        "--quiet", "-o", tmp_path / "params.npz",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    held_out = float(re.search(r"^val accuracy = ([0-9.]+)$", r.stdout, re.MULTILINE).group(1))
+    assert held_out >= 0.96, r.stdout
+    # the params it wrote classify the held-out images as it says
+    m = graphc.load(ex / "digits_cnn.gc")
+    test = dict(np.load(ex / "digits_test.npz"))
+    Y = m.evaluate({"X": test["X"], "T": test["T"], **np.load(tmp_path / "params.npz")})["Y"]
+    assert np.mean(np.argmax(Y, axis=1) == test["labels"]) == pytest.approx(held_out, abs=1e-6)
