@@ -11,9 +11,9 @@ The model:
     # 2x2 block, so a pattern moved by a pixel still counts; a dense softmax layer,
     # as in "Softmax Regression", reads the pooled responses.
     #
-    #   image      I = X reshaped to [N, 1, 8, 8]          (1 channel: grey levels)
-    #   features   H = relu(conv2d(I, K, padding=1) + c)   [N, 16, 8, 8]
-    #              H[n, f, i, j] = relu(sum_{u,v} K[f, 0, u, v] I[n, 0, i+u-1, j+v-1] + c[f])
+    #   images     V = X reshaped to [N, 1, 8, 8]          (1 channel: grey levels)
+    #   features   H = relu(conv2d(V, K, padding=1) + c)   [N, 16, 8, 8]
+    #              H[n, f, i, j] = relu(sum_{u,v} K[f, 0, u, v] V[n, 0, i+u-1, j+v-1] + c[f])
     #   pooled     P = max_pool2d(H, 2)                    [N, 16, 4, 4]
     #   scores     Z = P flattened to [N, 256] @ W + b     [N, 10]
     #   L = - sum_k t_k log softmax(Z)_k, averaged over the examples.
@@ -33,8 +33,8 @@ The model:
     param c: [16, 1, 1] = 0             # a bias per filter, broadcast over the image
     param W: [256, 10] = glorot         # pooled features -> 10 class scores
     param b: [10] = 0
-    I = reshape(X, [N, 1, 8, 8])        # each row back to an 8x8 image
-    H = relu(conv2d(I, K, padding=1) + c)   # feature maps; padding 1 keeps them 8x8
+    V = reshape(X, [N, 1, 8, 8])        # each row back to an 8x8 image
+    H = relu(conv2d(V, K, padding=1) + c)   # feature maps; padding 1 keeps them 8x8
     P = max_pool2d(H, 2)                # max of each 2x2 block: [N, 16, 4, 4]
     Z = reshape(P, [N, 256]) @ W + b    # class scores, [N, 10]
     Y = softmax(Z)                      # class probabilities
@@ -72,29 +72,15 @@ def _conv_weight_grad(x, g, shape, stride=1, padding=0):
 
 
 def _first_max(win, y):
-    """hit[i, j]: whether entry (i, j) of each window is the first, in row-major order, to hold the window's
-    max y (PyTorch's choice when entries tie: the whole signal goes to that one)."""
-    kh, kw = win.shape[-2:]
-    hit = np.empty((kh, kw, *y.shape), bool)
-    taken = np.zeros(y.shape, bool)
-    for i in range(kh):
-        for j in range(kw):
-            np.equal(win[..., i, j], y, out=hit[i, j])
-            hit[i, j] &= ~taken
-            taken |= hit[i, j]
-    return hit
-
-
-def _fold(cols, shape, stride, padding=0):
-    """The adjoint of _windows: cols[i, j] ([..., H', W'], a value for entry (i, j) of every window) added back
-    where each entry came from, into zeros of `shape` (overlapping windows add up; the padding is dropped)."""
-    kh, kw, *_, oh, ow = cols.shape
-    p = padding
-    out = np.zeros((*shape[:-2], shape[-2] + 2 * p, shape[-1] + 2 * p), cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[..., i : i + stride * oh : stride, j : j + stride * ow : stride] += cols[i, j]
-    return out[..., p : p + shape[-2], p : p + shape[-1]] if p else out
+    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is first met at that entry,
+    in row-major order (PyTorch's choice when entries tie: the whole signal goes to that one)."""
+    taken = np.zeros(np.shape(y), bool)
+    for i in range(win.shape[-2]):
+        for j in range(win.shape[-1]):
+            hit = win[..., i, j] == y
+            hit &= ~taken
+            taken |= hit
+            yield i, j, hit
 
 
 def _log_softmax(x, axis=-1):
@@ -105,28 +91,32 @@ def _log_softmax(x, axis=-1):
 
 def _max_pool(x, k, stride=None):
     """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping by stride (default k)."""
-    return _window_max(_windows(x, k, k, stride or k))
-
-
-def _max_pool_grad(g, x, k, stride=None):
-    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
     win = _windows(x, k, k, stride or k)
-    return _fold(np.where(_first_max(win, _window_max(win)), g, 0.0), np.shape(x), stride or k)
+    entries = [win[..., i, j] for i in range(k) for j in range(k)]
+    y = np.maximum(entries[0], entries[-1])  # (k = 1: the one entry, copied)
+    for e in entries[1:-1]:
+        np.maximum(y, e, out=y)
+    return y
+
+
+def _max_pool_grad(g, x, y, k, stride=None):
+    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
+    s = stride or k
+    out = np.zeros(np.shape(x), np.result_type(g, x))
+    oh, ow = np.shape(y)[-2:]
+    for i, j, hit in _first_max(_windows(x, k, k, s), y):
+        entries = out[..., i : i + s * oh : s, j : j + s * ow : s]
+        if s < k:  # overlapping windows share entries
+            entries += np.where(hit, g, 0.0)
+        else:  # (a write, not a read and a write: a pass over strided memory is most of the cost)
+            entries[...] = np.where(hit, g, 0.0)
+    return out
 
 
 def _softmax(x, axis=-1):
     x = np.asarray(x)  # (an input given as a list has no .max)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def _window_max(win):
-    """The max of each window of a _windows view."""
-    y = win[..., 0, 0].copy()
-    for i in range(win.shape[-2]):
-        for j in range(win.shape[-1]):
-            np.maximum(y, win[..., i, j], out=y)
-    return y
 
 
 def _windows(x, kh, kw, stride, padding=0):
@@ -153,8 +143,8 @@ def forward(*, X, T, K, W, c=None, b=None):
     c = np.full((16, 1, 1), 0.0) if c is None else np.asarray(c, dtype=np.float64)
     b = np.full((10,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
-    I = np.reshape(X, (N, 1, 8, 8))  # line 34
-    tmp1 = _conv(I, K, padding=1) + c  # line 35
+    V = np.reshape(X, (N, 1, 8, 8))  # line 34
+    tmp1 = _conv(V, K, padding=1) + c  # line 35
     H = np.maximum(tmp1, 0.0)  # line 35
     P = _max_pool(H, k=2)  # line 36
     tmp2 = np.reshape(P, (N, 256))  # line 37
@@ -169,7 +159,7 @@ def forward(*, X, T, K, W, c=None, b=None):
         "c": c,
         "W": W,
         "b": b,
-        "I": I,
+        "V": V,
         "H": H,
         "P": P,
         "Z": Z,
@@ -191,8 +181,8 @@ def loss_and_grad(*, X, T, K, W, c=None, b=None):
     b = np.full((10,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
     N = X.shape[0]  # the model's dim N
     # forward pass
-    I = np.reshape(X, (N, 1, 8, 8))  # line 34
-    tmp1 = _conv(I, K, padding=1) + c  # line 35
+    V = np.reshape(X, (N, 1, 8, 8))  # line 34
+    tmp1 = _conv(V, K, padding=1) + c  # line 35
     H = np.maximum(tmp1, 0.0)  # line 35
     P = _max_pool(H, k=2)  # line 36
     tmp2 = np.reshape(P, (N, 256))  # line 37
@@ -207,8 +197,8 @@ def loss_and_grad(*, X, T, K, W, c=None, b=None):
     b_bar = Z_bar.sum(axis=0)  # line 37
     W_bar = tmp2.T @ Z_bar  # line 37
     P_bar = np.reshape(Z_bar @ W.T, np.shape(P))  # line 37
-    H_bar = _max_pool_grad(P_bar, H, k=2)  # line 36
+    H_bar = _max_pool_grad(P_bar, H, P, k=2)  # line 36
     tmp5 = np.where(tmp1 > 0.0, H_bar, 0.0)  # line 35
     c_bar = tmp5.sum(axis=(0, 2, 3)).reshape(np.shape(c))  # line 35
-    K_bar = _conv_weight_grad(I, tmp5, np.shape(K), padding=1)  # line 35
+    K_bar = _conv_weight_grad(V, tmp5, np.shape(K), padding=1)  # line 35
     return L, {"K": K_bar, "c": c_bar, "W": W_bar, "b": b_bar}
