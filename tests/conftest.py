@@ -35,6 +35,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 EXAMPLE_DATA = {
     "attention.gc": "attention.npz",
     "chain_rule.gc": "chain_rule.npz",
+    "digits_cnn.gc": "digits_test.npz",
     "digits_mlp.gc": "digits_test.npz",
     "digits_mlp2.gc": "digits_test.npz",
     "embedding.gc": "embedding_test.npz",

@@ -623,9 +623,9 @@ _op(
 # conv2d(x, w) is bilinear: its gradients are its adjoints in x and in w applied to the signal, ops that read
 # the argument they are the gradient of only for its shape; the adjoint of an adjoint is conv2d again, so the
 # derivatives of every order are these three ops. Pooling likewise: max_pool2d's gradient sends each window's
-# signal to the window's max (max_pool2d_grad, linear in the signal), whose adjoint picks each window's max
-# entry (max_pool2d_select), whose adjoint is max_pool2d_grad; avg_pool2d's gradient is its adjoint, whose
-# adjoint is avg_pool2d.
+# signal to the window's max (max_pool2d_grad(g, x, y), linear in g; it reads the pooled y = max_pool2d(x) not
+# to find the maxima again), whose adjoint picks each window's max entry (max_pool2d_select), whose adjoint is
+# max_pool2d_grad; avg_pool2d's gradient is its adjoint, whose adjoint is avg_pool2d.
 conv2d, conv2d_input_grad, conv2d_weight_grad = map(_call, ["conv2d", "conv2d_input_grad", "conv2d_weight_grad"])
 max_pool2d_grad, max_pool2d_select = map(_call, ["max_pool2d_grad", "max_pool2d_select"])
 avg_pool2d, avg_pool2d_grad = map(_call, ["avg_pool2d", "avg_pool2d_grad"])
@@ -635,12 +635,12 @@ def conv2d_shape(shapes, attrs, dims):
     return S.conv2d(shapes[0], shapes[1], attrs.get("stride", 1), attrs.get("padding", 0), dims)
 
 
-def pooled(name: str, of: int = 0) -> ShapeRule:
-    """The shape rule of a pooling op: argument `of` pooled by a k x k window (stride default k)."""
+def pooled(name: str) -> ShapeRule:
+    """The shape rule of a pooling op: x pooled by a k x k window (stride default k)."""
 
     def rule(shapes, attrs, dims):
         stride = attrs.get("stride")
-        return S.pool2d(name, shapes[of], attrs["k"], attrs["k"] if stride is None else stride)
+        return S.pool2d(name, shapes[0], attrs["k"], attrs["k"] if stride is None else stride)
 
     return rule
 
@@ -686,24 +686,24 @@ _op(
     "max_pool2d",
     1,
     pooled("max_pool2d"),
-    lambda y, g, x: (max_pool2d_grad(g, x, **y.attrs),),
+    lambda y, g, x: (max_pool2d_grad(g, x, y, **y.attrs),),
     positional=("k",),
     **_pool,
 )
-_op(  # x is read for where each window's max is, which is piecewise constant: no gradient flows to it
+_op(  # x and y say where each window's max is, which is piecewise constant: no gradient flows to them
     "max_pool2d_grad",
-    2,
+    3,
     like_second,
-    lambda y, a, g, x: (max_pool2d_select(a, x, **y.attrs), None),
+    lambda r, a, g, x, y: (max_pool2d_select(a, x, y, **r.attrs), None, None),
     label="max_pool2dᵀ",
     user=False,
     **_pool,
 )
 _op(
     "max_pool2d_select",
-    2,
-    pooled("max_pool2d", of=1),
-    lambda y, b, a, x: (max_pool2d_grad(b, x, **y.attrs), None),
+    3,
+    lambda shapes, attrs, dims: shapes[2],
+    lambda r, b, a, x, y: (max_pool2d_grad(b, x, y, **r.attrs), None, None),
     label="at max",
     user=False,
     **_pool,

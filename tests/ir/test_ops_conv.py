@@ -322,25 +322,26 @@ def test_hvp_of_a_kernel_used_twice_agrees_with_pytorch():
         assert_close(m.compiled([wrt], order=2).hvp(d, **v), want, rtol=1e-10, atol=1e-10, what=f"emitted {wrt}")
 
 
-# graphc's own ops, made only by derivative rules: (name, argument shapes, attrs); each appears in a backward
-# graph, and its own derivative in the next one (order 2 and beyond)
+# graphc's own ops, made only by derivative rules: (name, argument shapes, attrs, the arguments with a
+# derivative); each appears in a backward graph, and its own derivative in the next one (order 2 and beyond).
+# max_pool2d_grad(g, x, y) and max_pool2d_select(a, x, y) read y = max_pool2d(x) and x for where the maxima
+# are: y is made so, and neither is perturbed (their derivative is 0 wherever it exists).
 GRADIENT_OPS = [
-    ("conv2d_input_grad", [(2, 3, 4, 4), (3, 2, 3, 2), (2, 2, 7, 6)], {"stride": 2, "padding": 1}),
-    ("conv2d_weight_grad", [(2, 2, 7, 6), (2, 3, 4, 4), (3, 2, 3, 2)], {"stride": 2, "padding": 1}),
-    ("max_pool2d_grad", [(2, 2, 2, 2), (2, 2, 5, 5)], {"k": 3, "stride": 2}),
-    ("max_pool2d_select", [(2, 2, 5, 5), (2, 2, 5, 5)], {"k": 3, "stride": 2}),
-    ("max_pool2d_select", [(1, 2, 6, 6), (1, 2, 6, 6)], {"k": 2}),
-    ("avg_pool2d_grad", [(2, 2, 2, 2), (2, 2, 5, 5)], {"k": 2, "stride": 2}),
-    ("reshape_like", [(2, 6), (3, 4)], {}),
+    ("conv2d_input_grad", [(2, 3, 4, 4), (3, 2, 3, 2), (2, 2, 7, 6)], {"stride": 2, "padding": 1}, [0, 1]),
+    ("conv2d_weight_grad", [(2, 2, 7, 6), (2, 3, 4, 4), (3, 2, 3, 2)], {"stride": 2, "padding": 1}, [0, 1]),
+    ("max_pool2d_grad", [(2, 2, 2, 2), (2, 2, 5, 5), (2, 2, 2, 2)], {"k": 3, "stride": 2}, [0]),
+    ("max_pool2d_grad", [(1, 2, 3, 3), (1, 2, 6, 6), (1, 2, 3, 3)], {"k": 2}, [0]),
+    ("max_pool2d_select", [(2, 2, 5, 5), (2, 2, 5, 5), (2, 2, 2, 2)], {"k": 3, "stride": 2}, [0]),
+    ("max_pool2d_select", [(1, 2, 6, 6), (1, 2, 6, 6), (1, 2, 3, 3)], {"k": 2}, [0]),
+    ("avg_pool2d_grad", [(2, 2, 2, 2), (2, 2, 5, 5)], {"k": 2, "stride": 2}, [0]),
+    ("reshape_like", [(2, 6), (3, 4)], {}, [0]),
 ]
 
 
-@pytest.mark.parametrize(("name", "shapes", "attrs"), GRADIENT_OPS, ids=lambda c: str(c))
-def test_the_gradient_ops_own_derivatives_match_finite_differences(name, shapes, attrs):
+@pytest.mark.parametrize(("name", "shapes", "attrs", "read"), GRADIENT_OPS, ids=lambda c: str(c))
+def test_the_gradient_ops_own_derivatives_match_finite_differences(name, shapes, attrs, read):
     """L = sum(r * op(a0, a1, ...)) for an op no model text can call: its derivative rule (which third and
-    higher derivatives of the user's ops use) against finite differences, w.r.t. each argument it reads."""
-    from graphc.ir import ops as O
-
+    higher derivatives of the user's ops use) against finite differences."""
     decl = "".join(f"input a{k}: {list(s)}\n" for k, s in enumerate(shapes))
     m = graphc.compile(decl + "input r\ny = identity(a0)\nL = sum(r * y)\n")
     g = m.graph
@@ -349,10 +350,12 @@ def test_the_gradient_ops_own_derivatives_match_finite_differences(name, shapes,
     g.set_args(y, [g.names[f"a{k}"] for k in range(len(shapes))])
     g.infer_all()
     values = {f"a{k}": rng(20 + k).normal(size=s) for k, s in enumerate(shapes)}
+    if name.startswith("max_pool2d"):
+        values["a2"] = F.max_pool2d(torch.tensor(values["a1"]), attrs["k"], attrs.get("stride")).numpy()
     values["r"] = rng(30).normal(size=g[y]["shape"])
-    read = [f"a{k}" for k in range(len(shapes)) if k not in O.OPS[name].shape_only]
-    _, grads = m.loss_and_grad(values, wrt=read)
-    for a in read:
+    wrt = [f"a{k}" for k in read]
+    _, grads = m.loss_and_grad(values, wrt=wrt)
+    for a in wrt:
         assert_matches_finite_differences(m, values, a, grads[a])
 
 
@@ -477,3 +480,27 @@ def test_bad_calls(call, words):
 def test_the_gradient_ops_are_graphcs_own(name):
     e = error_of(f"y = {name}(x, x, x)\nL = sum(y)")
     assert "unknown function" in e.message
+
+
+# ---- the example: examples/digits_cnn.gc ----------------------------------------------------------------
+
+
+def test_the_digits_cnn_example_trains_through_the_command_line_to_96_percent_held_out(tmp_path):
+    import re
+
+    from clitools import REPO, run_cleanly
+
+    ex = REPO / "examples"
+    r = run_cleanly(
+        "train", ex / "digits_cnn.gc", "--data", ex / "digits_train.npz", "--val", ex / "digits_test.npz",
+        "--lr", "0.5", "--schedule", "halve", "--epochs", "20", "--batch-size", "32", "--metric", "accuracy",
+        "--quiet", "-o", tmp_path / "params.npz",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    held_out = float(re.search(r"^val accuracy = ([0-9.]+)$", r.stdout, re.MULTILINE).group(1))
+    assert held_out >= 0.96, r.stdout
+    # the params it wrote classify the held-out images as it says
+    m = graphc.load(ex / "digits_cnn.gc")
+    test = dict(np.load(ex / "digits_test.npz"))
+    Y = m.evaluate({"X": test["X"], "T": test["T"], **np.load(tmp_path / "params.npz")})["Y"]
+    assert np.mean(np.argmax(Y, axis=1) == test["labels"]) == pytest.approx(held_out, abs=1e-6)

@@ -98,8 +98,8 @@ CODE = {
     "conv2d_input_grad": "_conv_input_grad({0}, {1}, np.shape({2}){kw})",
     "conv2d_weight_grad": "_conv_weight_grad({0}, {1}, np.shape({2}){kw})",
     "max_pool2d": "_max_pool({0}{kw})",
-    "max_pool2d_grad": "_max_pool_grad({0}, {1}{kw})",
-    "max_pool2d_select": "_max_pool_select({0}, {1}{kw})",
+    "max_pool2d_grad": "_max_pool_grad({0}, {1}, {2}{kw})",
+    "max_pool2d_select": "_max_pool_select({0}, {1}, {2}{kw})",
     "avg_pool2d": "_avg_pool({0}{kw})",
     "avg_pool2d_grad": "_avg_pool_grad({0}, np.shape({1}){kw})",
 }

@@ -216,45 +216,46 @@ def _conv_weight_grad(x, g, shape, stride=1, padding=0):
     return (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(shape)
 
 
-def _window_max(win):
-    """The max of each window of a _windows view."""
-    y = win[..., 0, 0].copy()
+def _first_max(win, y):
+    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is first met at that entry,
+    in row-major order (PyTorch's choice when entries tie: the whole signal goes to that one)."""
+    taken = np.zeros(np.shape(y), bool)
     for i in range(win.shape[-2]):
         for j in range(win.shape[-1]):
-            np.maximum(y, win[..., i, j], out=y)
-    return y
-
-
-def _first_max(win, y):
-    """hit[i, j]: whether entry (i, j) of each window is the first, in row-major order, to hold the window's
-    max y (PyTorch's choice when entries tie: the whole signal goes to that one)."""
-    kh, kw = win.shape[-2:]
-    hit = np.empty((kh, kw, *y.shape), bool)
-    taken = np.zeros(y.shape, bool)
-    for i in range(kh):
-        for j in range(kw):
-            np.equal(win[..., i, j], y, out=hit[i, j])
-            hit[i, j] &= ~taken
-            taken |= hit[i, j]
-    return hit
+            hit = win[..., i, j] == y
+            hit &= ~taken
+            taken |= hit
+            yield i, j, hit
 
 
 def _max_pool(x, k, stride=None):
     """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping by stride (default k)."""
-    return _window_max(_windows(x, k, k, stride or k))
-
-
-def _max_pool_grad(g, x, k, stride=None):
-    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
     win = _windows(x, k, k, stride or k)
-    return _fold(np.where(_first_max(win, _window_max(win)), g, 0.0), np.shape(x), stride or k)
+    entries = [win[..., i, j] for i in range(k) for j in range(k)]
+    y = np.maximum(entries[0], entries[-1])  # (k = 1: the one entry, copied)
+    for e in entries[1:-1]:
+        np.maximum(y, e, out=y)
+    return y
 
 
-def _max_pool_select(a, x, k, stride=None):
-    """a at each window's entry holding x's max (the first, at a tie): the adjoint of _max_pool_grad in g."""
-    win, picked = _windows(x, k, k, stride or k), _windows(a, k, k, stride or k)
-    hit = _first_max(win, _window_max(win))
-    return sum(np.where(hit[i, j], picked[..., i, j], 0.0) for i in range(k) for j in range(k))
+def _max_pool_grad(g, x, y, k, stride=None):
+    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
+    s = stride or k
+    out = np.zeros(np.shape(x), np.result_type(g, x))
+    oh, ow = np.shape(y)[-2:]
+    for i, j, hit in _first_max(_windows(x, k, k, s), y):
+        entries = out[..., i : i + s * oh : s, j : j + s * ow : s]
+        if s < k:  # overlapping windows share entries
+            entries += np.where(hit, g, 0.0)
+        else:  # (a write, not a read and a write: a pass over strided memory is most of the cost)
+            entries[...] = np.where(hit, g, 0.0)
+    return out
+
+
+def _max_pool_select(a, x, y, k, stride=None):
+    """a at each window's entry holding x's max y (the first, at a tie): the adjoint of _max_pool_grad in g."""
+    picked = _windows(a, k, k, stride or k)
+    return sum(np.where(hit, picked[..., i, j], 0.0) for i, j, hit in _first_max(_windows(x, k, k, stride or k), y))
 
 
 def _avg_pool(x, k, stride=None):
