@@ -157,68 +157,80 @@ def _unconcat(g, *xs, part, axis=0):
 
 
 # ---- convolution and pooling ---------------------------------------------------------------
-# The windows of an image are strided views (_windows), worked on one window entry at a time: a pass over
-# the [..., H', W'] entries (i, j) of all windows at once. NumPy's reductions over the two small trailing
-# axes of a 6-d view are ~10x slower than these kh * kw passes.
+# (Copied into emitted modules: 88 columns, as ruff formats those.) The windows of an
+# image are a strided view (_windows), worked one window entry at a time: entry (i, j)
+# of all windows in one pass. NumPy's reductions over a 6-d view's two small trailing
+# axes are ~10x slower.
 
 
 def _windows(x, kh, kw, stride, padding=0):
-    """A read-only view of the kh x kw windows of x's last two axes (zero-padded by padding), stepping by
-    stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of every window."""
+    """A read-only view of the kh x kw windows of x's last two axes (zero-padded by
+    padding) stepping by stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of
+    every window."""
     x = np.asarray(x)
     if padding:
         p = padding
-        padded = np.zeros((*x.shape[:-2], x.shape[-2] + 2 * p, x.shape[-1] + 2 * p), x.dtype)
+        *lead, h, w = x.shape
+        padded = np.zeros((*lead, h + 2 * p, w + 2 * p), x.dtype)
         padded[..., p:-p, p:-p] = x
         x = padded
     *lead, h, w = x.shape
     *steps, sh, sw = x.strides
     shape = (*lead, (h - kh) // stride + 1, (w - kw) // stride + 1, kh, kw)
-    return np.lib.stride_tricks.as_strided(x, shape, (*steps, sh * stride, sw * stride, sh, sw), writeable=False)
+    steps = (*steps, sh * stride, sw * stride, sh, sw)
+    return np.lib.stride_tricks.as_strided(x, shape, steps, writeable=False)
 
 
 def _fold(cols, shape, stride, padding=0):
-    """The adjoint of _windows: cols[i, j] ([..., H', W'], a value for entry (i, j) of every window) added back
-    where each entry came from, into zeros of `shape` (overlapping windows add up; the padding is dropped)."""
+    """The adjoint of _windows: cols[i, j] ([..., H', W'], a value for entry (i, j) of
+    every window) added back where each entry came from, into zeros of `shape`
+    (overlapping windows add up; the padding is dropped)."""
     kh, kw, *_, oh, ow = cols.shape
-    p = padding
-    out = np.zeros((*shape[:-2], shape[-2] + 2 * p, shape[-1] + 2 * p), cols.dtype)
+    *lead, h, w = shape
+    p, s = padding, stride
+    out = np.zeros((*lead, h + 2 * p, w + 2 * p), cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            out[..., i : i + stride * oh : stride, j : j + stride * ow : stride] += cols[i, j]
-    return out[..., p : p + shape[-2], p : p + shape[-1]] if p else out
+            out[..., i : i + s * oh : s, j : j + s * ow : s] += cols[i, j]
+    return out[..., p : p + h, p : p + w] if p else out
 
 
 def _conv(x, w, stride=1, padding=0):
-    """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W], w [F, C, kh, kw] ->
-    [N, F, H', W'], one matrix product per image with its windows as columns (im2col)."""
+    """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W] and
+    w [F, C, kh, kw] -> [N, F, H', W'], one matrix product per image, its windows as the
+    columns (im2col)."""
     f, c, kh, kw = w.shape
     win = _windows(x, kh, kw, stride, padding)
     n, _, oh, ow = win.shape[:4]
-    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # (the one copy)
+    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # (a copy)
     return (w.reshape(f, c * kh * kw) @ cols).reshape(n, f, oh, ow)
 
 
 def _conv_input_grad(g, w, shape, stride=1, padding=0):
-    """x̄ of y = conv2d(x, w), x of `shape`: each output's signal spread back over its window, weighted by w."""
+    """x̄ of y = conv2d(x, w), x of `shape`: each output's signal spread back over its
+    window, weighted by w."""
     f, c, kh, kw = w.shape
     n, _, oh, ow = g.shape
-    cols = (w.reshape(f, c * kh * kw).T @ g.reshape(n, f, oh * ow)).reshape(n, c, kh, kw, oh, ow)
-    return _fold(cols.transpose(2, 3, 0, 1, 4, 5), shape, stride, padding)
+    cols = w.reshape(f, c * kh * kw).T @ g.reshape(n, f, oh * ow)
+    cols = cols.reshape(n, c, kh, kw, oh, ow).transpose(2, 3, 0, 1, 4, 5)
+    return _fold(cols, shape, stride, padding)
 
 
 def _conv_weight_grad(x, g, shape, stride=1, padding=0):
-    """w̄ of y = conv2d(x, w), w of `shape`: each kernel entry's signal times the inputs it met, summed."""
+    """w̄ of y = conv2d(x, w), w of `shape`: each kernel entry's signal times the inputs
+    it met, summed."""
     f, c, kh, kw = shape
     win = _windows(x, kh, kw, stride, padding)
     n, _, oh, ow = win.shape[:4]
     cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
-    return (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(shape)
+    w_bar = (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0)
+    return w_bar.reshape(shape)
 
 
 def _first_max(win, y):
-    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is first met at that entry,
-    in row-major order (PyTorch's choice when entries tie: the whole signal goes to that one)."""
+    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is
+    first met at that entry, in row-major order (PyTorch's choice when entries tie: the
+    whole signal goes to that one)."""
     taken = np.zeros(np.shape(y), bool)
     for i in range(win.shape[-2]):
         for j in range(win.shape[-1]):
@@ -229,7 +241,8 @@ def _first_max(win, y):
 
 
 def _max_pool(x, k, stride=None):
-    """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping by stride (default k)."""
+    """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping
+    by stride (default k)."""
     win = _windows(x, k, k, stride or k)
     entries = [win[..., i, j] for i in range(k) for j in range(k)]
     y = np.maximum(entries[0], entries[-1])  # (k = 1: the one entry, copied)
@@ -239,7 +252,8 @@ def _max_pool(x, k, stride=None):
 
 
 def _max_pool_grad(g, x, y, k, stride=None):
-    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
+    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max
+    (the first, at a tie)."""
     s = stride or k
     out = np.zeros(np.shape(x), np.result_type(g, x))
     oh, ow = np.shape(y)[-2:]
@@ -247,23 +261,27 @@ def _max_pool_grad(g, x, y, k, stride=None):
         entries = out[..., i : i + s * oh : s, j : j + s * ow : s]
         if s < k:  # overlapping windows share entries
             entries += np.where(hit, g, 0.0)
-        else:  # (a write, not a read and a write: a pass over strided memory is most of the cost)
+        else:  # a write, not a read and a write: strided passes are the cost
             entries[...] = np.where(hit, g, 0.0)
     return out
 
 
 def _max_pool_select(a, x, y, k, stride=None):
-    """a at each window's entry holding x's max y (the first, at a tie): the adjoint of _max_pool_grad in g."""
+    """a at each window's entry holding x's max y (the first, at a tie): the adjoint of
+    _max_pool_grad in g."""
     picked = _windows(a, k, k, stride or k)
-    return sum(np.where(hit, picked[..., i, j], 0.0) for i, j, hit in _first_max(_windows(x, k, k, stride or k), y))
+    hits = _first_max(_windows(x, k, k, stride or k), y)
+    return sum(np.where(hit, picked[..., i, j], 0.0) for i, j, hit in hits)
 
 
 def _avg_pool(x, k, stride=None):
-    """torch's avg_pool2d over x's last two axes: the mean of each k x k window, stepping by stride (default k)."""
+    """torch's avg_pool2d over x's last two axes: the mean of each k x k window,
+    stepping by stride (default k)."""
     win = _windows(x, k, k, stride or k)
     return sum(win[..., i, j] for i in range(k) for j in range(k)) / (k * k)
 
 
 def _avg_pool_grad(g, shape, k, stride=None):
-    """x̄ of y = avg_pool2d(x), x of `shape`: each window's signal shared equally by its k * k entries."""
+    """x̄ of y = avg_pool2d(x), x of `shape`: each window's signal shared equally by its
+    k * k entries."""
     return _fold(np.broadcast_to(g / (k * k), (k, k, *np.shape(g))), shape, stride or k)

@@ -53,27 +53,31 @@ import numpy as np
 
 
 def _conv(x, w, stride=1, padding=0):
-    """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W], w [F, C, kh, kw] ->
-    [N, F, H', W'], one matrix product per image with its windows as columns (im2col)."""
+    """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W] and
+    w [F, C, kh, kw] -> [N, F, H', W'], one matrix product per image, its windows as the
+    columns (im2col)."""
     f, c, kh, kw = w.shape
     win = _windows(x, kh, kw, stride, padding)
     n, _, oh, ow = win.shape[:4]
-    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # (the one copy)
+    cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)  # (a copy)
     return (w.reshape(f, c * kh * kw) @ cols).reshape(n, f, oh, ow)
 
 
 def _conv_weight_grad(x, g, shape, stride=1, padding=0):
-    """w̄ of y = conv2d(x, w), w of `shape`: each kernel entry's signal times the inputs it met, summed."""
+    """w̄ of y = conv2d(x, w), w of `shape`: each kernel entry's signal times the inputs
+    it met, summed."""
     f, c, kh, kw = shape
     win = _windows(x, kh, kw, stride, padding)
     n, _, oh, ow = win.shape[:4]
     cols = win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
-    return (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(shape)
+    w_bar = (g.reshape(n, f, oh * ow) @ cols.transpose(0, 2, 1)).sum(axis=0)
+    return w_bar.reshape(shape)
 
 
 def _first_max(win, y):
-    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is first met at that entry,
-    in row-major order (PyTorch's choice when entries tie: the whole signal goes to that one)."""
+    """(i, j, hit) for each window entry (i, j): hit marks the windows whose max y is
+    first met at that entry, in row-major order (PyTorch's choice when entries tie: the
+    whole signal goes to that one)."""
     taken = np.zeros(np.shape(y), bool)
     for i in range(win.shape[-2]):
         for j in range(win.shape[-1]):
@@ -90,7 +94,8 @@ def _log_softmax(x, axis=-1):
 
 
 def _max_pool(x, k, stride=None):
-    """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping by stride (default k)."""
+    """torch's max_pool2d over x's last two axes: the max of each k x k window, stepping
+    by stride (default k)."""
     win = _windows(x, k, k, stride or k)
     entries = [win[..., i, j] for i in range(k) for j in range(k)]
     y = np.maximum(entries[0], entries[-1])  # (k = 1: the one entry, copied)
@@ -100,7 +105,8 @@ def _max_pool(x, k, stride=None):
 
 
 def _max_pool_grad(g, x, y, k, stride=None):
-    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max (the first, at a tie)."""
+    """x̄ of y = max_pool2d(x): each window's signal goes to the entry holding its max
+    (the first, at a tie)."""
     s = stride or k
     out = np.zeros(np.shape(x), np.result_type(g, x))
     oh, ow = np.shape(y)[-2:]
@@ -108,7 +114,7 @@ def _max_pool_grad(g, x, y, k, stride=None):
         entries = out[..., i : i + s * oh : s, j : j + s * ow : s]
         if s < k:  # overlapping windows share entries
             entries += np.where(hit, g, 0.0)
-        else:  # (a write, not a read and a write: a pass over strided memory is most of the cost)
+        else:  # a write, not a read and a write: strided passes are the cost
             entries[...] = np.where(hit, g, 0.0)
     return out
 
@@ -120,18 +126,21 @@ def _softmax(x, axis=-1):
 
 
 def _windows(x, kh, kw, stride, padding=0):
-    """A read-only view of the kh x kw windows of x's last two axes (zero-padded by padding), stepping by
-    stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of every window."""
+    """A read-only view of the kh x kw windows of x's last two axes (zero-padded by
+    padding) stepping by stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of
+    every window."""
     x = np.asarray(x)
     if padding:
         p = padding
-        padded = np.zeros((*x.shape[:-2], x.shape[-2] + 2 * p, x.shape[-1] + 2 * p), x.dtype)
+        *lead, h, w = x.shape
+        padded = np.zeros((*lead, h + 2 * p, w + 2 * p), x.dtype)
         padded[..., p:-p, p:-p] = x
         x = padded
     *lead, h, w = x.shape
     *steps, sh, sw = x.strides
     shape = (*lead, (h - kh) // stride + 1, (w - kw) // stride + 1, kh, kw)
-    return np.lib.stride_tricks.as_strided(x, shape, (*steps, sh * stride, sw * stride, sh, sw), writeable=False)
+    steps = (*steps, sh * stride, sw * stride, sh, sw)
+    return np.lib.stride_tricks.as_strided(x, shape, steps, writeable=False)
 
 
 def forward(*, X, T, K, W, c=None, b=None):
