@@ -146,8 +146,8 @@ class Writer:
             return _UNKNOWN
         lead = len(es) - len(rs)
         kept = tuple(lead + k for k, d in enumerate(rs) if d == 1 and es[lead + k] != 1)
-        if kept and lead:
-            return _UNKNOWN
+        if kept and lead:  # c̄ of a bias c: [F, 1, 1] for [N, F, H, W]: the sum over N, H and W (its 1s are shape)
+            return tuple(range(lead)) + kept, False
         return (tuple(range(lead)) or kept), bool(kept)
 
     def _countable(self, i: int) -> bool:
@@ -368,8 +368,16 @@ class Writer:
             return args[0]
         if op == "zeros_like":  # a gradient that is zero everywhere (e.g. through step): 0, of any shape
             return "0", ATOM
-        kw = {k: v for k, v in n["attrs"].items() if O.OPS[op].kwargs.get(k, None) != v and k in O.OPS[op].kwargs}
-        inner = ", ".join([a for a, _ in args] + [f"{k}={v}" for k, v in kw.items()])
+        spec = O.OPS[op]
+        kw = {k: v for k, v in n["attrs"].items() if spec.kwargs.get(k, None) != v and k in spec.kwargs}
+        # keywords as the model writes them: a list of dims as [N, 1, 8, 8], one given by position so
+        # (reshape(X, [N, 1, 8, 8]), max_pool2d(H, 2)), the others by name
+        shown = {k: "[" + ", ".join(map(str, v)) + "]" if type(v) is tuple else v for k, v in kw.items()}
+        inner = ", ".join(
+            [a for a, _ in args]
+            + [str(shown.pop(k)) for k in spec.positional if k in shown]
+            + [f"{k}={v}" for k, v in shown.items()]
+        )
         if op == "unbroadcast":
             how = self._sum_back(i)
             if how is None:
