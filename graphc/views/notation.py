@@ -370,12 +370,12 @@ class Writer:
             return "0", ATOM
         spec = O.OPS[op]
         kw = {k: v for k, v in n["attrs"].items() if spec.kwargs.get(k, None) != v and k in spec.kwargs}
-        # keywords as the model writes them: a list of dims as [N, 1, 8, 8], one given by position so
+        # keywords as the model writes them: a list of dims as [N, 1, 8, 8], a required one by position
         # (reshape(X, [N, 1, 8, 8]), max_pool2d(H, 2)), the others by name
         shown = {k: "[" + ", ".join(map(str, v)) + "]" if type(v) is tuple else v for k, v in kw.items()}
         inner = ", ".join(
             [a for a, _ in args]
-            + [str(shown.pop(k)) for k in spec.positional if k in shown]
+            + [str(shown.pop(k)) for k in spec.positional if k in shown and spec.kwargs[k] is O.REQUIRED]
             + [f"{k}={v}" for k, v in shown.items()]
         )
         if op == "unbroadcast":
