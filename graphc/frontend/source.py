@@ -75,6 +75,7 @@ def _finish(b: Builder) -> Graph:
 def _bind_const_dims(g: Graph) -> None:
     """SPEC §1: a const and a symbolic dim of one name are one size (`const N = 3` with `input X: [N, 2]`)."""
     dims = {d for i in g.names.values() if g[i]["op"] in ("input", "param") for d in g[i]["attrs"]["declared"] or ()}
+    dims |= {d for n in g._node.values() if n["op"] == "reshape" for d in n["attrs"]["shape"]}  # reshape(x, [N, -1])
     for name in dims & set(g.names):
         n = g[g.names[name]]
         if n["op"] != "const":

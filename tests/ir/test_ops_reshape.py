@@ -223,3 +223,8 @@ def test_hvp_agrees_with_pytorchs_double_backward():
     assert_close(m.hvp(v, direction, "W"), ref.numpy(), rtol=1e-11, atol=1e-12, what="interpreter hvp")
     mod = m.compiled(["W"], order=2)
     assert_close(mod.hvp(direction, **v), ref.numpy(), rtol=1e-11, atol=1e-12, what="emitted hvp")
+
+
+def test_a_const_fixes_a_dim_that_only_a_reshape_names():
+    m = graphc.compile("const M = 3\ninput x: [6]\ny = reshape(x, [M, -1])\nL = sum(y)")
+    assert m.graph[m.graph.names["y"]]["shape"] == (3, 2)

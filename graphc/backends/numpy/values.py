@@ -25,7 +25,10 @@ def init_param(name: str, init: tuple, shape: tuple, seed: int) -> np.ndarray:
         return rng.normal(init[1], init[2], shape)
     if kind == "uniform":
         return rng.uniform(init[1], init[2], shape)
-    fan_in, fan_out = shape[-2], shape[-1]  # rows feed columns, as in X @ W
+    if len(shape) == 4:  # a conv2d kernel [F, C, kh, kw]: each output reads C kh kw inputs (PyTorch's fans)
+        fan_in, fan_out = shape[1] * shape[2] * shape[3], shape[0] * shape[2] * shape[3]
+    else:
+        fan_in, fan_out = shape[-2], shape[-1]  # rows feed columns, as in X @ W
     if kind == "glorot":
         r = np.sqrt(6.0 / (fan_in + fan_out))
         return rng.uniform(-r, r, shape)
