@@ -508,7 +508,9 @@ def test_the_digits_cnn_example_trains_through_the_command_line_to_96_percent_he
 
 def test_he_and_glorot_initialise_a_kernel_by_its_receptive_field():
     """A kernel [F, C, kh, kw] reads C kh kw inputs per output, as PyTorch counts its fans."""
-    m = graphc.compile("param K: [64, 4, 3, 3] = he\nparam G: [64, 4, 3, 3] = glorot\ninput x: []\nL = sum(K) * x + sum(G)")
+    m = graphc.compile(
+        "param K: [64, 4, 3, 3] = he\nparam G: [64, 4, 3, 3] = glorot\ninput x: []\nL = sum(K) * x + sum(G)"
+    )
     v = m.evaluate({"x": 1.0})
     assert np.std(v["K"]) == pytest.approx(np.sqrt(2.0 / (4 * 9)), rel=0.05)
     assert np.abs(v["G"]).max() <= np.sqrt(6.0 / (4 * 9 + 64 * 9))
