@@ -17,9 +17,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -27,6 +24,9 @@ from numpy.lib.stride_tricks import as_strided  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from timing import median_times  # noqa: E402
+
 import graphc  # noqa: E402
 
 MODEL = REPO / "examples" / "digits_cnn.gc"
@@ -99,19 +99,6 @@ def step_values(n: int) -> dict:
         "W": rng.normal(0.0, 0.1, (256, 10)),
         "b": rng.normal(0.0, 0.1, 10),
     }
-
-
-def median_times(steps, repeat):
-    """Interleave the candidates in a new order each round, so that a slow moment of the machine (or the cold
-    caches after another library) hits them all alike."""
-    times = {name: [] for name, _ in steps}
-    rng = random.Random(0)
-    for _ in range(repeat):
-        for name, fn in rng.sample(steps, len(steps)):
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main():

@@ -17,9 +17,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_F
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -27,6 +24,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import MLP, mlp_values  # noqa: E402
+from timing import median_times  # noqa: E402
 
 import graphc  # noqa: E402
 
@@ -120,20 +118,6 @@ def peers(values):
     except ImportError:
         pass
     return out
-
-
-def median_times(steps, repeat):
-    """Interleave the candidates, so that a slow moment of the machine hits them all alike, in a new order
-    each round: the one that runs just after PyTorch finds the caches cold, and no candidate should always
-    be that one."""
-    times = {name: [] for name, _ in steps}
-    rng = random.Random(0)
-    for _ in range(repeat):
-        for name, fn in rng.sample(steps, len(steps)):
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main():
