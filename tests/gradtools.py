@@ -264,3 +264,19 @@ def ops_tested_in_files() -> set[str]:
             if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["OPS_TESTED"]:
                 out |= set(ast.literal_eval(node.value))
     return out
+
+
+def shapes_of(model: graphc.Model) -> dict[str, str]:
+    """Each named value's shape as `graphc check` writes it: "[N, 3]", "unknown"."""
+    return {name: shape for name, _, shape, _ in model.summary()}
+
+
+def error_of(src: str, **values):
+    """The GraphcError compiling src raises, or evaluating it on values."""
+    import pytest
+
+    with pytest.raises(graphc.GraphcError) as e:
+        m = graphc.compile(src)
+        if values:
+            m.evaluate(values)
+    return e.value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradtools import assert_close, assert_matches_finite_differences
+from gradtools import assert_close, assert_matches_finite_differences, error_of, shapes_of
 
 import graphc
 from graphc import GraphcError
@@ -22,18 +22,6 @@ F = torch.nn.functional
 
 def rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def shapes_of(model: graphc.Model) -> dict[str, str]:
-    return {name: shape for name, _, shape, _ in model.summary()}
-
-
-def error_of(src: str, **values) -> GraphcError:
-    with pytest.raises(GraphcError) as e:
-        m = graphc.compile(src)
-        if values:
-            m.evaluate(values)
-    return e.value
 
 
 def torch_grads(fn, values: dict, wrt: list[str]):

@@ -9,25 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gradtools import assert_close, assert_matches_finite_differences
+from gradtools import assert_close, assert_matches_finite_differences, error_of, shapes_of
 
 import graphc
-from graphc import GraphcError
 
 torch = pytest.importorskip("torch")
 OPS_TESTED = {"reshape"}
-
-
-def shapes_of(model: graphc.Model) -> dict[str, str]:
-    return {name: shape for name, _, shape, _ in model.summary()}
-
-
-def error_of(src: str, **values) -> GraphcError:
-    with pytest.raises(GraphcError) as e:
-        m = graphc.compile(src)
-        if values:
-            m.evaluate(values)
-    return e.value
 
 
 # ---- forward -------------------------------------------------------------------------------------
