@@ -59,3 +59,16 @@ def test_the_deeper_digits_network_written_with_layers_trains_to_96_percent(tmp_
     assert r.returncode == 0, r.stderr
     held_out = float(re.search(r"val accuracy = ([0-9.]+)", r.stdout + r.stderr).group(1))
     assert held_out >= 0.96
+
+
+def test_the_readmes_language_example_is_a_model_that_runs():
+    text = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("### The language", 1)[1].split("```\n")[1]
+    m = graphc.compile(block, str(EXAMPLES / "readme.gc"))  # (beside layers.gc, as if in examples/)
+    rng = np.random.default_rng(0)
+    values = {"X": rng.random((3, 64)), "tokens": np.array([1, 0, 9]), "W1": rng.normal(0, 0.1, (64, 16))}
+    values |= {"E": rng.normal(size=(10, 16)), "K": rng.normal(size=(4, 1, 3, 3))}
+    loss, grads = m.loss_and_grad(values)
+    assert np.isfinite(loss) and set(grads) == {"W1", "b1", "E", "K"}
+    mloss, _ = m.compiled().loss_and_grad(**values)
+    assert mloss == pytest.approx(loss, rel=1e-12)

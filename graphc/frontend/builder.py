@@ -109,6 +109,12 @@ class Builder:
         """Give `tok`'s name a definition: fill its placeholder, or adopt a fresh expression node. `where`
         (line, col, end_line, end_col) is the span of the definition, if not the name's."""
         name, at = tok[1], span_of(tok)
+        if self._outer is not None and name in self._params:
+            raise GraphcError(
+                f"`{name}` is a parameter of `{self._params[name]}`: a body cannot assign it",
+                at,
+                "give the new value a name of its own",
+            )
         if name in self.defined:
             first = self.defined[name]
             raise GraphcError(
@@ -318,6 +324,10 @@ class Builder:
         pos, kws = [], []  # (loops, not comprehensions: this runs for every call in the model)
         for a in args:
             (kws if type(a) is Kw else pos).append(a)
+        for key, _ in kws:  # (a keyword the op lacks first: clip(x, lo=0, hi=1) is that, not a count)
+            if key[1] not in op.kwtypes:
+                allowed = ", ".join(op.kwargs) or "none; its arguments are given by position"
+                raise GraphcError(f"`{fname}` has no keyword `{key[1]}`", span_of(key), f"its keywords: {allowed}")
         arrays = len(pos) if op.arity is None else op.arity
         if len(pos) != arrays and not arrays < len(pos) <= arrays + len(op.positional) or not pos and op.arity is None:
             want = (
@@ -325,7 +335,10 @@ class Builder:
                 if op.arity is None
                 else f"{op.arity}" + (f" to {op.arity + len(op.positional)}" if op.positional else "")
             )
-            raise GraphcError(f"`{fname}` takes {want} argument{'s' * (want != '1')}, got {len(pos)}", span_of(tok))
+            hint = f"its keywords: {', '.join(op.kwargs)} (the others are given by position)" if op.kwargs else None
+            raise GraphcError(
+                f"`{fname}` takes {want} argument{'s' * (want != '1')}, got {len(pos)}", span_of(tok), hint
+            )
         ids = []
         for a in pos[:arrays] if len(pos) > arrays else pos:
             if type(a) is Lit:
@@ -344,12 +357,8 @@ class Builder:
                 raise GraphcError(f"`{k}` of `{fname}` must be {_KIND_TEXT[kind]}", at)
             value = value.value if kind is tuple else self._constant(value, f"`{k}` of `{fname}`")
             attrs[k] = _typed(k, int(value) if kind is int and float(value).is_integer() else value, kind, at)
-        for key, value in keywords:
+        for key, value in keywords:  # (each one the op has: call checked the names)
             k, at = key[1], span_of(key)
-            if k not in op.kwtypes:
-                raise GraphcError(
-                    f"`{fname}` has no keyword `{k}`", at, f"its keywords: {', '.join(op.kwargs) or 'none'}"
-                )
             if k in attrs:
                 raise GraphcError(f"keyword `{k}` given twice", at)
             attrs[k] = _typed(k, value, op.kwtypes[k], at)
@@ -380,6 +389,7 @@ class Builder:
         self.g = Graph(self._outer["g"].source, self._outer["g"].path)
         self.g.shared_consts = {}
         self.defined, self.used, self.assigned, self.calls, self._comparison = {}, {}, [], [], None
+        self._params = dict.fromkeys((p[1] for p in params), tok[1])  # parameter -> its function
         for p in params:
             if p[1] in self.defined:
                 raise GraphcError(f"parameter `{p[1]}` of `{tok[1]}` is named twice", span_of(p))

@@ -33,6 +33,8 @@ def check_calls(functions: dict[str, Function]) -> None:
     """Every function a body calls exists, and none calls itself, directly or through others."""
     callees = {}
     for fn in functions.values():
+        if len(fn.graph.order()) < len(fn.graph):  # a topological order leaves out every node on a cycle
+            report_cycle(fn.graph, fn.source)
         callees[fn.name] = []
         for n in fn.graph._node.values():
             if n["op"] == "call":
@@ -60,6 +62,21 @@ def check_calls(functions: dict[str, Function]) -> None:
     for name in callees:  # (functions are few and shallow: recursion depth is no concern)
         if name not in state:
             visit(name, [name])
+
+
+def report_cycle(g: Graph, source: Source | None = None, via: Span | None = None) -> None:
+    """Raise the error for a cycle among g's definitions (a model's, or a function body's in `source`)."""
+    import networkx as nx  # only for a model that has a cycle: `graphc check` never loads networkx
+
+    cycle = [u for u, _ in nx.find_cycle(g.nx)]
+    named = [i for i in cycle if g[i]["name"]]
+    first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))
+    at = " -> ".join(f"{g[i]['name']} (line {g[i]['span'].line})" for i in named)
+    raise GraphcError(
+        f"the definitions form a cycle: {at} -> {g[named[0]]['name']}",
+        g[first]["span"]._replace(source=source, via=via),
+        "a value cannot depend on itself; break the cycle",
+    )
 
 
 def unknown_function(name: str, span: Span, functions) -> GraphcError:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import GraphcError, Span, suggest
 from ..ir.graph import Graph, paused_gc
 from .builder import Builder
-from .functions import check_calls, inline_calls
+from .functions import check_calls, inline_calls, report_cycle, where
 from .lalr import Parser, Tok, span_of
 
 _LOCK = threading.Lock()
@@ -35,6 +35,15 @@ def _finish(b: Builder) -> Graph:
     g = b.g
     if b.functions:
         check_calls(b.functions)
+        for name in b.functions.keys() & g.names.keys():  # (a call and a value of one name: which is meant?)
+            n, fn = g[g.names[name]], b.functions[name]
+            if n["op"] is None:
+                raise GraphcError(f"`{name}` is a function, used here as a value", n["span"], f"call it: `{name}(...)`")
+            raise GraphcError(
+                f"`{name}` names both a function (defined at {where(fn, g.path)}) and a value",
+                n["span"],
+                "rename one of them",
+            )
     if b.calls:
         inline_calls(g, b.functions, b.calls)
     g.shared_consts = None
@@ -58,9 +67,10 @@ def _finish(b: Builder) -> Graph:
         )
     order = g.order()
     if len(order) < len(g):  # a topological order leaves out every node on a cycle
-        _report_cycle(g)
+        report_cycle(g)
     _bind_const_dims(g)
     g.infer_all(order)
+    _check_reshape_dims(g)
     for tok in b.outputs:
         g.outputs.append(_lookup(g, b, tok))
     if b.loss is not None:
@@ -90,6 +100,31 @@ def _bind_const_dims(g: Graph) -> None:
         g.dims.unify(name, int(v))
 
 
+def _check_reshape_dims(g: Graph) -> None:
+    """A reshape's target may leave one size to infer when the model runs: a -1, or one dim no input or
+    param declares (nor the element counts tie to one). Two such, or one twice ([K, K]), nothing fixes."""
+    reshapes = [n for n in g._node.values() if n["op"] == "reshape"]
+    if not reshapes:
+        return
+    resolve = g.dims.resolve
+    known = {
+        resolve(d)
+        for i in g.names.values()
+        if g[i]["op"] in ("input", "param")
+        for d in g[i]["attrs"]["declared"] or ()
+    }
+    for n in reshapes:
+        target = n["attrs"]["shape"]
+        free = [d for d in target if isinstance(resolve(d), str) and resolve(d) not in known]
+        if len(free) + target.count(-1) > 1:
+            raise GraphcError(
+                f"reshape to [{', '.join(map(str, target))}]: nothing fixes the dims "
+                + " and ".join(dict.fromkeys(map(str, free + [-1] * target.count(-1)))),
+                n["span"],
+                "name dims the model's inputs or params declare, or write -1 for the one size to infer",
+            )
+
+
 def check_loss_shape(g: Graph, shape) -> None:
     if shape is not None and shape != ():
         name = g.label(g.loss)
@@ -105,20 +140,6 @@ def _lookup(g: Graph, b: Builder, tok: Tok) -> int:
     if name not in b.defined:
         raise GraphcError(f"`{name}` is not defined in the model", span_of(tok), suggest(name, b.defined))
     return g.names[name]
-
-
-def _report_cycle(g: Graph) -> None:
-    import networkx as nx  # only for a model that has a cycle: `graphc check` never loads networkx
-
-    cycle = [u for u, _ in nx.find_cycle(g.nx)]
-    named = [i for i in cycle if g[i]["name"]]
-    first = min(named, key=lambda i: (g[i]["span"].line, g[i]["span"].col))
-    at = " -> ".join(f"{g[i]['name']} (line {g[i]['span'].line})" for i in named)
-    raise GraphcError(
-        f"the definitions form a cycle: {at} -> {g[named[0]]['name']}",
-        g[first]["span"],
-        "a value cannot depend on itself; break the cycle",
-    )
 
 
 def read_source(path: str) -> str:

@@ -115,6 +115,11 @@ ERRORS = [
     ("def f(x) = x\ny = f(x, axis=1)", 2, 10, "`f` takes no keywords", None, None),
     ("input W: [2]\ndef f(x) = x * W\ny = sum(f(1))", 2, 16, "reads `W`, a value of the model", (3, 9), "parameters"),
     ("def f(x) = sigmoud(x)\ny = 1", 1, 12, "unknown function `sigmoud`", None, "sigmoid"),
+    # found by a review: a cycle in a body, a function used as a value, one name for both, a parameter assigned
+    ("def f(x):\n    y = y + 1\n    return y\nL = f(1)", 2, 9, "the definitions form a cycle: y (line 2)", None, None),
+    ("def f(x) = x * 2\nparam w\nL = f + w", 3, 5, "`f` is a function, used here as a value", None, "`f(...)`"),
+    ("const f = 2\ndef f(x) = x\nparam w\nL = f(w) * f", 1, 7, "names both a function", None, "rename"),
+    ("def f(x):\n    x = 2\n    return x\nL = f(1)", 2, 5, "`x` is a parameter of `f`", None, "own"),
 ]
 
 

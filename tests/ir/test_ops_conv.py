@@ -503,3 +503,9 @@ def test_he_and_glorot_initialise_a_kernel_by_its_receptive_field():
     assert np.std(v["K"]) == pytest.approx(np.sqrt(2.0 / (4 * 9)), rel=0.05)
     assert np.abs(v["G"]).max() <= np.sqrt(6.0 / (4 * 9 + 64 * 9))
     assert np.abs(v["G"]).max() > 0.9 * np.sqrt(6.0 / (4 * 9 + 64 * 9))
+
+
+def test_too_many_arguments_name_the_keywords():
+    with pytest.raises(GraphcError) as e:
+        graphc.compile("input x: [1, 1, 4, 4]\nparam w: [1, 1, 2, 2]\nL = sum(conv2d(x, w, 2, 1))")
+    assert "takes 2 arguments, got 4" in e.value.message and "stride, padding" in e.value.hint

@@ -504,3 +504,10 @@ def test_emitted_code_calls_numpy_directly_and_array_methods_for_reductions(tmp_
     for args in (["format", "--check", "--isolated"], ["check", "--isolated"]):
         done = subprocess.run([sys.executable, "-m", "ruff", *args, str(path)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_keyword_the_op_lacks_is_named_before_the_count_of_arguments():
+    """(found by a review: clip(a, lo=0, hi=1) said `clip` takes 3 arguments, got 1)"""
+    with pytest.raises(GraphcError) as e:
+        graphc.compile("input a: [3]\nL = sum(clip(a, lo=0, hi=1))")
+    assert "`clip` has no keyword `lo`" in e.value.message and "by position" in e.value.hint

@@ -215,3 +215,10 @@ def test_hvp_agrees_with_pytorchs_double_backward():
 def test_a_const_fixes_a_dim_that_only_a_reshape_names():
     m = graphc.compile("const M = 3\ninput x: [6]\ny = reshape(x, [M, -1])\nL = sum(y)")
     assert m.graph[m.graph.names["y"]]["shape"] == (3, 2)
+
+
+@pytest.mark.parametrize("target", ["[K, K]", "[K, -1]"])
+def test_more_than_one_size_to_infer_is_an_error_when_checking(target):
+    """(found by a review: `graphc check` said ok, and only a run refused it)"""
+    e = error_of(f"param W: [4, 2]\nY = reshape(W, {target})\nL = sum(Y)")
+    assert e.span.line == 2 and "nothing fixes the dims K" in e.message and "-1" in e.hint
