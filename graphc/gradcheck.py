@@ -8,7 +8,7 @@ import numpy as np
 
 from .data import option
 from .errors import GraphcError
-from .ir.ops import integer_inputs
+from .ir.ops import integer_inputs, integer_role
 
 
 def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 1000, h: float = 1e-6):
@@ -21,7 +21,7 @@ def gradcheck(model, values: dict, wrt=None, seed: int = 0, max_checks: int = 10
         raise GraphcError(f"{option('max_checks')} must be a whole number >= 1, got {max_checks!r}", usage=True)
     integers = integer_inputs(model.graph)  # indices and labels: a step of 1e-6 leaves their domain
     if wrt is None:
-        wrt = [w for w in model.default_wrt() if w not in integers]
+        wrt = model.default_wrt()  # (never an input of integers)
     _check_perturbable(model, wrt, integers)
     if not wrt:
         raise GraphcError("nothing to check: the model has no params, and its inputs hold integers", usage=True)
@@ -59,7 +59,7 @@ def _check_perturbable(model, wrt, integers: dict) -> None:
         if name in integers:
             use = g[integers[name]]
             raise GraphcError(
-                f"`{name}` holds integers (the {'labels' if use['op'] == 'one_hot' else 'indices'} of "
+                f"`{name}` holds integers (the {integer_role(use['op'])} of "
                 f"{use['op']}, line {use['span'].line}): it has no gradient to check",
                 g[g.names[name]]["span"],
                 "check the params or the float inputs",

@@ -82,9 +82,14 @@ def _finish(b: Builder) -> Graph:
     return g
 
 
+def _declared_dims(g: Graph) -> set:
+    """The dims of the inputs' and params' declared shapes."""
+    return {d for i in g.names.values() if g[i]["op"] in ("input", "param") for d in g[i]["attrs"]["declared"] or ()}
+
+
 def _bind_const_dims(g: Graph) -> None:
     """SPEC §1: a const and a symbolic dim of one name are one size (`const N = 3` with `input X: [N, 2]`)."""
-    dims = {d for i in g.names.values() if g[i]["op"] in ("input", "param") for d in g[i]["attrs"]["declared"] or ()}
+    dims = _declared_dims(g)
     dims |= {d for n in g._node.values() if n["op"] == "reshape" for d in n["attrs"]["shape"]}  # reshape(x, [N, -1])
     for name in dims & set(g.names):
         n = g[g.names[name]]
@@ -107,12 +112,7 @@ def _check_reshape_dims(g: Graph) -> None:
     if not reshapes:
         return
     resolve = g.dims.resolve
-    known = {
-        resolve(d)
-        for i in g.names.values()
-        if g[i]["op"] in ("input", "param")
-        for d in g[i]["attrs"]["declared"] or ()
-    }
+    known = {resolve(d) for d in _declared_dims(g)}
     for n in reshapes:
         target = n["attrs"]["shape"]
         free = [d for d in target if isinstance(resolve(d), str) and resolve(d) not in known]

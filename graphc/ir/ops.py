@@ -522,6 +522,11 @@ def unconcat_grad(y, g, gin, *xs):
 INTEGER_ARGS = {"take": 1, "untake": 1, "one_hot": 0}
 
 
+def integer_role(op: str) -> str:
+    """What the integers an op reads are, for errors: one_hot's labels, take's indices."""
+    return "labels" if op == "one_hot" else "indices"
+
+
 def integer_inputs(g) -> dict[str, int]:
     """The inputs a model uses only as integers (indices, labels): {name: the node of its first such use}.
     They keep their integer values (no cast to the model's float dtype) and have no gradient."""

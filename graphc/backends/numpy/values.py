@@ -148,7 +148,7 @@ def _integers(g: Graph, name: str, a: np.ndarray, use: int) -> np.ndarray:
     if not whole.all():
         op = g[use]
         raise GraphcError(
-            f"`{name}` holds the {'labels' if op['op'] == 'one_hot' else 'indices'} of {op['op']} (line "
+            f"`{name}` holds the {O.integer_role(op['op'])} of {op['op']} (line "
             f"{op['span'].line}), but its value has {a[~whole].flat[0]:g}, which is not an integer",
             g[g.names[name]]["span"],
             "indices and labels are whole numbers (an integer array, or floats such as 3.0)",
