@@ -1,378 +1,52 @@
-"""Emit a standalone NumPy module: forward() and loss_and_grad(), one readable line per step.
-
-The module imports only NumPy. Values keep their model names, error signals are `<name>_bar`,
-each step says which model line it comes from, and the helpers the code calls are copied in
-from graphc/backends/numpy/runtime.py, so the numbers are the interpreter's to the last bit.
-"""
+"""The NumPy target: a module that imports only NumPy, whose helpers are runtime.py's, so its numbers are
+the interpreter's to the last bit (the layout is backends/layout.py's)."""
 
 from __future__ import annotations
 
-import builtins
-import inspect
-import keyword
-import re
-import textwrap
+from functools import partial
 
-from ...data import option
-from ...errors import GraphcError
-from ...ir import ops as O
-from ...ir.graph import LEAVES, Graph, paused_gc
-from ...transforms import pipeline
-from ...transforms.autodiff import hvp_input_name
-from ..printer import Printer
+from .. import layout
 from . import dialect, runtime
-from .dialect import number_text as py_float
-from .kernels import evaluate
-
-WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
+from .dialect import number_text
 
 
-class _Names:
-    """The emitted module's Python names. The model's keep their spelling (a Python keyword gets a trailing
-    `_`); graphc's own -- NumPy's alias, the helpers, dims, temporaries, hvp's direction -- are picked around
-    every name the model has, so that no model name can hit one (SPEC §3: `np` is an ordinary name)."""
+class NumPy(layout.Target):
+    dialect, runtime = dialect, runtime
+    aliases = ("np", "numpy")
+    needs = "Only NumPy is needed."
 
-    def __init__(self, graphs: list[Graph], dims):
-        model = list(dict.fromkeys(name for g in graphs for name in g.names))
-        consts = {n for g in graphs for n, i in g.names.items() if g[i]["op"] == "const"}
-        self.taken = set(model) | set(dims)
-        self.py = {}  # model name -> Python name
-        for name in model:  # a const is a module-level name: it must not hide a function or a builtin
-            clash = keyword.iskeyword(name) or (name in consts and name in _MODULE_LEVEL)
-            if not name.isidentifier():  # a value of a call, `H1.z`: `H1_z`
-                self.py[name] = self.fresh(re.sub(r"\W", "_", name))
-                continue
-            self.py[name] = self.fresh(name + "_") if clash else name
-        self.dim = {d: d if d not in self.py and not keyword.iskeyword(d) else self.fresh(f"{d}_dim") for d in dims}
-        self.np = "np" if "np" not in self.taken else "numpy" if "numpy" not in self.taken else self.fresh("np_")
-        self.taken.add(self.np)
-        self.module = {"np": self.np}  # graphc's module-level names, as runtime.py spells them -> here
-        for h in (h for h in vars(runtime) if h.startswith("_") and callable(getattr(runtime, h))):
-            self.module[h] = h if h not in self.taken else self.fresh(h + "_")
-            self.taken.add(self.module[h])
-        self.renamed = any(k != v for k, v in self.module.items())  # (the usual case: none)
+    def imports(self, ns) -> str:
+        return "import numpy\n" if ns.np == "numpy" else f"import numpy as {ns.np}\n"
 
-    def fresh(self, name: str) -> str:
-        while name in self.taken or keyword.iskeyword(name):
-            name += "_"
-        self.taken.add(name)
-        return name
+    def convert(self, ns, name, dtype):
+        return f"{ns.np}.asarray({name}{f', dtype={ns.np}.{dtype}' if dtype else ''})"
 
-    def rename(self, code: str) -> str:
-        """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's."""
-        if not self.renamed:
-            return code
-        return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
+    def full(self, ns, shape, value, dtype):
+        return f"{ns.np}.full({shape}, {value}{'' if dtype == 'float64' else f', dtype={ns.np}.{dtype}'})"
 
+    def scalar(self, ns, value, dtype):  # NumPy's scalar, as the interpreter's: b / 0.0 is inf
+        return f"{ns.np}.{dtype}({value})"
 
-_MODULE_LEVEL = frozenset({"forward", "loss_and_grad", "hvp", "hessian", *dir(builtins)})
-_MODULE_REF = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?=[.(])")  # a name used as a module or called
+    def shape(self, ns, name):
+        return f"{ns.np}.shape({name})"
 
+    def number(self, ns, value, dtype):
+        text = number_text(value, ns.np)
+        return text if dtype == "float64" else f"{ns.np}.{dtype}({text})"
 
-def _dims_of(g: Graph) -> list[str]:
-    """The symbolic dims of g's declared leaves, in order."""
-    out = []
-    for i in g.names.values():
-        n = g[i]
-        if n["op"] in ("input", "param"):
-            dims = (g.dims.resolve(d) for d in n["attrs"]["declared"] or ())  # (a const's dim is its number)
-            out += [d for d in dims if isinstance(d, str) and d not in out]
-    return out
-
-
-class _Prologue:
-    """The first lines of every function: arguments as arrays of the dtype (lists, numbers and bools as
-    NumPy users pass them), params not passed made from their declared number, and symbolic dims read
-    from any argument that carries them -- inputs and params alike."""
-
-    def __init__(self, g: Graph, ns: _Names, dtype: str):
-        self.ns, self.dtype = ns, dtype
-        free = [n for n, i in g.names.items() if g[i]["op"] in ("input", "param")]
-        number = {n: g[g.names[n]]["attrs"]["init"] for n in free if g[g.names[n]]["op"] == "param"}
-        self.optional = [n for n in free if n in number and number[n][0] == "number"]
-        self.required = [n for n in free if n not in self.optional]
-        args = [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional]
-        self.sig = ", ".join(["*", *args]) if args else ""  # (def f(*) is a SyntaxError)
-        self.declared = {n: g.dims.shape(g[g.names[n]]["attrs"]["declared"] or ()) for n in free}
-        self.carriers = {}  # dim -> [(name, axis)], required arguments first
-        for n in self.required + self.optional:
-            for k, d in enumerate(self.declared[n]):
-                if isinstance(d, str):
-                    self.carriers.setdefault(d, []).append((n, k))
-        f = f"{ns.np}.{dtype}"
-        integers = O.integer_inputs(g)  # indices and labels stay integers, not the dtype's floats
-        cast = {n: "" if n in integers else f", dtype={f}" for n in self.required}
-        lines = [f"{ns.py[n]} = {ns.np}.asarray({ns.py[n]}{cast[n]})" for n in self.required]
-        for pos, n in enumerate(self.optional):
-            value = py_float(number[n][1], ns.np)
-            shape = self.declared[n]
-            if shape:
-                dims = [str(d) if isinstance(d, int) else self._dim(d, n, self.optional[:pos]) for d in shape]
-                made = f"{ns.np}.full(({', '.join(dims)}{',' * (len(dims) == 1)}), {value}"
-                made += ")" if dtype == "float64" else f", dtype={f})"
-            else:  # NumPy's scalar, as the interpreter's: b / 0.0 is inf, not ZeroDivisionError
-                made = f"{f}({value})"
-            checks = [c for d in shape if isinstance(d, str) for c in self._guards(d, n, self.optional[:pos])]
-            py, given = ns.py[n], f"{ns.np}.asarray({ns.py[n]}, dtype={f})"
-            line = f"{py} = {made} if {py} is None else {given}"
-            if any(c.startswith("raise") for c in checks):  # nothing else carries a dim of it: pass it
-                line = f"if {py} is None:\n    {next(c for c in checks if c.startswith('raise'))}\n{py} = {given}"
-            elif checks or len(line) + 4 > WIDTH:
-                guards = "".join(f"    {c}\n" for c in dict.fromkeys(checks))
-                line = f"if {py} is None:\n{guards}    {py} = {made}\nelse:\n    {py} = {given}"
-            lines.append(line)
-        self.lines = lines
-
-    def _dim(self, d: str, of: str, filled: list[str]) -> str:
-        """Dim d's size for making param `of`, from a required argument, a param made before it, or else
-        (a conditional expression) the first given of the params after it."""
-        ns = self.ns
-        sources = [(n, k) for n, k in self.carriers[d] if n != of]
-        for n, k in sources:
-            if n in self.required or n in filled:
-                return f"{ns.py[n]}.shape[{k}]"
-        if not sources:
-            return "None"  # (never run: the guard raises first)
-        # the guard has raised unless one of them is given: the last needs no test
-        later = [f"{ns.np}.shape({ns.py[n]})[{k}] if {ns.py[n]} is not None else " for n, k in sources[:-1]]
-        n, k = sources[-1]
-        return "".join(later) + f"{ns.np}.shape({ns.py[n]})[{k}]"  # (not converted yet: maybe a list)
-
-    def _guards(self, d: str, of: str, filled: list[str]) -> list[str]:
-        """A line that raises when nothing passed fixes dim d, which param `of` needs to be made."""
-        sources = [n for n, _ in self.carriers[d] if n != of]
-        if any(n in self.required or n in filled for n in sources):
-            return []
-        py = self.ns.py
-        given = " and ".join(f"{py[n]} is None" for n in sources)
-        others = "".join(f" or `{py[n]}`" for n in sources)
-        message = f"pass `{py[of]}`{others}: nothing else given fixes the model's dim {d}, which `{py[of]}` has"
-        if not sources:
-            return [f"raise TypeError({message!r})"]
-        return [f"if {given}:\n        raise TypeError({message!r})"]
-
-    def dim_lines(self, used) -> list[str]:
-        """`N = X.shape[0]` for each symbolic dim a function's body uses (every argument is an array now)."""
-        out = []
-        for d in sorted(used):
-            n, k = self.carriers[d][0]
-            out.append(f"{self.ns.dim[d]} = {self.ns.py[n]}.shape[{k}]  # the model's dim {d}")
-        return out
-
-
-@paused_gc()
-def emit(
-    fwd: Graph, wrt: list[str] | None = None, dtype: str = "float64", module_name: str = "model", order: int = 1
-) -> str:
-    """The source text of a standalone module for the forward graph fwd (with order=2, also hvp and hessian).
-
-    With order=2, hvp and hessian are w.r.t. the one name in wrt (default: the first param, else input),
-    and loss_and_grad keeps every gradient it has at order 1."""
-    if dtype not in ("float64", "float32"):
-        raise GraphcError(f"{option('dtype')} must be float64 or float32, not {dtype}", usage=True)
-    graphs = [fwd, pipeline.gradient_graph(fwd.copy(), wrt, evaluate)]
-    if order == 2:
-        hvp_wrt = wrt or (fwd.params or fwd.inputs)[:1]
-        if not hvp_wrt:
-            raise GraphcError(
-                f"{option('order', 2)} needs a param or an input to take the Hessian for: the model has none"
-            )
-        if len(hvp_wrt) != 1:
-            raise GraphcError(f"{option('order', 2)} takes exactly one name in {option('wrt')}", usage=True)
-        vname = hvp_input_name(fwd)
-        graphs.append(pipeline.hvp_graph(fwd.copy(), hvp_wrt[0], vname, evaluate))
-    gb = graphs[1]
-    dims = _dims_of(fwd)
-    ns = _Names(graphs, dims)
-    pro = _Prologue(fwd, ns, dtype)
-    np_ = ns.np
-
-    consts = _named_consts(fwd, ns)
-    number = (lambda v: py_float(v, np_)) if dtype == "float64" else (lambda v: f"{np_}.{dtype}({py_float(v, np_)})")
-    const_lines = [
-        f"{name} = {number(fwd[i]['attrs']['value'])}  # line {fwd[i]['span'].lines()}"
-        for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
-    ]
-
-    # One printing of the gradient graph (simplified once): loss_and_grad's forward pass -- the values the
-    # loss or the backward pass read -- is forward()'s too, which then adds the values neither reads
-    steps = gb.order()
-    values = gb.upstream([i for i in gb.names.values() if not gb[i].get("signal")])
-    needed = gb.upstream([gb.loss, *gb.grads.values()])
-    loss_ids = gb.upstream([gb.loss])
-    forward_ids = loss_ids | (values & needed)
-    printer = _Body(gb, dtype, ns, _named_consts(gb, ns))
-    body_f = printer.statements([i for i in steps if i in forward_ids], needed | values)
-    body_b = printer.statements([i for i in steps if i not in forward_ids and i in needed], needed)
-    fwd_body = body_f + printer.statements([i for i in steps if i in values and i not in forward_ids], values)
-    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
-    loss = printer.expr(gb.loss)[0]
-    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer.expr(i)[0]}' for w, i in gb.grads.items()], "}")
-    second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype) if order == 2 else None
-    helpers = sorted(printer.helpers | (second[1] if second else set()))
-    helper_src = [ns.rename(inspect.getsource(getattr(runtime, h))) for h in _with_dependencies(helpers)]
-
-    example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
-    wrt_names = ", ".join(gb.grads)
-    model_text = textwrap.indent("\n".join(line.rstrip() for line in fwd.source.splitlines() if line.strip()), "    ")
-    L = gb.label(gb.loss)
-    usage = [
-        f"values = {module_name}.forward({example_args})  # every named value",
-        f"loss, grads = {module_name}.loss_and_grad({example_args})  # d{L}/d({wrt_names})",
-    ]
-    if second:
-        w = hvp_wrt[0]
-        usage += [
-            f"hv = {module_name}.hvp(direction, {example_args})  # d²{L}/d{w}² times direction, shaped like {w}",
-            f"hessian = {module_name}.hessian({example_args})  # d²{L}/d{w}²",
-        ]
-    parts = [
-        f'"""Gradient code for {fwd.path}, generated by graphc. Only NumPy is needed.\n\n'
-        f"The model:\n\n{model_text}\n\nUsage:\n\n    import {module_name}\n"
-        + "".join(f"    {u}\n" for u in usage)
-        + '"""\n',
-        "import numpy\n" if np_ == "numpy" else f"import numpy as {np_}\n",
-    ]
-    if const_lines:
-        parts.append("\n".join(const_lines) + "\n")
-    parts += [h.rstrip() + "\n" for h in helper_src]
-    doc_f = '"""Every named value of the forward pass."""'
-    doc_b = (
-        f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
-        f"    Error signals are named <value>_bar: y_bar = d{L}/dy.\n"
-        '    """'
-    )
-    dims = pro.dim_lines(printer.used_dims)
-    parts.append(_function("forward", pro.sig, doc_f, pro.lines + dims + fwd_body + [returned]))
-    parts.append(
-        _function(
-            "loss_and_grad",
-            pro.sig,
-            doc_b,
-            pro.lines + dims + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b + [grads],
-        )
-    )
-    if second:
-        parts += second[0]
-    head = parts[:3] if const_lines else parts[:2]
-    rest = parts[len(head) :]
-    return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
-
-
-def _named_consts(g: Graph, ns: _Names) -> dict[int, str]:
-    """The model's named constants (`const c = 2`), by node id: the module defines them once, by name."""
-    return {i: ns.py[n["name"]] for i, n in g._node.items() if n["op"] == "const" and n["name"]}
-
-
-def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dtype: str):
-    """hvp() -- the Hessian of the loss w.r.t. w times a direction, by differentiating the backward graph
-    again -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use). The
-    direction is hvp's one positional(-only) argument: its name can never meet a model name's keyword."""
-    loss, hv = gh.label(gh.loss), gh.grads[w]
-    printer = _Body(gh, dtype, ns, _named_consts(gh, ns))
-    needed = gh.upstream([hv])
-    body = printer.statements([i for i in gh.order() if i in needed], needed)
-    v, np_ = ns.py[vname], ns.np
-    doc = (
-        f'"""The Hessian of {loss} w.r.t. {w} times {v} (shaped like {w}): the derivative of\n'
-        f"    {w}_bar · {v} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
-        '    """'
-    )
-    convert = f"{v} = {np_}.asarray({v}, dtype={np_}.{dtype})"
-    hvp = _function(
-        "hvp",
-        f"{v}, /, {pro.sig}".rstrip(", "),
-        doc,
-        [convert] + pro.lines + pro.dim_lines(printer.used_dims) + body + [f"return {printer.expr(hv)[0]}"],
-    )
-    hessian = _function(
-        "hessian",
-        "**values",
-        f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""',
-        [
-            f'shape = {np_}.shape(forward(**values)["{w}"])',
-            f"size = int({np_}.prod(shape))",
-            f"h = {np_}.empty((size, size), dtype={np_}.{dtype})",
-            f"e = {np_}.zeros(size)",
+    def hessian(self, ns, w, dtype):
+        np = ns.np
+        return [
+            f'shape = {np}.shape(forward(**values)["{w}"])',
+            f"size = int({np}.prod(shape))",
+            f"h = {np}.empty((size, size), dtype={np}.{dtype})",
+            f"e = {np}.zeros(size)",
             "for k in range(size):",
             "    e[k] = 1.0",
-            f"    h[:, k] = {np_}.reshape(hvp(e.reshape(shape), **values), -1)",
+            f"    h[:, k] = {np}.reshape(hvp(e.reshape(shape), **values), -1)",
             "    e[k] = 0.0",
             "return h.reshape(shape * 2)",
-        ],
-    )
-    return [hvp, hessian], printer.helpers
+        ]
 
 
-def _call_lines(opening: str, items: list[str], closing: str) -> str:
-    """`return {a, b}` on one line when it fits, else one item a line with a trailing comma (ruff's style)."""
-    one = opening + ", ".join(items) + closing
-    if len(one) + 4 <= WIDTH:
-        return one
-    return opening + "\n" + "".join(f"    {item},\n" for item in items) + closing
-
-
-def _with_dependencies(helpers: list[str]) -> list[str]:
-    out = list(helpers)
-    for h in helpers:
-        src = inspect.getsource(getattr(runtime, h))
-        out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
-    return sorted(set(out))
-
-
-def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
-    lines = [f"def {name}({sig}):", f"    {doc}"]
-    for stmt in body:
-        lines += ["    " + ln if ln else "" for ln in stmt.split("\n")]
-    return "\n".join(lines) + "\n"
-
-
-class _Body(Printer):
-    """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
-
-    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str]):
-        node = g._node
-        names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
-        names.update(consts)
-        for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
-            del names[i]  # a gradient that is a constant (b_bar = 2.0): no line defines it, so print its number
-        super().__init__(g, names, dialect, dtype, ns.dim, ns)
-        self.taken = ns.taken
-        self.temps = 0
-
-    def temp(self) -> str:
-        while True:
-            self.temps += 1
-            name = f"tmp{self.temps}"
-            if name not in self.taken:
-                return name
-
-    def statements(self, nodes: list[int], needed: set[int]) -> list[str]:
-        g = self.g
-        node, succ = g._node, g._succ
-        out = []
-        for i in nodes:
-            n = node[i]
-            if n["op"] in LEAVES or i in self.names:
-                continue
-            # its arguments are done (named or inlined), so its expression is final: users reuse it
-            e = self.expr(i)
-            named = n["name"] is not None
-            if not named and i != g.loss and len(e[0]) <= 48:
-                users = 0
-                for u in succ[i]:
-                    if u in needed and (node[u]["op"] != "size_ratio" or not self.shape_only(u)):
-                        users += 1
-                if users == 1:
-                    self.inline(i, e)
-                    continue  # inlined into its one user
-            name = self.ns.py[n["name"]] if named else self.temp()
-            text = e[0]
-            line = f"{name} = {text}"
-            comment = f"  # line {n['span'].lines()}" if n["span"] else ""
-            if len(line) + len(comment) + 4 > WIDTH and comment:
-                out.append(comment.strip())
-                comment = ""
-            out.append(line + comment)
-            self.names[i] = name
-        return out
+emit = partial(layout.emit, NumPy())

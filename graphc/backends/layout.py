@@ -1,0 +1,418 @@
+"""The layout every emitted module shares: forward() and loss_and_grad() (hvp() and hessian() at order 2),
+one readable line per step, whatever the array library.
+
+Values keep their model names, error signals are `<name>_bar`, each step says which model line it comes
+from, and the helpers the code calls are copied in from the target's runtime.py. A target (its folder's
+module.py) is a `Target`: its dialect and runtime, and how its functions begin (the library, the
+arguments as its arrays, the defaults of omitted params) -- the NumPy target is the worked example.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import keyword
+import re
+import textwrap
+
+from ..data import option
+from ..errors import GraphcError
+from ..ir import ops as O
+from ..ir.graph import LEAVES, Graph, paused_gc
+from ..transforms import pipeline
+from ..transforms.autodiff import hvp_input_name
+from .numpy.dialect import number_text
+from .numpy.kernels import evaluate
+from .printer import Printer
+
+WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
+
+
+class Target:
+    """What a target says about its modules; the rest of a module's layout is shared. Its methods write
+    code in the module's names (`ns.np` is the library, `ns.py[name]` a model name's Python name)."""
+
+    dialect = runtime = None  # its dialect (see backends/printer.py) and the module of its helpers
+    aliases: tuple[str, ...] = ()  # the spellings the code may call the library, in order of preference
+    modules: tuple[str, ...] = ()  # the modules its helpers import, besides the library
+    needs = ""  # the module docstring's sentence on what it imports
+    helpers: frozenset[str] = frozenset()  # the helpers every module calls (in its prologue)
+
+    def imports(self, ns) -> str:
+        """The module's import lines."""
+        raise NotImplementedError
+
+    def begin(self, ns, args: list[str]) -> list[str]:
+        """A function's first lines, given its arguments' Python names (before any is converted)."""
+        return []
+
+    def convert(self, ns, name: str, dtype: str | None) -> str:
+        """Argument `name` as an array (of the dtype; None: of its own, integer, dtype)."""
+        raise NotImplementedError
+
+    def full(self, ns, shape: str, value: str, dtype: str) -> str:
+        """An array of the shape (a tuple's text) filled with the value: an omitted param's default."""
+        raise NotImplementedError
+
+    def scalar(self, ns, value: str, dtype: str) -> str:
+        """A scalar param's default: the library's scalar of the dtype, not a Python float (b / 0.0 is inf)."""
+        raise NotImplementedError
+
+    def shape(self, ns, name: str) -> str:
+        """The shape of an argument not converted yet (maybe a list)."""
+        raise NotImplementedError
+
+    def number(self, ns, value: float, dtype: str) -> str:
+        """A named constant's value, at module level."""
+        raise NotImplementedError
+
+    def hessian(self, ns, w: str, dtype: str) -> list[str]:
+        """hessian(**values)'s body: the columns hvp(e_k) of the Hessian w.r.t. w, shaped w.shape * 2."""
+        raise NotImplementedError
+
+    def function(self, name: str, sig: str, doc: str, head: list[str], body: list[str], result: str) -> str:
+        """A function's source: its prologue lines (head), its steps (body) and its return statement."""
+        return _function(name, sig, doc, head + body + [result])
+
+
+class _Names:
+    """The emitted module's Python names. The model's keep their spelling (a Python keyword gets a trailing
+    `_`); graphc's own -- the library's alias, the helpers, dims, temporaries, hvp's direction -- are picked around
+    every name the model has, so that no model name can hit one (SPEC §3: `np` is an ordinary name)."""
+
+    def __init__(self, graphs: list[Graph], dims, target: Target):
+        model = list(dict.fromkeys(name for g in graphs for name in g.names))
+        consts = {n for g in graphs for n, i in g.names.items() if g[i]["op"] == "const"}
+        self.taken = set(model) | set(dims)
+        self.py = {}  # model name -> Python name
+        for name in model:  # a const is a module-level name: it must not hide a function or a builtin
+            clash = keyword.iskeyword(name) or (name in consts and name in _MODULE_LEVEL)
+            if not name.isidentifier():  # a value of a call, `H1.z`: `H1_z`
+                self.py[name] = self.fresh(re.sub(r"\W", "_", name))
+                continue
+            self.py[name] = self.fresh(name + "_") if clash else name
+        self.dim = {d: d if d not in self.py and not keyword.iskeyword(d) else self.fresh(f"{d}_dim") for d in dims}
+        alias = target.dialect.ALIAS  # what the code calls the array library: its first free spelling
+        self.np = next((a for a in target.aliases if a not in self.taken), None) or self.fresh(alias + "_")
+        self.taken.add(self.np)
+        self.module = {alias: self.np}  # graphc's module-level names, as runtime.py spells them -> here
+        for m in target.modules:  # the modules the helpers import
+            self.module[m] = m if m not in self.taken else self.fresh(m + "_")
+            self.taken.add(self.module[m])
+        runtime = target.runtime
+        for h in (h for h in vars(runtime) if h.startswith("_") and callable(getattr(runtime, h))):
+            self.module[h] = h if h not in self.taken else self.fresh(h + "_")
+            self.taken.add(self.module[h])
+        self.renamed = any(k != v for k, v in self.module.items())  # (the usual case: none)
+
+    def fresh(self, name: str) -> str:
+        while name in self.taken or keyword.iskeyword(name):
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def rename(self, code: str) -> str:
+        """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's."""
+        if not self.renamed:
+            return code
+        return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
+
+
+_MODULE_LEVEL = frozenset({"forward", "loss_and_grad", "hvp", "hessian", *dir(builtins)})
+_MODULE_REF = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?=[.(])")  # a name used as a module or called
+
+
+def _dims_of(g: Graph) -> list[str]:
+    """The symbolic dims of g's declared leaves, in order."""
+    out = []
+    for i in g.names.values():
+        n = g[i]
+        if n["op"] in ("input", "param"):
+            dims = (g.dims.resolve(d) for d in n["attrs"]["declared"] or ())  # (a const's dim is its number)
+            out += [d for d in dims if isinstance(d, str) and d not in out]
+    return out
+
+
+class _Prologue:
+    """The first lines of every function: arguments as arrays of the dtype (lists, numbers and bools as
+    NumPy users pass them), params not passed made from their declared number, and symbolic dims read
+    from any argument that carries them -- inputs and params alike."""
+
+    def __init__(self, g: Graph, ns: _Names, dtype: str, target: Target):
+        self.ns, self.dtype = ns, dtype
+        free = [n for n, i in g.names.items() if g[i]["op"] in ("input", "param")]
+        number = {n: g[g.names[n]]["attrs"]["init"] for n in free if g[g.names[n]]["op"] == "param"}
+        self.optional = [n for n in free if n in number and number[n][0] == "number"]
+        self.required = [n for n in free if n not in self.optional]
+        args = [ns.py[n] for n in self.required] + [f"{ns.py[n]}=None" for n in self.optional]
+        self.sig = ", ".join(["*", *args]) if args else ""  # (def f(*) is a SyntaxError)
+        self.declared = {n: g.dims.shape(g[g.names[n]]["attrs"]["declared"] or ()) for n in free}
+        self.carriers = {}  # dim -> [(name, axis)], required arguments first
+        for n in self.required + self.optional:
+            for k, d in enumerate(self.declared[n]):
+                if isinstance(d, str):
+                    self.carriers.setdefault(d, []).append((n, k))
+        self.target = target
+        integers = O.integer_inputs(g)  # indices and labels stay integers, not the dtype's floats
+        lines = []
+        for n in self.required:
+            lines.append(f"{ns.py[n]} = {target.convert(ns, ns.py[n], None if n in integers else dtype)}")
+        for pos, n in enumerate(self.optional):
+            value = number_text(number[n][1], ns.np)
+            shape = self.declared[n]
+            if shape:
+                dims = [str(d) if isinstance(d, int) else self._dim(d, n, self.optional[:pos]) for d in shape]
+                made = target.full(ns, f"({', '.join(dims)}{',' * (len(dims) == 1)})", value, dtype)
+            else:
+                made = target.scalar(ns, value, dtype)
+            checks = [c for d in shape if isinstance(d, str) for c in self._guards(d, n, self.optional[:pos])]
+            py, given = ns.py[n], target.convert(ns, ns.py[n], dtype)
+            line = f"{py} = {made} if {py} is None else {given}"
+            if any(c.startswith("raise") for c in checks):  # nothing else carries a dim of it: pass it
+                line = f"if {py} is None:\n    {next(c for c in checks if c.startswith('raise'))}\n{py} = {given}"
+            elif checks or len(line) + 4 > WIDTH:
+                guards = "".join(f"    {c}\n" for c in dict.fromkeys(checks))
+                line = f"if {py} is None:\n{guards}    {py} = {made}\nelse:\n    {py} = {given}"
+            lines.append(line)
+        self.args = [ns.py[n] for n in self.required + self.optional]
+        self.lines = lines
+
+    def head(self, first: str | None = None) -> list[str]:
+        """The target's first lines, then the arguments converted (`first` too: hvp's direction)."""
+        ns, target = self.ns, self.target
+        given = [f"{first} = {target.convert(ns, first, self.dtype)}"] if first else []
+        return target.begin(ns, [first, *self.args] if first else self.args) + given + self.lines
+
+    def _dim(self, d: str, of: str, filled: list[str]) -> str:
+        """Dim d's size for making param `of`, from a required argument, a param made before it, or else
+        (a conditional expression) the first given of the params after it."""
+        ns = self.ns
+        sources = [(n, k) for n, k in self.carriers[d] if n != of]
+        for n, k in sources:
+            if n in self.required or n in filled:
+                return f"{ns.py[n]}.shape[{k}]"
+        if not sources:
+            return "None"  # (never run: the guard raises first)
+        # the guard has raised unless one of them is given: the last needs no test
+        shape = self.target.shape
+        later = [f"{shape(ns, ns.py[n])}[{k}] if {ns.py[n]} is not None else " for n, k in sources[:-1]]
+        n, k = sources[-1]
+        return "".join(later) + f"{shape(ns, ns.py[n])}[{k}]"  # (not converted yet: maybe a list)
+
+    def _guards(self, d: str, of: str, filled: list[str]) -> list[str]:
+        """A line that raises when nothing passed fixes dim d, which param `of` needs to be made."""
+        sources = [n for n, _ in self.carriers[d] if n != of]
+        if any(n in self.required or n in filled for n in sources):
+            return []
+        py = self.ns.py
+        given = " and ".join(f"{py[n]} is None" for n in sources)
+        others = "".join(f" or `{py[n]}`" for n in sources)
+        message = f"pass `{py[of]}`{others}: nothing else given fixes the model's dim {d}, which `{py[of]}` has"
+        if not sources:
+            return [f"raise TypeError({message!r})"]
+        return [f"if {given}:\n        raise TypeError({message!r})"]
+
+    def dim_lines(self, used) -> list[str]:
+        """`N = X.shape[0]` for each symbolic dim a function's body uses (every argument is an array now)."""
+        out = []
+        for d in sorted(used):
+            n, k = self.carriers[d][0]
+            out.append(f"{self.ns.dim[d]} = {self.ns.py[n]}.shape[{k}]  # the model's dim {d}")
+        return out
+
+
+@paused_gc()
+def emit(
+    target: Target,
+    fwd: Graph,
+    wrt: list[str] | None = None,
+    dtype: str = "float64",
+    module_name: str = "model",
+    order: int = 1,
+) -> str:
+    """The source text of a standalone module for the forward graph fwd (with order=2, also hvp and hessian).
+
+    With order=2, hvp and hessian are w.r.t. the one name in wrt (default: the first param, else input),
+    and loss_and_grad keeps every gradient it has at order 1."""
+    if dtype not in ("float64", "float32"):
+        raise GraphcError(f"{option('dtype')} must be float64 or float32, not {dtype}", usage=True)
+    graphs = [fwd, pipeline.gradient_graph(fwd.copy(), wrt, evaluate)]
+    if order == 2:
+        hvp_wrt = wrt or (fwd.params or fwd.inputs)[:1]
+        if not hvp_wrt:
+            raise GraphcError(
+                f"{option('order', 2)} needs a param or an input to take the Hessian for: the model has none"
+            )
+        if len(hvp_wrt) != 1:
+            raise GraphcError(f"{option('order', 2)} takes exactly one name in {option('wrt')}", usage=True)
+        vname = hvp_input_name(fwd)
+        graphs.append(pipeline.hvp_graph(fwd.copy(), hvp_wrt[0], vname, evaluate))
+    gb = graphs[1]
+    dims = _dims_of(fwd)
+    ns = _Names(graphs, dims, target)
+    pro = _Prologue(fwd, ns, dtype, target)
+
+    consts = _named_consts(fwd, ns)
+    const_lines = [
+        f"{name} = {target.number(ns, fwd[i]['attrs']['value'], dtype)}  # line {fwd[i]['span'].lines()}"
+        for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
+    ]
+
+    # One printing of the gradient graph (simplified once): loss_and_grad's forward pass -- the values the
+    # loss or the backward pass read -- is forward()'s too, which then adds the values neither reads
+    steps = gb.order()
+    values = gb.upstream([i for i in gb.names.values() if not gb[i].get("signal")])
+    needed = gb.upstream([gb.loss, *gb.grads.values()])
+    loss_ids = gb.upstream([gb.loss])
+    forward_ids = loss_ids | (values & needed)
+    printer = _Body(gb, dtype, ns, _named_consts(gb, ns), target.dialect)
+    body_f = printer.statements([i for i in steps if i in forward_ids], needed | values)
+    body_b = printer.statements([i for i in steps if i not in forward_ids and i in needed], needed)
+    fwd_body = body_f + printer.statements([i for i in steps if i in values and i not in forward_ids], values)
+    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
+    loss = printer.expr(gb.loss)[0]
+    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer.expr(i)[0]}' for w, i in gb.grads.items()], "}")
+    second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype, target) if order == 2 else None
+    helpers = sorted(printer.helpers | target.helpers | (second[1] if second else set()))
+    runtime = target.runtime
+    helper_src = [ns.rename(inspect.getsource(getattr(runtime, h))) for h in _with_dependencies(runtime, helpers)]
+
+    example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
+    wrt_names = ", ".join(gb.grads)
+    model_text = textwrap.indent("\n".join(line.rstrip() for line in fwd.source.splitlines() if line.strip()), "    ")
+    L = gb.label(gb.loss)
+    usage = [
+        f"values = {module_name}.forward({example_args})  # every named value",
+        f"loss, grads = {module_name}.loss_and_grad({example_args})  # d{L}/d({wrt_names})",
+    ]
+    if second:
+        w = hvp_wrt[0]
+        usage += [
+            f"hv = {module_name}.hvp(direction, {example_args})  # d²{L}/d{w}² times direction, shaped like {w}",
+            f"hessian = {module_name}.hessian({example_args})  # d²{L}/d{w}²",
+        ]
+    parts = [
+        f'"""Gradient code for {fwd.path}, generated by graphc. {target.needs}\n\n'
+        f"The model:\n\n{model_text}\n\nUsage:\n\n    import {module_name}\n"
+        + "".join(f"    {u}\n" for u in usage)
+        + '"""\n',
+        target.imports(ns),
+    ]
+    if const_lines:
+        parts.append("\n".join(const_lines) + "\n")
+    parts += [h.rstrip() + "\n" for h in helper_src]
+    doc_f = '"""Every named value of the forward pass."""'
+    doc_b = (
+        f'"""The loss and its gradients w.r.t. {wrt_names}.\n\n'
+        f"    Error signals are named <value>_bar: y_bar = d{L}/dy.\n"
+        '    """'
+    )
+    dims = pro.dim_lines(printer.used_dims)
+    parts.append(target.function("forward", pro.sig, doc_f, pro.head() + dims, fwd_body, returned))
+    backward = ["# forward pass"] + body_f + ["", "# backward pass"] + body_b
+    parts.append(target.function("loss_and_grad", pro.sig, doc_b, pro.head() + dims, backward, grads))
+    if second:
+        parts += second[0]
+    head = parts[:3] if const_lines else parts[:2]
+    rest = parts[len(head) :]
+    return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
+
+
+def _named_consts(g: Graph, ns: _Names) -> dict[int, str]:
+    """The model's named constants (`const c = 2`), by node id: the module defines them once, by name."""
+    return {i: ns.py[n["name"]] for i, n in g._node.items() if n["op"] == "const" and n["name"]}
+
+
+def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dtype: str, target: Target):
+    """hvp() -- the Hessian of the loss w.r.t. w times a direction, by differentiating the backward graph
+    again -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use). The
+    direction is hvp's one positional(-only) argument: its name can never meet a model name's keyword."""
+    loss, hv = gh.label(gh.loss), gh.grads[w]
+    printer = _Body(gh, dtype, ns, _named_consts(gh, ns), target.dialect)
+    needed = gh.upstream([hv])
+    body = printer.statements([i for i in gh.order() if i in needed], needed)
+    v = ns.py[vname]
+    doc = (
+        f'"""The Hessian of {loss} w.r.t. {w} times {v} (shaped like {w}): the derivative of\n'
+        f"    {w}_bar · {v} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
+        '    """'
+    )
+    head = pro.head(v) + pro.dim_lines(printer.used_dims)
+    hvp = target.function("hvp", f"{v}, /, {pro.sig}".rstrip(", "), doc, head, body, f"return {printer.expr(hv)[0]}")
+    doc = f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""'
+    hessian = _function("hessian", "**values", doc, target.hessian(ns, w, dtype))
+    return [hvp, hessian], printer.helpers
+
+
+def _call_lines(opening: str, items: list[str], closing: str) -> str:
+    """`return {a, b}` on one line when it fits, else one item a line with a trailing comma (ruff's style)."""
+    one = opening + ", ".join(items) + closing
+    if len(one) + 4 <= WIDTH:
+        return one
+    return opening + "\n" + "".join(f"    {item},\n" for item in items) + closing
+
+
+def _with_dependencies(runtime, helpers: list[str]) -> list[str]:
+    out = list(helpers)
+    for h in helpers:
+        src = inspect.getsource(getattr(runtime, h))
+        out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
+    return sorted(set(out))
+
+
+def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
+    lines = [f"def {name}({sig}):", f"    {doc}"]
+    for stmt in body:
+        lines += ["    " + ln if ln else "" for ln in stmt.split("\n")]
+    return "\n".join(lines) + "\n"
+
+
+class _Body(Printer):
+    """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
+
+    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str], dialect):
+        node = g._node
+        names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
+        names.update(consts)
+        for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
+            del names[i]  # a gradient that is a constant (b_bar = 2.0): no line defines it, so print its number
+        super().__init__(g, names, dialect, dtype, ns.dim, ns)
+        self.taken = ns.taken
+        self.temps = 0
+
+    def temp(self) -> str:
+        while True:
+            self.temps += 1
+            name = f"tmp{self.temps}"
+            if name not in self.taken:
+                return name
+
+    def statements(self, nodes: list[int], needed: set[int]) -> list[str]:
+        g = self.g
+        node, succ = g._node, g._succ
+        out = []
+        for i in nodes:
+            n = node[i]
+            if n["op"] in LEAVES or i in self.names:
+                continue
+            # its arguments are done (named or inlined), so its expression is final: users reuse it
+            e = self.expr(i)
+            named = n["name"] is not None
+            if not named and i != g.loss and len(e[0]) <= 48:
+                users = 0
+                for u in succ[i]:
+                    if u in needed and (node[u]["op"] != "size_ratio" or not self.shape_only(u)):
+                        users += 1
+                if users == 1:
+                    self.inline(i, e)
+                    continue  # inlined into its one user
+            name = self.ns.py[n["name"]] if named else self.temp()
+            text = e[0]
+            line = f"{name} = {text}"
+            comment = f"  # line {n['span'].lines()}" if n["span"] else ""
+            if len(line) + len(comment) + 4 > WIDTH and comment:
+                out.append(comment.strip())
+                comment = ""
+            out.append(line + comment)
+            self.names[i] = name
+        return out
