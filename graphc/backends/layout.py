@@ -14,6 +14,8 @@ import inspect
 import keyword
 import re
 import textwrap
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ..data import option
 from ..errors import GraphcError
@@ -21,6 +23,7 @@ from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph, paused_gc
 from ..transforms import pipeline
 from ..transforms.autodiff import hvp_input_name
+from . import targets
 from .numpy.dialect import number_text
 from .numpy.kernels import evaluate
 from .printer import Printer
@@ -32,6 +35,7 @@ class Target:
     """What a target says about its modules; the rest of a module's layout is shared. Its methods write
     code in the module's names (`ns.np` is the library, `ns.py[name]` a model name's Python name)."""
 
+    name = ""  # as --target spells it
     dialect = runtime = None  # its dialect (see backends/printer.py) and the module of its helpers
     aliases: tuple[str, ...] = ()  # the spellings the code may call the library, in order of preference
     modules: tuple[str, ...] = ()  # the modules its helpers import, besides the library
@@ -70,9 +74,23 @@ class Target:
         """hessian(**values)'s body: the columns hvp(e_k) of the Hessian w.r.t. w, shaped w.shape * 2."""
         raise NotImplementedError
 
-    def function(self, name: str, sig: str, doc: str, head: list[str], body: list[str], result: str) -> str:
-        """A function's source: its prologue lines (head), its steps (body) and its return statement."""
-        return _function(name, sig, doc, head + body + [result])
+    def function(self, f: Function) -> str:
+        """A function's source."""
+        return _function(f.name, f.sig, f.doc, f.head + f.body + [f.result(f.returned)])
+
+
+class Function(NamedTuple):
+    """An emitted function: its prologue (head: the library found, the arguments converted) runs on the
+    arguments as given; its body (the dims read, then the steps) on the arrays the head made of them."""
+
+    name: str
+    sig: str  # its signature's text
+    args: list[str]  # its arguments' names, in order
+    doc: str
+    head: list[str]
+    body: list[str]
+    returned: list[str]  # the expressions it returns
+    result: Callable[[list[str]], str]  # its return statement's text, from (those) expressions
 
 
 class _Names:
@@ -247,6 +265,7 @@ def emit(
             raise GraphcError(f"{option('order', 2)} takes exactly one name in {option('wrt')}", usage=True)
         vname = hvp_input_name(fwd)
         graphs.append(pipeline.hvp_graph(fwd.copy(), hvp_wrt[0], vname, evaluate))
+    _check_ops(target, graphs)
     gb = graphs[1]
     dims = _dims_of(fwd)
     ns = _Names(graphs, dims, target)
@@ -269,9 +288,8 @@ def emit(
     body_f = printer.statements([i for i in steps if i in forward_ids], needed | values)
     body_b = printer.statements([i for i in steps if i not in forward_ids and i in needed], needed)
     fwd_body = body_f + printer.statements([i for i in steps if i in values and i not in forward_ids], values)
-    returned = _call_lines("return {", [f'"{n}": {ns.py[n]}' for n in fwd.names], "}")
-    loss = printer.expr(gb.loss)[0]
-    grads = _call_lines(f"return {loss}, {{", [f'"{w}": {printer.expr(i)[0]}' for w, i in gb.grads.items()], "}")
+    values = [ns.py[n] for n in fwd.names]
+    grads = [printer.expr(gb.loss)[0], *(printer.expr(i)[0] for i in gb.grads.values())]
     second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype, target) if order == 2 else None
     helpers = sorted(printer.helpers | target.helpers | (second[1] if second else set()))
     runtime = target.runtime
@@ -308,14 +326,38 @@ def emit(
         '    """'
     )
     dims = pro.dim_lines(printer.used_dims)
-    parts.append(target.function("forward", pro.sig, doc_f, pro.head() + dims, fwd_body, returned))
-    backward = ["# forward pass"] + body_f + ["", "# backward pass"] + body_b
-    parts.append(target.function("loss_and_grad", pro.sig, doc_b, pro.head() + dims, backward, grads))
+
+    def result_f(exprs):
+        return _call_lines("return {", [f'"{n}": {e}' for n, e in zip(fwd.names, exprs)], "}")
+
+    def result_b(exprs):
+        return _call_lines(f"return {exprs[0]}, {{", [f'"{w}": {e}' for w, e in zip(gb.grads, exprs[1:])], "}")
+
+    parts.append(
+        target.function(Function("forward", pro.sig, pro.args, doc_f, pro.head(), dims + fwd_body, values, result_f))
+    )
+    backward = dims + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b
+    parts.append(
+        target.function(Function("loss_and_grad", pro.sig, pro.args, doc_b, pro.head(), backward, grads, result_b))
+    )
     if second:
         parts += second[0]
     head = parts[:3] if const_lines else parts[:2]
     rest = parts[len(head) :]
     return "\n".join(p.rstrip("\n") + "\n" for p in head) + "".join("\n\n" + p.rstrip("\n") + "\n" for p in rest)
+
+
+def _check_ops(target: Target, graphs: list[Graph]) -> None:
+    """A located error for the first op the target's dialect cannot write, before any is printed."""
+    code = target.dialect.CODE
+    for g in graphs:
+        for i in g.order():
+            n = g[i]
+            if n["op"] not in code:
+                others = ", ".join(t for t in targets() if t != target.name)
+                raise GraphcError(
+                    f"the {target.name} target cannot compute `{n['op']}`", n["span"], f"emit it for {others}"
+                )
 
 
 def _named_consts(g: Graph, ns: _Names) -> dict[int, str]:
@@ -337,11 +379,16 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
         f"    {w}_bar · {v} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
         '    """'
     )
-    head = pro.head(v) + pro.dim_lines(printer.used_dims)
-    hvp = target.function("hvp", f"{v}, /, {pro.sig}".rstrip(", "), doc, head, body, f"return {printer.expr(hv)[0]}")
+    sig, body = f"{v}, /, {pro.sig}".rstrip(", "), pro.dim_lines(printer.used_dims) + body
+    returned = [printer.expr(hv)[0]]
+    hvp = target.function(Function("hvp", sig, [v, *pro.args], doc, pro.head(v), body, returned, _return_one))
     doc = f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""'
     hessian = _function("hessian", "**values", doc, target.hessian(ns, w, dtype))
     return [hvp, hessian], printer.helpers
+
+
+def _return_one(exprs: list[str]) -> str:
+    return f"return {exprs[0]}"
 
 
 def _call_lines(opening: str, items: list[str], closing: str) -> str:

@@ -11,6 +11,7 @@ from .dialect import number_text
 
 
 class NumPy(layout.Target):
+    name = "numpy"
     dialect, runtime = dialect, runtime
     aliases = ("np", "numpy")
     needs = "Only NumPy is needed."
