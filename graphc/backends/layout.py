@@ -24,9 +24,8 @@ from ..ir.graph import LEAVES, Graph, paused_gc
 from ..transforms import pipeline
 from ..transforms.autodiff import hvp_input_name
 from . import targets
-from .numpy.dialect import number_text
 from .numpy.kernels import evaluate
-from .printer import Printer
+from .printer import Printer, number_text
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 
@@ -38,7 +37,9 @@ class Target:
     name = ""  # as --target spells it
     dialect = runtime = None  # its dialect (see backends/printer.py) and the module of its helpers
     aliases: tuple[str, ...] = ()  # the spellings the code may call the library, in order of preference
-    modules: tuple[str, ...] = ()  # the modules its helpers import, besides the library
+    modules: tuple[str, ...] = ()  # the modules its code and helpers import, besides the library
+    locals: tuple[str, ...] = ()  # the names its functions' prologues set, besides the library's alias
+    local_alias = False  # True: the library is a local of each function (and a parameter of each helper)
     needs = ""  # the module docstring's sentence on what it imports
     helpers: frozenset[str] = frozenset()  # the helpers every module calls (in its prologue)
 
@@ -113,8 +114,9 @@ class _Names:
         alias = target.dialect.ALIAS  # what the code calls the array library: its first free spelling
         self.np = next((a for a in target.aliases if a not in self.taken), None) or self.fresh(alias + "_")
         self.taken.add(self.np)
+        self.alias, self.local_alias = alias, target.local_alias
         self.module = {alias: self.np}  # graphc's module-level names, as runtime.py spells them -> here
-        for m in target.modules:  # the modules the helpers import
+        for m in target.modules + target.locals:  # the modules the helpers import, and the functions' locals
             self.module[m] = m if m not in self.taken else self.fresh(m + "_")
             self.taken.add(self.module[m])
         runtime = target.runtime
@@ -129,11 +131,16 @@ class _Names:
         self.taken.add(name)
         return name
 
-    def rename(self, code: str) -> str:
-        """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's."""
+    def rename(self, code: str, helper: bool = False) -> str:
+        """Code written with runtime.py's names (np.exp, _sigmoid(...)) with this module's. A helper's own
+        parameter that holds the library (the array-api target's `xp`) keeps its name."""
         if not self.renamed:
             return code
-        return _MODULE_REF.sub(lambda m: self.module.get(m.group(1), m.group(1)), code)
+        keep = self.alias if helper and self.local_alias else None
+        code = _MODULE_REF.sub(lambda m: m[1] if m[1] == keep else self.module.get(m[1], m[1]), code)
+        if self.local_alias and not helper:  # the library passed to a helper, _sigmoid(xp, x): the local
+            code = re.sub(rf"(?<![\w.]){self.alias}(?!\w)", self.np, code)
+        return code
 
 
 _MODULE_LEVEL = frozenset({"forward", "loss_and_grad", "hvp", "hessian", *dir(builtins)})
@@ -293,7 +300,9 @@ def emit(
     second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype, target) if order == 2 else None
     helpers = sorted(printer.helpers | target.helpers | (second[1] if second else set()))
     runtime = target.runtime
-    helper_src = [ns.rename(inspect.getsource(getattr(runtime, h))) for h in _with_dependencies(runtime, helpers)]
+    helper_src = [
+        ns.rename(inspect.getsource(getattr(runtime, h)), helper=True) for h in _with_dependencies(runtime, helpers)
+    ]
 
     example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
     wrt_names = ", ".join(gb.grads)
@@ -400,11 +409,16 @@ def _call_lines(opening: str, items: list[str], closing: str) -> str:
 
 
 def _with_dependencies(runtime, helpers: list[str]) -> list[str]:
-    out = list(helpers)
-    for h in helpers:
-        src = inspect.getsource(getattr(runtime, h))
-        out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
-    return sorted(set(out))
+    """The helpers and every helper they call, and those call, ...: the runtime functions a module needs."""
+    names = [d for d in vars(runtime) if d.startswith("_") and callable(getattr(runtime, d))]
+    out, todo = set(helpers), list(helpers)
+    while todo:
+        src = inspect.getsource(getattr(runtime, todo.pop()))
+        for d in names:
+            if d not in out and re.search(rf"(?<![\w.]){d}\(", src):
+                out.add(d)
+                todo.append(d)
+    return sorted(out)
 
 
 def _function(name: str, sig: str, doc: str, body: list[str]) -> str:

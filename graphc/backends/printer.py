@@ -4,7 +4,9 @@ written, and may specialise ops whose shapes are known when printing."""
 
 from __future__ import annotations
 
+from ..errors import GraphcError
 from ..ir import ops as O
+from ..ir import shapes as S
 from ..ir.graph import Graph
 from ..ir.ops import ATOM, MUL, POW, UNARY
 
@@ -58,6 +60,7 @@ class Printer:
         if op == "identity":  # an alias line: its argument, precedence and all (2 * w, w = p - q: 2 * (p - q))
             return args[0]
         self.helpers.update(dialect.helpers(op))
+        self.node = i  # (for a dialect that writes an argument by what it is: a named constant, say)
         return dialect.call(self, op, args, n["attrs"]), ATOM
 
     def inline(self, i: int, e: tuple[str, int]) -> None:
@@ -102,7 +105,42 @@ class Printer:
         bottom = bottom if " " not in bottom else f"({bottom})"
         return f"{top} / {bottom}", MUL
 
+    def reshape(self, i: int) -> tuple[str, int]:
+        """reshape(x, shape) with the shape in the module's terms: a dim known when printing as its number, a
+        symbolic one by the name the module reads it into (N = X.shape[0]), and one that neither fixes as -1."""
+        n = self.g[i]
+        shape = n["shape"] if n["shape"] is not None else tuple(self.g.dims.resolve(d) for d in n["attrs"]["shape"])
+        unknown = [d for d in shape if isinstance(d, str) and d not in self.dims]
+        if len(unknown) + (-1 in shape) > 1:
+            raise GraphcError(
+                f"reshape to {S.fmt(shape)}: nothing fixes the dims {' and '.join(map(str, unknown))}",
+                n["span"],
+                "name dims the model's inputs have, or write -1 for the one to infer",
+            )
+        self.used_dims.update(d for d in shape if isinstance(d, str) and d in self.dims)
+        dims = [str(d) if isinstance(d, int) else self.dims.get(d, "-1") for d in shape]
+        return f"{self.lib}.reshape({self.expr(n['args'][0])[0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM
+
     def shape_only(self, u: int) -> bool:
         """Does node u need only its arguments' shapes, known when emitting (1 / N)?"""
         n = self.g[u]
         return n["op"] == "size_ratio" and self.size_ratio(*(self.g[a]["shape"] for a in n["args"])) is not None
+
+
+def number_text(v, np: str = "np") -> str:
+    """A float as Python source: repr, but inf and nan (which repr writes as bare names) as NumPy's."""
+    v = float(v)
+    if v != v:
+        return f"{np}.nan"
+    if v in (float("inf"), float("-inf")):
+        return f"{np}.inf" if v > 0 else f"-{np}.inf"
+    return repr(v)
+
+
+def fill(p, code: str, op: str, args: list[tuple[str, int]], attrs: dict) -> str:
+    """A CODE template filled with the arguments' texts (parenthesised where the template calls a method
+    of one or indexes it), `{kw}` (the keywords that differ from their defaults) and the attrs."""
+    texts = [p.wrap(a, ATOM) if f"{{{k}}}." in code or f"{{{k}}}[" in code else a[0] for k, a in enumerate(args)]
+    defaults = O.OPS[op].kwargs
+    kw = "".join(f", {k}={attrs[k]!r}" for k in defaults if attrs.get(k, defaults[k]) != defaults[k])
+    return (p.rename(code) if p.rename else code).format(*texts, kw=kw, **attrs)

@@ -46,7 +46,7 @@ def fold_constants(g: Graph, order: list[int] | None = None, *, evaluate: Evalua
 
 def identities(g: Graph, order: list[int] | None = None) -> bool:
     """x*1, x+0, x-0, x/1, x^1, x^0, -(-x), x*0 (scalar), x^2 -> x*x, no-op broadcasts, minus signs gathered,
-    where(where(c, 1, 0), a, b) -> where(c, a, b).
+    where(where(c, 1, 0), a, b) -> where(c, a, b), where(constant, a, b) -> a or b.
 
     A rewrite's new nodes are visited at once, right after the node they replace (their arguments were
     visited already, their users come later): a rewrite they allow in turn (a - -(a*b) from (-a)*b) is made
@@ -136,6 +136,10 @@ def _identity(g: Graph, i: int) -> int | None:
         to = args[0]
     elif op == "identity" and n["name"] is None:
         to = args[0]
+    elif op == "where" and const_value(g, args[0]) is not None:  # a constant test: its branch
+        pick = args[1] if const_value(g, args[0]) != 0 else args[2]  # (nan is true, as NumPy has it)
+        if shape is not None and g[pick]["shape"] == shape:
+            to = pick
     elif op == "where" and node[args[0]]["op"] == "where":  # a comparison as a condition: the test itself
         c = node[args[0]]
         if is_const(g, c["args"][1], 1.0) and is_const(g, c["args"][2], 0.0):

@@ -95,6 +95,24 @@ def test_identities_x_to_the_zero_is_one_of_its_shape():
     np.testing.assert_array_equal(run(gs, bind(gs, {"x": x, "w": w})[1])[gs.names["v"]], w)
 
 
+@pytest.mark.parametrize("test, picked", [("0", "b"), ("2", "a"), ("-0.0", "b")])
+def test_identities_a_constant_test_picks_its_branch(test, picked):
+    # (second derivatives of where meet where(0, ...): the array-api target refuses a number as a test)
+    _, g = compiled(f"input a: [3]; input b: [3]\nL = sum(2 * where({test}, sin(a), cos(b)))")
+    gs = passes.simplify(g, evaluate)
+    assert "where" not in ops_of(gs) and ("sin" in ops_of(gs)) == (picked == "a")
+    v = {"a": np.array([0.5, 1.0, 2.0]), "b": np.array([-1.0, 0.0, 3.0])}
+    want = 2 * np.sum(np.sin(v["a"]) if picked == "a" else np.cos(v["b"]))
+    np.testing.assert_allclose(run(gs, bind(gs, v)[1])[gs.names["L"]], want, rtol=1e-15)
+
+
+def test_identities_a_constant_test_keeps_the_where_that_spreads_a_branch():
+    _, g = compiled("input b: [3]\nL = sum(2 * where(1, 2.0, b))")
+    gs = passes.simplify(g, evaluate)
+    assert "where" in ops_of(gs)  # (2.0 alone has the wrong shape)
+    np.testing.assert_allclose(run(gs, bind(gs, {"b": np.zeros(3)})[1])[gs.names["L"]], 12.0)
+
+
 def test_merge_common_merges_identical_subexpressions():
     _, g = compiled("input x: [3]\na = sum(exp(x) * 2)\nb = sum(exp(x) * 3)")
     assert ops_of(g).count("exp") == 2

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from ...errors import GraphcError
 from ...ir import ops as O
 from ...ir import shapes as S
 from ...ir.ops import ATOM, MUL, UNARY
+from ..printer import fill, number_text
 
 ALIAS = "np"  # what the templates call NumPy (the emitted module may import it under another name)
 
@@ -127,23 +127,9 @@ def number(p, v: float) -> str:
     return text if p.dtype == "float64" else f"{p.lib}.{p.dtype}({text})"
 
 
-def number_text(v, np: str = ALIAS) -> str:
-    """A float as Python source: repr, but inf and nan (which repr writes as bare names) as NumPy's."""
-    v = float(v)
-    if v != v:
-        return f"{np}.nan"
-    if v in (float("inf"), float("-inf")):
-        return f"{np}.inf" if v > 0 else f"-{np}.inf"
-    return repr(v)
-
-
 def call(p, op: str, args: list[tuple[str, int]], attrs: dict) -> str:
     """op's NumPy expression applied to argument (text, precedence) pairs, in the module's names."""
-    code = CODE[op]
-    texts = [p.wrap(a, ATOM) if f"{{{k}}}." in code or f"{{{k}}}[" in code else a[0] for k, a in enumerate(args)]
-    defaults = O.OPS[op].kwargs
-    kw = "".join(f", {k}={attrs[k]!r}" for k in defaults if attrs.get(k, defaults[k]) != defaults[k])
-    return (p.rename(code) if p.rename else code).format(*texts, kw=kw, **attrs)
+    return fill(p, CODE[op], op, args, attrs)
 
 
 def _keywords(op: str, attrs: dict) -> str:
@@ -158,7 +144,7 @@ def lower(p, i: int):
     if n["op"] in _WRITTEN:
         return _written(p, i)
     if n["op"] == "reshape":
-        return _reshape(p, i)
+        return p.reshape(i)
     if n["op"] == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -242,23 +228,3 @@ def _written(p, i: int) -> tuple[str, int]:
     attrs["arrays"] = ", ".join(text for text, _ in args)
     p.helpers.update(helpers(op))
     return call(p, op, args, attrs), ATOM
-
-
-# convolution and pooling: reshape's shape in the module's names
-
-
-def _reshape(p, i: int):
-    """reshape(x, shape) with the shape in the module's terms: a dim known when printing as its number, a
-    symbolic one by the name the module reads it into (N = X.shape[0]), and one that neither fixes as -1."""
-    n = p.g[i]
-    shape = n["shape"] if n["shape"] is not None else tuple(p.g.dims.resolve(d) for d in n["attrs"]["shape"])
-    unknown = [d for d in shape if isinstance(d, str) and d not in p.dims]
-    if len(unknown) + (-1 in shape) > 1:
-        raise GraphcError(
-            f"reshape to {S.fmt(shape)}: nothing fixes the dims {' and '.join(map(str, unknown))}",
-            n["span"],
-            "name dims the model's inputs have, or write -1 for the one to infer",
-        )
-    p.used_dims.update(d for d in shape if isinstance(d, str) and d in p.dims)
-    dims = [str(d) if isinstance(d, int) else p.dims.get(d, "-1") for d in shape]
-    return f"{p.lib}.reshape({p.expr(n['args'][0])[0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM

@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import partial
 
 from .. import layout
+from ..printer import number_text
 from . import dialect, runtime
-from .dialect import number_text
 
 
 class NumPy(layout.Target):

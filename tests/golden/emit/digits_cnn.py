@@ -119,12 +119,6 @@ def _max_pool_grad(g, x, y, k, stride=None):
     return out
 
 
-def _softmax(x, axis=-1):
-    x = np.asarray(x)  # (an input given as a list has no .max)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def _windows(x, kh, kw, stride, padding=0):
     """A read-only view of the kh x kw windows of x's last two axes (zero-padded by
     padding) stepping by stride: [..., H', W', kh, kw]; [..., i, j] is entry (i, j) of

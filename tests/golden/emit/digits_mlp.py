@@ -56,12 +56,6 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _softmax(x, axis=-1):
-    x = np.asarray(x)  # (an input given as a list has no .max)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def forward(*, X, T, W1, W2, b1=None, b2=None):
     """Every named value of the forward pass."""
     X = np.asarray(X, dtype=np.float64)

@@ -44,12 +44,6 @@ def _log_softmax(x, axis=-1):
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
 
 
-def _softmax(x, axis=-1):
-    x = np.asarray(x)  # (an input given as a list has no .max)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 def forward(*, X, T, W=None, b=None):
     """Every named value of the forward pass."""
     X = np.asarray(X, dtype=np.float64)

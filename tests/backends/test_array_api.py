@@ -1,0 +1,299 @@
+"""The array-api target (issue 14, items 1-2): one module, every array library that is installed.
+
+Each shipped example runs through `--target array-api` on NumPy, array-api-strict (the standard's
+reference implementation: the module uses nothing else), PyTorch, JAX (x64) and Dask (chunked along the
+example axis, lazy until computed), and equals the NumPy target to 1e-10. CUDA and CuPy run where a GPU
+is. The random models of tests/test_differential.py go through it there too.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+from goldens import example_models
+
+import graphc
+from graphc import GraphcError
+
+pytest.importorskip("array_api_compat")
+
+RTOL = 1e-10
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+class Library:
+    """How a test hands NumPy arrays to one array library and reads its arrays back."""
+
+    def __init__(self, name, to, back, array_type=None):
+        self.name, self.to, self.back, self.array_type = name, to, back, array_type
+
+    def __repr__(self):
+        return self.name
+
+
+def _libraries() -> list:
+    out = [pytest.param(Library("numpy", lambda a, **_: a, np.asarray, (np.ndarray, np.generic)), id="numpy")]
+    skip = {}
+    if _installed("array_api_strict"):
+        import array_api_strict as strict
+
+        out.append(pytest.param(Library("strict", lambda a, **_: strict.asarray(a), np.asarray), id="strict"))
+    else:
+        skip["strict"] = "array-api-strict is not installed"
+    if _installed("torch"):
+        import torch
+
+        out.append(
+            pytest.param(
+                Library("torch", lambda a, **_: torch.asarray(a), lambda t: t.detach().cpu().numpy(), torch.Tensor),
+                id="torch",
+            )
+        )
+        cuda = torch.cuda.is_available()
+        out.append(
+            pytest.param(
+                Library(
+                    "cuda",
+                    lambda a, **_: torch.asarray(a, device="cuda"),
+                    lambda t: t.detach().cpu().numpy(),
+                    torch.Tensor,
+                ),
+                id="cuda",
+                marks=pytest.mark.skipif(not cuda, reason="no CUDA device on this machine"),
+            )
+        )
+    else:
+        skip["torch"] = "PyTorch is not installed"
+    if _installed("jax"):
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+
+        out.append(pytest.param(Library("jax", lambda a, **_: jnp.asarray(a), np.asarray, jax.Array), id="jax"))
+    else:
+        skip["jax"] = "JAX is not installed"
+    if _installed("dask"):
+        import dask.array as da
+
+        def chunked(a, data=False):
+            a = np.asarray(a)  # the data in two chunks along the example axis; params whole
+            chunks = tuple([max(1, (a.shape[0] + 1) // 2), *a.shape[1:]]) if data and a.ndim else a.shape
+            return da.from_array(a, chunks=chunks)
+
+        out.append(pytest.param(Library("dask", chunked, lambda x: np.asarray(x.compute()), da.Array), id="dask"))
+    else:
+        skip["dask"] = "Dask is not installed"
+    cupy = _installed("cupy")
+    out.append(
+        pytest.param(
+            Library("cupy", *(_cupy() if cupy else (None, None))),
+            id="cupy",
+            marks=pytest.mark.skipif(not cupy, reason="CuPy is not installed (it needs a GPU)"),
+        )
+    )
+    for name, why in skip.items():
+        out.append(pytest.param(None, id=name, marks=pytest.mark.skip(reason=why)))
+    return out
+
+
+def _cupy():
+    import cupy
+
+    return (lambda a, **_: cupy.asarray(a)), cupy.asnumpy, cupy.ndarray
+
+
+LIBRARIES = _libraries()
+
+
+@pytest.fixture(scope="module")
+def modules():
+    """Compiled modules, shared by the tests: (path, target, dtype) -> (Model, module)."""
+    cache = {}
+
+    def get(path, target="array-api", dtype="float64"):
+        key = (path, target, dtype)
+        if key not in cache:
+            m = graphc.load(path)
+            cache[key] = m, m.compiled(dtype=dtype, target=target)
+        return cache[key]
+
+    return get
+
+
+def _given(lib: Library, values: dict, model) -> dict:
+    """The values as the library's arrays: inputs as data (chunked, for Dask), params whole."""
+    return {k: lib.to(v, data=k in model.inputs) for k, v in values.items()}
+
+
+def _close(got, want, lib: Library, what: str):
+    got = np.asarray(got) if isinstance(got, float) else lib.back(got)  # (a named constant: a Python float)
+    assert got.shape == np.shape(want), what
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-12, err_msg=what)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+@pytest.mark.parametrize("path", example_models(), ids=lambda p: p.stem)
+def test_every_example_agrees_with_the_numpy_target(path, lib, modules, example_values):
+    m, mod = modules(path)
+    _, ref = modules(path, "numpy")
+    values = example_values(path, m)
+    given = _given(lib, values, m)
+    loss, grads = mod.loss_and_grad(**given)
+    want_loss, want = ref.loss_and_grad(**values)
+    if lib.array_type is not None:  # the library's own arrays come back, Dask's still lazy
+        assert all(isinstance(g, lib.array_type) for g in grads.values())
+    _close(loss, want_loss, lib, "loss")
+    assert grads.keys() == want.keys()
+    for k in want:
+        _close(grads[k], want[k], lib, k)
+    fwd, want_fwd = mod.forward(**given), ref.forward(**values)
+    assert fwd.keys() == want_fwd.keys()
+    for k in want_fwd:
+        _close(fwd[k], want_fwd[k], lib, k)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_omitted_params_are_made_in_the_library_of_the_other_arguments(lib, modules, example_values):
+    path = next(p for p in example_models() if p.stem == "two_layer")
+    m, mod = modules(path)
+    _, ref = modules(path, "numpy")
+    values = {k: v for k, v in example_values(path, m).items() if k not in ("b1", "b2")}
+    loss, grads = mod.loss_and_grad(**_given(lib, values, m))
+    want_loss, want = ref.loss_and_grad(**values)
+    if lib.array_type is not None:
+        assert isinstance(grads["b1"], lib.array_type)
+    _close(loss, want_loss, lib, "loss")
+    for k in want:
+        _close(grads[k], want[k], lib, k)
+
+
+def test_dask_data_with_numpy_params_is_taken_into_dask_and_stays_lazy(modules, example_values):
+    da = pytest.importorskip("dask.array")
+    path = next(p for p in example_models() if p.stem == "digits_mlp")
+    m, mod = modules(path)
+    _, ref = modules(path, "numpy")
+    values = example_values(path, m)
+    given = {k: da.from_array(v, chunks=(90, *v.shape[1:])) if k in m.inputs else v for k, v in values.items()}
+    loss, grads = mod.loss_and_grad(**given)
+    assert isinstance(loss, da.Array) and all(isinstance(g, da.Array) for g in grads.values())
+    assert given["X"].numblocks[0] == 4
+    want_loss, want = ref.loss_and_grad(**values)
+    np.testing.assert_allclose(loss.compute(), want_loss, rtol=RTOL)
+    for k in want:
+        np.testing.assert_allclose(grads[k].compute(), want[k], rtol=RTOL, atol=1e-14)
+
+
+def test_float32_stays_float32_on_torch(modules, example_values):
+    torch = pytest.importorskip("torch")
+    path = next(p for p in example_models() if p.stem == "digits_cnn")
+    m, mod = modules(path, dtype="float32")
+    _, ref = modules(path, "numpy")
+    values = example_values(path, m)
+    loss, grads = mod.loss_and_grad(**{k: torch.asarray(v) for k, v in values.items()})
+    want_loss, want = ref.loss_and_grad(**values)
+    assert loss.dtype == torch.float32 and all(g.dtype == torch.float32 for g in grads.values())
+    np.testing.assert_allclose(loss.item(), want_loss, rtol=1e-4)
+    for k in want:
+        np.testing.assert_allclose(grads[k].numpy(), want[k], rtol=2e-3, atol=1e-5)
+
+
+def test_the_module_imports_only_array_api_compat(modules):
+    import ast
+
+    path = next(p for p in example_models() if p.stem == "digits_cnn")
+    m, _ = modules(path)
+    tree = ast.parse(m.emit(target="array-api", order=2))
+    imported = {
+        a.name.split(".")[0]
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+        for a in getattr(n, "names", [])
+    }
+    assert imported <= {"array_api_compat", "importlib", "math"}  # (the standard library)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_order_two_hvp_and_hessian_agree_with_the_numpy_target(lib, example_values):
+    path = next(p for p in example_models() if p.stem == "logistic_least_squares_l2")
+    m = graphc.load(path)
+    mod, ref = m.compiled(order=2, target="array-api"), m.compiled(order=2)
+    values = example_values(path, m)
+    w = m.params[0]
+    direction = np.linspace(-1, 1, np.size(values[w])).reshape(np.shape(values[w]))
+    given = _given(lib, values, m)
+    _close(mod.hvp(lib.to(direction), **given), ref.hvp(direction, **values), lib, "hvp")
+    _close(mod.hessian(**given), ref.hessian(**values), lib, "hessian")
+
+
+def test_names_that_shadow_the_module_s_own_are_renamed():
+    src = (
+        "input xp: [3]; input device: [3]; param math = 2; param array_api_compat: [3] = 1; const _sigmoid = 3\n"
+        "L = sum(sigmoid(math * xp + device) * array_api_compat) * _sigmoid"
+    )
+    m = graphc.compile(src)
+    mod, ref = m.compiled(target="array-api"), m.compiled()
+    v = {"xp": np.array([0.5, -1.0, 2.0]), "device": np.array([1.0, 0.0, -1.0])}
+    loss, grads = mod.loss_and_grad(**v)
+    want_loss, want = ref.loss_and_grad(**v)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-13)
+    for k in want:
+        np.testing.assert_allclose(grads[k], want[k], rtol=1e-13)
+
+
+def test_indexing_with_negative_steps_and_gathering_run_on_torch():
+    torch = pytest.importorskip("torch")
+    src = (
+        "input X: [N, 5]; input idx: [M]; param E: [3, 3]\n"
+        "Y = take(X[::-1, 4:0:-2], idx, axis=1)\n"
+        "L = sum(Y * Y) + sum(X[..., ::-2] @ E)"
+    )
+    m = graphc.compile(src)
+    mod, ref = m.compiled(target="array-api"), m.compiled()
+    rng = np.random.default_rng(0)
+    v = {"X": rng.normal(size=(4, 5)), "idx": np.array([1, 0, 1, -1]), "E": rng.normal(size=(3, 3))}
+    loss, grads = mod.loss_and_grad(**{k: torch.asarray(a) for k, a in v.items()})
+    want_loss, want = ref.loss_and_grad(**v)
+    np.testing.assert_allclose(loss.item(), want_loss, rtol=1e-12)
+    for k in want:
+        np.testing.assert_allclose(grads[k].numpy(), want[k], rtol=1e-12)
+
+
+def test_an_index_out_of_range_is_an_index_error_where_values_are_at_hand():
+    m = graphc.compile("input X: [N, 3]; input idx: [M]; L = sum(take(X, idx, axis=1))")
+    mod = m.compiled(target="array-api")
+    with pytest.raises(IndexError, match="index 3 is out of range for axis 1 of size 3"):
+        mod.loss_and_grad(X=np.ones((2, 3)), idx=np.array([0, 3]))
+
+
+def test_the_command_line_writes_the_array_api_module(tmp_path):
+    from clitools import run_graphc
+
+    (tmp_path / "m.gc").write_text("z = w*x + b; y = sigmoid(z); L = 0.5*(y - t)^2")
+    r = run_graphc("emit", "m.gc", "--target", "array-api", "-o", "m.py", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "m.py").read_text()
+    assert "import array_api_compat" in text and "import numpy" not in text and "xp, device = _namespace(" in text
+
+
+def test_emit_help_lists_every_target_with_a_line_each():
+    from clitools import run_graphc
+
+    r = run_graphc("emit", "--help")
+    assert r.returncode == 0
+    for target in graphc.backends.targets():
+        assert target in r.stdout
+
+
+def test_a_model_is_refused_at_emit_time_for_a_target_that_lacks_its_op(monkeypatch):
+    from graphc.backends.array_api import dialect
+
+    monkeypatch.delitem(dialect.CODE, "softplus")
+    with pytest.raises(GraphcError, match="the array-api target cannot compute `softplus`") as e:
+        graphc.compile("input x: [3]\nL = sum(softplus(x))").emit(target="array-api")
+    assert e.value.span.line == 2 and "numpy" in e.value.hint
