@@ -14,7 +14,8 @@ pass them (lists, Python floats, ints, bools). Each model is run through:
 - the interpreter: Model.evaluate, Model.loss_and_grad, Model.hessian;
 - the emitted module (Model.compiled): forward and loss_and_grad with every param passed and with the
   numeric defaults omitted, in float64 (tight) and float32 (every returned array float32, loose), and
-  the order-2 module's loss_and_grad (the whole gradient), hvp and hessian against Model.hessian.
+  the order-2 module's loss_and_grad (the whole gradient), hvp and hessian against Model.hessian;
+- the array-api module on every array library installed (tests/arraylibs.py), against the NumPy module.
 
 The examples are derandomized and bounded; `-m slow` runs a larger batch. The regression cases at the
 end are issue 11's own models (items 1-8).
@@ -30,6 +31,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 
+import arraylibs
 import numpy as np
 import pytest
 from gradtools import torch_ops
@@ -45,6 +47,10 @@ try:
     import torch
 except ImportError:  # the comparisons with PyTorch are skipped; everything else runs
     torch = None
+try:
+    import array_api_compat
+except ImportError:  # the array-api module is not run; everything else is
+    array_api_compat = None
 
 QUICK = settings(
     max_examples=45,
@@ -59,6 +65,7 @@ SLOW = settings(QUICK, max_examples=400, report_multiple_bugs=True)
 TIGHT = 1e-9  # interpreter vs emitted float64, and vs the NumPy reference
 TORCH = 1e-8  # vs PyTorch float64
 LOOSE = 2e-3  # float32 vs float64
+ARRAY_API = 1e-10  # the array-api module, on each array library, vs the NumPy module
 
 
 # ==== the references: model text -> NumPy / PyTorch, independently of graphc ==========================
@@ -549,6 +556,12 @@ def agree(a, b, rtol: float, what: str):
     assert err.size == 0 or err.max() <= rtol, f"{what}: max error {err.max():.3e}\n{a}\nvs\n{b}"
 
 
+def _numpy(lib, value):
+    """A value an array-api module returned, as NumPy: a named constant is a Python float, and arguments
+    that are all numbers and lists are NumPy's."""
+    return np.asarray(value) if isinstance(value, float | int | np.ndarray | np.generic) else lib.back(value)
+
+
 def arg(name: str) -> str:
     """SPEC §3: an emitted module's argument for a model name (a Python keyword gets a trailing `_`)."""
     return name + "_" if keyword.iskeyword(name) else name
@@ -657,6 +670,23 @@ def check(case: Case, reject=None, emitted: bool = True):
             for w in grads:
                 assert np.asarray(egrads[w]).dtype == dtype, f"{where} d/d{w} is {np.asarray(egrads[w]).dtype}"
                 agree(egrads[w], grads[w], tol, f"{where} d/d{w} vs the interpreter")
+    # ---- the array-api module on every array library installed, against the NumPy module (float64)
+    if array_api_compat is not None:
+        model = graphc.compile(case.src)
+        mod, ref = model.compiled(target="array-api"), model.compiled()
+        for lib in arraylibs.installed():
+            for mode, _, kw, *_ in runs:
+                where = f"[{mode}] array-api on {lib}"
+                given = {k: lib.to(np.asarray(v)) if isinstance(v, np.ndarray | list) else v for k, v in kw.items()}
+                want_loss, want = ref.loss_and_grad(**kw)
+                got_loss, got = mod.loss_and_grad(**given)
+                agree(_numpy(lib, got_loss), want_loss, ARRAY_API, f"{where} loss vs the NumPy module")
+                assert set(got) == set(want), f"{where} gradients {set(got)} != {set(want)}"
+                for w in want:
+                    agree(_numpy(lib, got[w]), want[w], ARRAY_API, f"{where} d/d{w} vs the NumPy module")
+                efwd, want_fwd = mod.forward(**given), ref.forward(**kw)
+                for k in want_fwd:
+                    agree(_numpy(lib, efwd[k]), want_fwd[k], ARRAY_API, f"{where} forward()[{k!r}]")
     # ---- order 2: loss_and_grad still whole; H·v and the Hessian against the interpreter's Model.hessian
     # (not for a model with nothing to differentiate, nor one using prod, whose second derivative is a
     # located error: tests/ir/test_ops_elementwise_more.py)

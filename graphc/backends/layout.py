@@ -40,6 +40,7 @@ class Target:
     modules: tuple[str, ...] = ()  # the modules its code and helpers import, besides the library
     locals: tuple[str, ...] = ()  # the names its functions' prologues set, besides the library's alias
     local_alias = False  # True: the library is a local of each function (and a parameter of each helper)
+    local_consts = False  # True: each function makes the named constants (after begin), not the module
     needs = ""  # the module docstring's sentence on what it imports
     helpers: frozenset[str] = frozenset()  # the helpers every module calls (in its prologue)
 
@@ -68,7 +69,7 @@ class Target:
         raise NotImplementedError
 
     def number(self, ns, value: float, dtype: str) -> str:
-        """A named constant's value, at module level."""
+        """A named constant's value (at module level, or in each function: local_consts)."""
         raise NotImplementedError
 
     def hessian(self, ns, w: str, dtype: str) -> list[str]:
@@ -201,12 +202,14 @@ class _Prologue:
             lines.append(line)
         self.args = [ns.py[n] for n in self.required + self.optional]
         self.lines = lines
+        self.consts = []  # the named constants, where a target makes them in each function
 
     def head(self, first: str | None = None) -> list[str]:
         """The target's first lines, then the arguments converted (`first` too: hvp's direction)."""
         ns, target = self.ns, self.target
         given = [f"{first} = {target.convert(ns, first, self.dtype)}"] if first else []
-        return target.begin(ns, [first, *self.args] if first else self.args) + given + self.lines
+        begin = target.begin(ns, [first, *self.args] if first else self.args)
+        return begin + self.consts + given + self.lines
 
     def _dim(self, d: str, of: str, filled: list[str]) -> str:
         """Dim d's size for making param `of`, from a required argument, a param made before it, or else
@@ -283,6 +286,8 @@ def emit(
         f"{name} = {target.number(ns, fwd[i]['attrs']['value'], dtype)}  # line {fwd[i]['span'].lines()}"
         for i, name in sorted(consts.items(), key=lambda kv: fwd[kv[0]]["span"].line)
     ]
+    if target.local_consts:
+        pro.consts, const_lines = const_lines, []
 
     # One printing of the gradient graph (simplified once): loss_and_grad's forward pass -- the values the
     # loss or the backward pass read -- is forward()'s too, which then adds the values neither reads

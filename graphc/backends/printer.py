@@ -60,7 +60,6 @@ class Printer:
         if op == "identity":  # an alias line: its argument, precedence and all (2 * w, w = p - q: 2 * (p - q))
             return args[0]
         self.helpers.update(dialect.helpers(op))
-        self.node = i  # (for a dialect that writes an argument by what it is: a named constant, say)
         return dialect.call(self, op, args, n["attrs"]), ATOM
 
     def inline(self, i: int, e: tuple[str, int]) -> None:

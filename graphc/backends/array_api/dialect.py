@@ -99,7 +99,7 @@ CODE = {
     "avg_pool2d_grad": "_avg_pool_grad(xp, {0}, {1}.shape{kw})",
 }
 _WRITTEN = frozenset(("index", "unindex", "one_hot", "concat", "stack", "unconcat"))
-LOWERED = _WRITTEN | {"unbroadcast", "size_ratio", "transpose", "where", "reshape"}
+LOWERED = _WRITTEN | {"unbroadcast", "size_ratio", "transpose", "where", "reshape", "mul"}
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 _COMPARISONS = frozenset(("gt", "ge", "lt", "le", "eq", "ne"))
 
@@ -117,12 +117,6 @@ def number(p, v: float) -> str:
 
 
 def call(p, op: str, args: list[tuple[str, int]], attrs: dict) -> str:
-    """op's expression. A named constant (module-level: a Python float) passed to a function is made an
-    array first: the standard's functions take arrays (xp.sqrt(d) of `const d = 8`)."""
-    consts = [k for k, a in enumerate(p.g[p.node]["args"]) if p.g[a]["op"] == "const"]
-    for k in consts:
-        text = f"{p.lib}.asarray({args[k][0]}, dtype={p.lib}.{p.dtype}, device={p.ns.module['device']})"
-        args[k] = (text, ATOM)
     return fill(p, CODE[op], op, args, attrs)
 
 
@@ -136,6 +130,9 @@ def lower(p, i: int):
         return p.reshape(i)
     if op == "where":
         return _where(p, i)
+    if op == "mul" and _is_test(g, i):  # tests both true (the standard has no arithmetic of bools)
+        a, b = (p.wrap(p.expr(a), ATOM) for a in n["args"])
+        return f"{a} & {b}", 1
     if op == "unbroadcast":
         src, ref = n["args"]
         gs, xs = g[src]["shape"], g[ref]["shape"]
@@ -166,7 +163,7 @@ def _where(p, i: int):
     g, n = p.g, p.g[i]
     c, a, b = n["args"]
     test = p.expr(c)
-    if g[c]["op"] not in _COMPARISONS:
+    if not _is_test(g, c):
         test = f"{p.wrap(test, 1, strict=True)} != 0", 1
     dtype = f"{p.lib}.{p.dtype}"
     if g[a]["op"] == g[b]["op"] == "const":
@@ -176,6 +173,12 @@ def _where(p, i: int):
         a_text = f"{p.lib}.full_like({p.wrap(test, ATOM)}, {p.expr(a)[0]}, dtype={dtype})"
         return f"{p.lib}.where({test[0]}, {a_text}, {p.expr(b)[0]})", ATOM
     return f"{p.lib}.where({test[0]}, {p.expr(a)[0]}, {p.expr(b)[0]})", ATOM
+
+
+def _is_test(g, i: int) -> bool:
+    """Is node i a bool array: a comparison, or a product of them (tests that must all hold)?"""
+    n = g[i]
+    return n["op"] in _COMPARISONS or n["op"] == "mul" and all(g[a]["op"] in _COMPARISONS for a in n["args"])
 
 
 def _key(key) -> str:

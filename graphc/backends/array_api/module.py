@@ -15,9 +15,10 @@ class ArrayAPI(layout.Target):
     name = "array-api"
     dialect, runtime = dialect, runtime
     aliases = ("xp",)
-    modules = ("array_api_compat", "importlib", "math")
+    modules = ("array_api_compat", "importlib")
     locals = ("device",)
     local_alias = True
+    local_consts = True  # arrays of the library: sqrt(d) of `const d = 8`, d / 0 is inf
     needs = (
         "Only array_api_compat is needed:\nthe same code runs on the arrays of any library of the "
         "Python array API standard\n(NumPy, PyTorch, JAX, CuPy, Dask) and returns that library's arrays, "
@@ -49,7 +50,7 @@ class ArrayAPI(layout.Target):
         return f"{ns.np}.asarray({name}).shape"
 
     def number(self, ns, value, dtype):
-        return number_text(value, ns.module["math"])
+        return self.scalar(ns, number_text(value, ns.np), dtype)
 
     def hessian(self, ns, w, dtype):
         np = ns.np  # the columns stacked, not written into: JAX's arrays are immutable
@@ -57,7 +58,7 @@ class ArrayAPI(layout.Target):
             f'at = forward(**values)["{w}"]',
             f"{np}, device = {ns.module['_namespace']}(at)",
             "shape = tuple(at.shape)",
-            f"size = {ns.module['math']}.prod(shape)",
+            f"size = {ns.module['array_api_compat']}.size(at)",
             f"eye = {np}.eye(size, dtype={np}.{dtype}, device=device)",
             f"columns = [{np}.reshape(hvp({np}.reshape(eye[k, :], shape), **values), (-1,)) for k in range(size)]",
             f"return {np}.reshape({np}.stack(columns, axis=1), shape * 2)",
