@@ -250,13 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(run=cmd_gradcheck)
 
-    c = sub.add_parser("emit", help="write a standalone NumPy module: forward() and loss_and_grad()")
+    targets = backends.summaries()
+    c = sub.add_parser(
+        "emit",
+        help="write a standalone module: forward() and loss_and_grad()",
+        epilog="targets:\n" + "".join(f"  {t:<11} {line}\n" for t, line in targets.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _model_args(c, values=False)
     c.add_argument("-o", "--output", metavar="FILE.py", help="where to write it (default: stdout)")
     _wrt_arg(c)
     c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="arithmetic precision")
     c.add_argument(
-        "--target", choices=backends.targets(), default="numpy", help="the array library the module is written for"
+        "--target", choices=list(targets), default="numpy", help="the array library the module is written for"
     )
     c.add_argument(
         "--order",

@@ -6,6 +6,7 @@ so adding a target adds a folder and edits nothing else (docs/architecture.md sa
 
 from __future__ import annotations
 
+import ast
 import importlib
 from pathlib import Path
 
@@ -18,8 +19,26 @@ def targets() -> list[str]:
     return sorted({f.name.replace("_", "-") for f in folders})
 
 
+def summaries() -> dict[str, str]:
+    """Each target's one line: the first line of its module.py's docstring (read, not imported: a target's
+    library may be missing, and `graphc --help` stays fast)."""
+    out = {}
+    for where in __path__:
+        for path in sorted(Path(where).glob("*/module.py")):
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            out[path.parent.name.replace("_", "-")] = doc.split("\n")[0].rstrip(".")
+    return out
+
+
 def emitter(target: str):
     """backends/<target>/module.py's emit function."""
     if target not in targets():
         raise GraphcError(f"unknown target {target!r}", hint=f"the targets: {', '.join(targets())}", usage=True)
-    return importlib.import_module(f"{__name__}.{target.replace('-', '_')}.module").emit
+    try:
+        return importlib.import_module(f"{__name__}.{target.replace('-', '_')}.module").emit
+    except ModuleNotFoundError as e:  # the target's own library (numba, array_api_compat) is not installed
+        extra = target.replace("-", "")
+        raise GraphcError(
+            f"the {target} target needs the package {e.name}, which is not installed",
+            hint=f"pip install 'graphc[{extra}]'",
+        ) from None

@@ -207,3 +207,17 @@ def test_a_model_is_refused_at_emit_time_for_a_target_that_lacks_its_op(monkeypa
     with pytest.raises(GraphcError, match="the array-api target cannot compute `softplus`") as e:
         graphc.compile("input x: [3]\nL = sum(softplus(x))").emit(target="array-api")
     assert e.value.span.line == 2 and "numpy" in e.value.hint
+
+
+@pytest.mark.parametrize("path", example_models(), ids=lambda p: p.stem)
+def test_the_functions_are_pure_so_jax_jit_compiles_them(path, modules, example_values):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    m, mod = modules(path)
+    _, ref = modules(path, "numpy")
+    values = example_values(path, m)
+    loss, grads = jax.jit(mod.loss_and_grad)(**{k: jax.numpy.asarray(v) for k, v in values.items()})
+    want_loss, want = ref.loss_and_grad(**values)
+    np.testing.assert_allclose(float(loss), want_loss, rtol=RTOL)
+    for k in want:
+        np.testing.assert_allclose(np.asarray(grads[k]), want[k], rtol=RTOL, atol=1e-12)

@@ -1,6 +1,8 @@
-"""The array-api target: a module written against the Python array API standard that imports only
-array_api_compat and takes the array library (and device) from its arguments, so one file runs on NumPy,
-PyTorch (CPU or CUDA), JAX, CuPy and Dask arrays (the layout is backends/layout.py's)."""
+"""Any array API library (NumPy, PyTorch, JAX, CuPy, Dask), taken from the arguments; needs array_api_compat.
+
+A module written against the Python array API standard that imports only array_api_compat and takes the
+array library (and device) from its arguments, so one file runs on NumPy, PyTorch (CPU or CUDA), JAX, CuPy
+and Dask arrays, and returns that library's arrays on that device (the layout is backends/layout.py's)."""
 
 from __future__ import annotations
 

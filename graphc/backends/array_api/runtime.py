@@ -23,10 +23,15 @@ def _namespace(*args):
     return xp, array_api_compat.device((others or arrays)[0])
 
 
+# PyTorch's tensors have one kernel for what the standard writes in several ops: the helpers
+# below use it (a method of the tensor: no import), the rest of the libraries the standard.
+
+
 def _sigmoid(xp, x):
-    # exp of -|x| only: no overflow in either branch
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    if array_api_compat.is_torch_array(x):
+        return x.sigmoid()
+    # e^min(x, 0) / (1 + e^-|x|): 1 / (1 + e^-x) or e^x / (1 + e^x), neither overflowing
+    return xp.exp(xp.minimum(x, 0.0)) / (1.0 + xp.exp(-xp.abs(x)))
 
 
 def _step(xp, x):
@@ -35,6 +40,8 @@ def _step(xp, x):
 
 
 def _logsumexp(xp, x, axis=None, keepdims=False):
+    if array_api_compat.is_torch_array(x) and x.ndim:
+        return x.logsumexp(_axes(x, axis), keepdims)
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0.0)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
@@ -49,11 +56,15 @@ def _axes(x, axis):
 
 
 def _softmax(xp, x, axis=-1):
+    if array_api_compat.is_torch_array(x) and x.ndim:
+        return x.softmax(axis)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def _log_softmax(xp, x, axis=-1):
+    if array_api_compat.is_torch_array(x) and x.ndim:
+        return x.log_softmax(axis)
     s = x - xp.max(x, axis=axis, keepdims=True)
     return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
 

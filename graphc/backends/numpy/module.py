@@ -1,5 +1,7 @@
-"""The NumPy target: a module that imports only NumPy, whose helpers are runtime.py's, so its numbers are
-the interpreter's to the last bit (the layout is backends/layout.py's)."""
+"""NumPy only: the fastest where NumPy's own calls dominate; its numbers are the interpreter's.
+
+A module that imports only NumPy, whose helpers are runtime.py's, so its numbers are the interpreter's to
+the last bit (the layout is backends/layout.py's)."""
 
 from __future__ import annotations
 
