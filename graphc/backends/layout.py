@@ -204,12 +204,13 @@ class _Prologue:
         self.lines = lines
         self.consts = []  # the named constants, where a target makes them in each function
 
-    def head(self, first: str | None = None) -> list[str]:
-        """The target's first lines, then the arguments converted (`first` too: hvp's direction)."""
+    def head(self, first: str | None, used: set[str]) -> list[str]:
+        """The target's first lines, the named constants the function uses, then the arguments converted
+        (`first` too: hvp's direction)."""
         ns, target = self.ns, self.target
         given = [f"{first} = {target.convert(ns, first, self.dtype)}"] if first else []
         begin = target.begin(ns, [first, *self.args] if first else self.args)
-        return begin + self.consts + given + self.lines
+        return begin + [c for c in self.consts if _defined(c) in used] + given + self.lines
 
     def _dim(self, d: str, of: str, filled: list[str]) -> str:
         """Dim d's size for making param `of`, from a required argument, a param made before it, or else
@@ -347,12 +348,10 @@ def emit(
     def result_b(exprs):
         return _call_lines(f"return {exprs[0]}, {{", [f'"{w}": {e}' for w, e in zip(gb.grads, exprs[1:])], "}")
 
+    parts.append(target.function(_parts("forward", pro.sig, pro.args, doc_f, pro, dims, fwd_body, values, result_f)))
+    backward = ["# forward pass"] + body_f + ["", "# backward pass"] + body_b
     parts.append(
-        target.function(Function("forward", pro.sig, pro.args, doc_f, pro.head(), dims + fwd_body, values, result_f))
-    )
-    backward = dims + ["# forward pass"] + body_f + ["", "# backward pass"] + body_b
-    parts.append(
-        target.function(Function("loss_and_grad", pro.sig, pro.args, doc_b, pro.head(), backward, grads, result_b))
+        target.function(_parts("loss_and_grad", pro.sig, pro.args, doc_b, pro, dims, backward, grads, result_b))
     )
     if second:
         parts += second[0]
@@ -385,7 +384,7 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
     direction is hvp's one positional(-only) argument: its name can never meet a model name's keyword."""
     loss, hv = gh.label(gh.loss), gh.grads[w]
     printer = _Body(gh, dtype, ns, _named_consts(gh, ns), target.dialect)
-    needed = gh.upstream([hv])
+    needed = printer.upstream([hv])  # (not the loss: its mean's 1 / N reads only its shape)
     body = printer.statements([i for i in gh.order() if i in needed], needed)
     v = ns.py[vname]
     doc = (
@@ -393,12 +392,24 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
         f"    {w}_bar · {v} w.r.t. {w}, through the backward pass (signals of signals: x_bar_bar).\n"
         '    """'
     )
-    sig, body = f"{v}, /, {pro.sig}".rstrip(", "), pro.dim_lines(printer.used_dims) + body
-    returned = [printer.expr(hv)[0]]
-    hvp = target.function(Function("hvp", sig, [v, *pro.args], doc, pro.head(v), body, returned, _return_one))
+    sig, dims, returned = f"{v}, /, {pro.sig}".rstrip(", "), pro.dim_lines(printer.used_dims), [printer.expr(hv)[0]]
+    hvp = target.function(_parts("hvp", sig, [v, *pro.args], doc, pro, dims, body, returned, _return_one, first=v))
     doc = f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""'
     hessian = _function("hessian", "**values", doc, target.hessian(ns, w, dtype))
     return [hvp, hessian], printer.helpers
+
+
+def _parts(name, sig, args, doc, pro: _Prologue, dims, steps, returned, result, first=None) -> Function:
+    """A Function whose prologue reads only the dims, and makes only the named constants, that its steps and
+    results use."""
+    used = set(re.findall(r"[A-Za-z_]\w*", "\n".join(steps + returned)))
+    dims = [d for d in dims if _defined(d) in used]
+    return Function(name, sig, args, doc, pro.head(first, used), dims + steps, returned, result)
+
+
+def _defined(line: str) -> str:
+    """The name a `name = ...` line defines."""
+    return line.split(" = ", 1)[0]
 
 
 def _return_one(exprs: list[str]) -> str:
@@ -473,7 +484,7 @@ class _Body(Printer):
                     self.inline(i, e)
                     continue  # inlined into its one user
             name = self.ns.py[n["name"]] if named else self.temp()
-            text = e[0]
+            text = self._fit(i, name, e[0], out)
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].lines()}" if n["span"] else ""
             if len(line) + len(comment) + 4 > WIDTH and comment:
@@ -482,3 +493,32 @@ class _Body(Printer):
             out.append(line + comment)
             self.names[i] = name
         return out
+
+    def upstream(self, roots: list[int]) -> set[int]:
+        """The nodes roots' values are computed from, but not through an argument whose shape alone is read
+        (a size ratio known when printing: 1 / N)."""
+        seen, todo = set(roots), list(roots)
+        while todo:
+            u = todo.pop()
+            if self.shape_only(u):
+                continue
+            for a in self.g[u]["args"]:
+                if a not in seen:
+                    seen.add(a)
+                    todo.append(a)
+        return seen
+
+    def _fit(self, i: int, name: str, text: str, out: list[str]) -> str:
+        """Node i's text for `name = text` in 88 columns: while it is longer, its longest inlined argument
+        gets a line of its own first (as a temporary; an inlined text is at most 48 characters, so that
+        line fits)."""
+        while len(name) + len(text) + 7 > WIDTH:
+            spill = [a for a in self.g[i]["args"] if a in self.inlined and self.inlined[a][0] in text]
+            if not spill:
+                break
+            a = max(spill, key=lambda a: len(self.inlined[a][0]))
+            tmp = self.temp()
+            out.append(f"{tmp} = {self.inlined.pop(a)[0]}")
+            self.names[a] = tmp
+            text = self.expr(i)[0]
+        return text

@@ -28,10 +28,9 @@ class ArrayAPI(layout.Target):
     )
     helpers = frozenset({"_namespace"})
 
-    def imports(self, ns) -> str:
-        return "".join(
-            f"import {m}\n" if ns.module[m] == m else f"import {m} as {ns.module[m]}\n" for m in sorted(self.modules)
-        )
+    def imports(self, ns) -> str:  # the standard library's first, as isort has it
+        line = {m: f"import {m}\n" if ns.module[m] == m else f"import {m} as {ns.module[m]}\n" for m in self.modules}
+        return line["importlib"] + "\n" + line["array_api_compat"]
 
     def begin(self, ns, args):
         # one library for the function: the arguments' (NumPy data beside torch params: torch's)
@@ -62,7 +61,10 @@ class ArrayAPI(layout.Target):
             "shape = tuple(at.shape)",
             f"size = {ns.module['array_api_compat']}.size(at)",
             f"eye = {np}.eye(size, dtype={np}.{dtype}, device=device)",
-            f"columns = [{np}.reshape(hvp({np}.reshape(eye[k, :], shape), **values), (-1,)) for k in range(size)]",
+            "columns = []",
+            "for k in range(size):",
+            f"    column = hvp({np}.reshape(eye[k, :], shape), **values)",
+            f"    columns.append({np}.reshape(column, (-1,)))",
             f"return {np}.reshape({np}.stack(columns, axis=1), shape * 2)",
         ]
 

@@ -36,7 +36,7 @@ def _sigmoid(xp, x):
 
 def _step(xp, x):
     """np.heaviside(x, 0): 1 where x > 0, 0 where x <= 0, nan at nan."""
-    return xp.where(x > 0, 1.0, xp.where(x == x, 0.0, x))
+    return xp.where(x > 0, 1.0, xp.where(xp.isnan(x), x, 0.0))
 
 
 def _logsumexp(xp, x, axis=None, keepdims=False):
@@ -181,7 +181,8 @@ def _spread(xp, g, axis, start, step, n):
     before, after = start, n - start - g.shape[axis]
     if not before and not after:
         return g
-    parts = [_zeros(xp, g, axis, before)] if before else []  # (no empty parts: Dask cannot chunk them)
+    # (no empty parts: Dask cannot chunk them)
+    parts = [_zeros(xp, g, axis, before)] if before else []
     parts += [g] + ([_zeros(xp, g, axis, after)] if after else [])
     return xp.concat(parts, axis=axis)
 
@@ -261,10 +262,8 @@ def _untake(xp, g, idx, x, axis=0):
     axis %= x.ndim
     n = x.shape[axis]
     idx = xp.reshape(_integers(xp, idx, "take's indices"), (-1,))
-    hot = xp.astype(
-        xp.where(idx < 0, idx + n, idx)[:, None] == xp.arange(n, device=array_api_compat.device(g)),
-        g.dtype,
-    )
+    rows = xp.arange(n, device=array_api_compat.device(g))
+    hot = xp.astype(xp.where(idx < 0, idx + n, idx)[:, None] == rows, g.dtype)
     pre, post = x.shape[:axis], x.shape[axis + 1 :]
     g = xp.reshape(g, pre + (idx.shape[0],) + post)  # the indices' axes as one
     out = xp.tensordot(g, hot, axes=([axis], [0]))  # pre + post + (n,)
@@ -276,7 +275,8 @@ def _one_hot(xp, labels, k, dtype):
     labels = _integers(xp, labels, "one_hot's labels")
     msg = f"is out of range for K = {k} classes (one_hot's labels are 0..{k - 1})"
     _check_range(xp, labels, 0, k - 1, lambda bad: f"label {bad} {msg}")
-    return xp.astype(labels[..., None] == xp.arange(k, device=array_api_compat.device(labels)), dtype)
+    classes = xp.arange(k, device=array_api_compat.device(labels))
+    return xp.astype(labels[..., None] == classes, dtype)
 
 
 def _unconcat(xp, g, *xs, part, axis=0):
@@ -349,7 +349,7 @@ def _conv_input_grad(xp, g, w, shape, stride=1, padding=0):
 
 def _conv_weight_grad(xp, x, g, shape, stride=1, padding=0):
     """w̄ of y = conv2d(x, w), w of `shape`."""
-    f, c, kh, kw = shape
+    f, _, kh, kw = shape
     cols, oh, ow = _cols(xp, x, kh, kw, stride, padding)
     n = x.shape[0]
     w_bar = xp.sum(xp.reshape(g, (n, f, oh * ow)) @ xp.matrix_transpose(cols), axis=0)
