@@ -122,3 +122,19 @@ def test_equations_show_a_constant_gradient():
 def test_equations_of_a_step_model():
     eq = graphc.compile("param w = 1\nL = step(w)\n").equations()
     assert eq.rstrip().endswith("w̄ = 0")
+
+
+def test_a_float64_dtype_that_is_not_numpy_s_own_object_is_float64():
+    # (Zarr's arrays carry dtype('<f8'): equal to NumPy's float64, not the same object; once, evaluate and
+    # train crashed on them with a TypeError)
+    import numpy as np
+
+    import graphc
+
+    m = graphc.compile("input X: [N, 3]; input t: [N]; param w: [3] = 0.5\nL = mean((X @ w - t)^2)")
+    f8 = np.dtype(np.float64).newbyteorder("<")
+    X, t = np.ones((4, 3), dtype=f8), np.arange(4.0).astype(f8)
+    assert X.dtype == np.float64 and X.dtype is not np.dtype(np.float64)
+    want = m.evaluate({"X": np.ones((4, 3)), "t": np.arange(4.0)})["L"]
+    assert m.evaluate({"X": X, "t": t})["L"] == want
+    assert m.loss_and_grad({"X": X, "t": t})[0] == want

@@ -41,7 +41,7 @@ def as_array(name: str, value, what: str = "the value given for") -> np.ndarray:
     try:
         a = np.asarray(value)
         check_numeric(name, a, "the values")  # (complex, text, objects: no silent cast)
-        return a.astype(np.float64, copy=False)
+        return np.asarray(a, dtype=np.float64)  # (NumPy's own float64: a dtype("<f8") equal to it is not it)
     except (TypeError, ValueError):
         raise GraphcError(f"{what} `{name}` is not numeric") from None
 
