@@ -2,7 +2,7 @@
 
     python bench/train_overhead.py [--epochs 30] [--repeat 11]
 
-Both sides run the same gradient step (`graphc.training.loop._gradient_step`: the emitted `loss_and_grad`
+Both sides run the same gradient step (`graphc.training.step.gradient_step`: the emitted `loss_and_grad`
 loaded in memory when the API offers `Model.compiled`, else the interpreter) on mini-batches of 32
 of the 1437 training images (45 steps an epoch):
 
@@ -14,6 +14,8 @@ of the 1437 training images (45 steps an epoch):
 
 A third figure times train's loop alone, with a step that returns zero gradients at once: what is
 left is the reshuffling, the batch gathers, the parameter updates and the bookkeeping.
+
+The per-step overhead is measured for every optimizer (--optimizer sgd, momentum, nesterov, adam, adamw).
 
 Single-threaded BLAS; prints medians of the ratios (target < 20%) and quartiles, since a machine
 busy with other work makes single timings noisy.
@@ -39,7 +41,10 @@ sys.path.insert(0, str(REPO))
 import graphc  # noqa: E402
 import graphc.training.loop as trainmod  # noqa: E402
 from graphc.data import load_npz  # noqa: E402
-from graphc.training.loop import _gradient_step, train  # noqa: E402
+from graphc.training.optimizers import OPTIMIZERS  # noqa: E402
+from graphc.training.step import gradient_step  # noqa: E402
+
+train = trainmod.train
 
 BATCH, LR = 32, 0.5
 
@@ -56,7 +61,7 @@ def main():
     X, T = data["X"], data["T"]
     n = len(X)
     params = {k: v for k, v in m.evaluate({"X": X[:1], "T": T[:1]}).items() if k in m.params}
-    step = _gradient_step(m, list(m.params))
+    step = gradient_step(m, list(m.params))
     steps = -(-n // BATCH)
     rng = np.random.default_rng(0)
     batches = []
@@ -99,6 +104,16 @@ def main():
         ratio.append(t / d)
         extra.append(tm / d)
         per_step.append(d / (E * steps))
+    # every optimizer: the same interleaved per-epoch measurement (lr suited to each)
+    by_optimizer = {}
+    for name in OPTIMIZERS:
+        per_epoch.clear()
+        for _ in range(max(3, a.repeat // 2)):
+            marks.clear()
+            lr = 0.003 if name.startswith("adam") else LR / 5 if name != "sgd" else LR
+            train(m, data, lr=lr, epochs=E, batch_size=BATCH, quiet=True, callback=interleave, optimizer=name)
+        by_optimizer[name] = list(per_epoch)
+    per_epoch[:] = by_optimizer["sgd"]
     # the loop alone: train with a step that returns at once (zero gradients), so what is left is the
     # reshuffling, the batch gathers, the parameter updates and the bookkeeping
     grads0 = {k: np.zeros_like(v) for k, v in step({**batches[0], **params})[1].items()}
@@ -115,13 +130,13 @@ def main():
         f.engine = "none"
         return f
 
-    real_step, trainmod._gradient_step = trainmod._gradient_step, no_op_step
+    real_step, trainmod.gradient_step = trainmod.gradient_step, no_op_step
     try:
         for _ in range(a.repeat):
             loop_marks.clear()
             train(m, data, lr=LR, epochs=E, batch_size=BATCH, quiet=True, callback=loop_time)
     finally:
-        trainmod._gradient_step = real_step
+        trainmod.gradient_step = real_step
 
     med = statistics.median
     q = statistics.quantiles(per_epoch, n=4)
@@ -134,6 +149,12 @@ def main():
         f"  graphc train, per step              {100 * (med(per_epoch) - 1):+6.1f}% overhead (median of "
         f"{len(per_epoch)} epochs, quartiles {100 * (q[0] - 1):+.1f}%, {100 * (q[2] - 1):+.1f}%); target < 20%"
     )
+    for name, ratios in by_optimizer.items():
+        qo = statistics.quantiles(ratios, n=4)
+        print(
+            f"  --optimizer {name:<9}               {100 * (med(ratios) - 1):+6.1f}% overhead per step (median of "
+            f"{len(ratios)} epochs, quartiles {100 * (qo[0] - 1):+.1f}%, {100 * (qo[2] - 1):+.1f}%)"
+        )
     print(
         f"  the training loop alone             {med(loop_epochs) * 1e6:7.1f} us/step = "
         f"{100 * med(loop_epochs) / med(per_step):.1f}% of a step (a no-op step: reshuffling, gathers, updates)"

@@ -327,10 +327,34 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_seed, default=0, help="seeds the params' initialisers and the shuffling (default 0)")
     c.add_argument(
         "--schedule",
-        choices=("constant", "halve"),
+        choices=("constant", "halve", "step", "cosine"),
         default="constant",
-        help="halve: halve the learning rate when the epoch loss goes up (default constant)",
+        help="halve: halve the learning rate when the epoch loss goes up; step: times --gamma every --step-size "
+        "epochs; cosine: to 0 over the run (default constant)",
     )
+    c.add_argument("--warmup", type=int, default=0, metavar="EPOCHS", help="rise linearly to --lr over EPOCHS first")
+    c.add_argument("--step-size", type=int, metavar="EPOCHS", help="--schedule step: epochs between drops (default 1)")
+    c.add_argument("--gamma", type=float, help="--schedule step: the factor of each drop (default 0.1)")
+    c.add_argument(
+        "--optimizer",
+        choices=("sgd", "momentum", "nesterov", "adam", "adamw"),
+        default="sgd",
+        help="the update, as torch.optim's (default sgd: the lecture's theta -= lr * gradient)",
+    )
+    c.add_argument("--momentum", type=float, help="momentum, nesterov: the momentum (default 0.9)")
+    c.add_argument("--beta1", type=float, help="adam, adamw: the first moment's decay (default 0.9)")
+    c.add_argument("--beta2", type=float, help="adam, adamw: the second moment's decay (default 0.999)")
+    c.add_argument("--eps", type=float, help="adam, adamw: added to the denominator (default 1e-8)")
+    c.add_argument(
+        "--weight-decay",
+        type=float,
+        metavar="WD",
+        help="the optimizer's weight decay: decoupled for adamw, wd*param added to the gradient otherwise (default 0)",
+    )
+    c.add_argument("--clip-norm", type=float, metavar="C", help="scale each gradient to global norm at most C")
+    c.add_argument("--checkpoint", metavar="DIR", help="save the run's state to DIR after every epoch (atomically)")
+    c.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (--epochs: the whole run)")
+    c.add_argument("--log", metavar="METRICS.jsonl", help="append one JSON record per epoch")
     c.add_argument("--tol", type=float, metavar="T", help="stop when the gradient norm falls below T")
     c.add_argument(
         "--patience",
@@ -356,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", metavar="LOSS.png", help="draw training and val loss per epoch (needs matplotlib)")
     c.add_argument("-o", "--output", metavar="PARAMS.npz", help="save the trained params (written atomically)")
     c.set_defaults(run=cmd_train)
+
+    c = sub.add_parser("plot", help="draw a training log (graphc train --log) after the fact")
+    c.add_argument("log", metavar="METRICS.jsonl", help="the log: one JSON record per epoch")
+    c.add_argument("-o", "--output", required=True, metavar="LOSS.png", help="the picture (png, svg, pdf, jpg)")
+    c.set_defaults(run=cmd_plot)
 
     c = sub.add_parser(
         "demo",
@@ -396,8 +425,23 @@ def cmd_train(m: api.Model, args) -> int:
         quiet=args.quiet,
         plot=args.plot,
         protect=protect,
+        optimizer=args.optimizer,
+        momentum=args.momentum,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        eps=args.eps,
+        weight_decay=args.weight_decay,
+        warmup=args.warmup,
+        step_size=args.step_size,
+        gamma=args.gamma,
+        clip_norm=args.clip_norm,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        log=args.log,
+        handle_signals=True,
     )
     how = r.method + (f", batch {r.batch_size}" if r.method != "gradient descent" else "")
+    how += f", {r.optimizer}" if r.optimizer != "sgd" else ""
     lr = f"lr {r.history['lr'][0]:g}" + (f" -> {r.lr:g}" if r.lr != r.history["lr"][0] else "")
     stop = ""
     if r.stopped == "tol":
@@ -428,6 +472,24 @@ def cmd_train(m: api.Model, args) -> int:
     if args.output:
         data.save_npz(args.output, r.params, protect=protect)
         print(f"wrote {len(r.params)} params to {args.output}")
+    if r.checkpoint:
+        print(f"wrote the checkpoint of epoch {r.epochs} to {r.checkpoint}")
+    if args.log:
+        print(f"appended to the log {args.log}")
+    if r.stopped == "interrupted":
+        print(f"interrupted: stopped after epoch {r.epochs} of {args.epochs}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_plot(_: None, args) -> int:
+    from ..training.log import read
+    from ..training.plot import check_format, plot_history
+
+    check_format(args.output)
+    history = read(args.log)
+    plot_history(history, args.output, title=os.path.basename(args.log), protect=[args.log])
+    print(f"wrote the loss plot of {len(history['loss'])} epochs to {args.output}")
     return 0
 
 
@@ -455,7 +517,7 @@ OUTPUTS = ("output", "plot")  # every option that names a file a command writes
 
 def _read(args) -> list[str]:
     """The files a command reads: no output may replace one of them."""
-    one = [getattr(args, k, None) for k in ("model", "data", "val", "init")]
+    one = [getattr(args, k, None) for k in ("model", "data", "val", "init", "log")]
     return [p for p in one + list(getattr(args, "inputs", None) or []) if p]
 
 
@@ -490,6 +552,19 @@ FLAGS = {
     "metric_target": "--target",
     "init": "--init",
     "plot": "--plot",
+    "optimizer": "--optimizer",
+    "momentum": "--momentum",
+    "beta1": "--beta1",
+    "beta2": "--beta2",
+    "eps": "--eps",
+    "weight_decay": "--weight-decay",
+    "warmup": "--warmup",
+    "step_size": "--step-size",
+    "gamma": "--gamma",
+    "clip_norm": "--clip-norm",
+    "checkpoint": "--checkpoint",
+    "resume": "--resume",
+    "log": "--log",
     "wrt": "--wrt",
     "max_checks": "--max-checks",
     "dtype": "--dtype",

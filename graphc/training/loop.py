@@ -17,29 +17,35 @@ What each number means:
 - `result.loss`, `result.metric`, `result.val_loss`, `result.val_metric`: the model's loss (no
   penalty) and metric at the returned params, on all the training / validation data.
 
-The gradient step sits behind one function, `_gradient_step`, so the loop runs whichever step is
-fastest: the compiled (emitted) `loss_and_grad` when the API offers one, else the interpreter.
+The pieces: `step.py` (the gradient step: the compiled `loss_and_grad` when the API offers one, else
+the interpreter), `inputs.py` (the data and options checked, the starting params), `optimizers.py`
+(the update of the flat parameter buffer), `schedules.py` (the rate each epoch), `checkpoints.py`
+(the run's state saved and resumed, interrupts), `log.py` (the metric log); this module is the loop.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import numbers
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..backends.numpy.values import as_array
-from ..data import check_numeric, check_output, load_npz, option
+from ..data import check_output, option
 from ..errors import GraphcError
-from .metrics import METRICS, accuracy, target_name
+from . import checkpoints
+from .inputs import as_float, check_options, check_practice, initial_params, same_examples, split
+from .log import MetricLog
+from .metrics import accuracy, target_name
+from .optimizers import clip_norm as clip
+from .optimizers import make
 from .plot import check_format, plot_history, require_matplotlib
 from .progress import Progress, terminal
+from .schedules import factor
+from .step import forward_step, gradient_step
 
-SCHEDULES = ("constant", "halve")
 MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
 EXPLODE = 1e6  # a loss above this many times its start (or 1, when larger) has diverged, finite or not
 
@@ -52,7 +58,8 @@ class TrainResult:
     history: dict[str, list[float]]
     epochs: int  # epochs run (fewer than asked when stopped early)
     steps: int  # parameter updates made
-    stopped: str  # "epochs", "tol" (gradient norm below tol), "patience" (no val improvement), "callback"
+    stopped: str  # "epochs", "tol" (gradient norm below tol), "patience" (no val improvement), "callback",
+    # "interrupted" (SIGINT or SIGTERM with handle_signals: the epoch in progress finished and saved)
     method: str  # "gradient descent" (full batch) or "mini-batch SGD"
     batch_size: int
     n_examples: int
@@ -65,163 +72,9 @@ class TrainResult:
     grad_norm: float | None = None  # the last full-data gradient norm, when tol is set
     engine: str = "interpreter"  # which gradient step ran: "compiled" (emitted code) or "interpreter"
     notes: list[str] = field(default_factory=list)  # e.g. "lr halved to 0.25 at epoch 7"
-
-
-# ---- the gradient step -------------------------------------------------------------------------
-def _compiled(model, wrt: list[str]):
-    """The model's emitted module loaded in memory (`Model.compiled`), and a function that maps
-    model names to its keyword arguments; (None, None) when there is none to be had."""
-    compiled = getattr(model, "compiled", None)
-    if compiled is None:
-        return None, None
-    try:
-        module = compiled(wrt)
-    except (GraphcError, NotImplementedError, SyntaxError):  # an op the code generator lacks: interpret
-        return None, None
-    # the module's keyword arguments are the model's names; a Python keyword gets a trailing `_`
-    accepted = set(inspect.signature(module.loss_and_grad).parameters)
-    rename = {n: n + "_" for n in model.names if n not in accepted and n + "_" in accepted}
-    if not rename:
-        return module, None
-    return module, lambda values: {rename.get(k, k): v for k, v in values.items()}
-
-
-def _gradient_step(model, wrt: list[str]):
-    """f(values) -> (loss, {name: grad}) for the names in `wrt`; f.engine says which code runs.
-
-    The compiled step (the emitted module's `loss_and_grad`, loaded in memory by
-    `Model.compiled`) when the model offers one, else the interpreter's `Model.loss_and_grad`.
-    """
-    module, rename = _compiled(model, wrt)
-    if module is None:
-
-        def step(values):
-            return model.loss_and_grad(values, wrt)
-
-        step.engine = "interpreter"
-        return step
-    fn = module.loss_and_grad
-    if rename is None:
-
-        def step(values):
-            loss, grads = fn(**values)
-            return float(loss), grads
-
-    else:
-
-        def step(values):
-            loss, grads = fn(**rename(values))
-            return float(loss), grads
-
-    step.engine = "compiled"
-    return step
-
-
-def _forward(model, wrt: list[str], seed: int):
-    """f(values) -> {name: value}: the compiled forward pass when there is one, else Model.evaluate."""
-    module, rename = _compiled(model, wrt)
-    if module is None or not hasattr(module, "forward"):
-        return lambda values: model.evaluate(values, seed=seed)
-    fn = module.forward
-    return (lambda values: fn(**values)) if rename is None else (lambda values: fn(**rename(values)))
-
-
-# ---- data --------------------------------------------------------------------------------------
-def _as_float(name: str, a) -> np.ndarray:
-    a = np.asarray(a)
-    check_numeric(name, a, "the data")
-    return as_array(name, a, "the data for")
-
-
-def _split(model, data: dict, what: str) -> tuple[dict, dict, int]:
-    """The model's inputs from `data`: (batched arrays, 0-d arrays passed whole, N examples)."""
-    missing = [n for n in model.inputs if n not in data]
-    if missing:
-        raise GraphcError(
-            f"the {what} has no `{missing[0]}`" + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""),
-            hint=f"the model's inputs: {', '.join(model.inputs)}; the {what} holds: "
-            f"{', '.join(sorted(data)) or 'nothing'}",
-        )
-    batched, whole = {}, {}
-    for name in model.inputs:
-        a = _as_float(name, data[name])
-        (batched if a.ndim else whole)[name] = a
-    sizes = {n: a.shape[0] for n, a in batched.items()}
-    if len(set(sizes.values())) > 1:
-        desc = ", ".join(f"`{n}` has {s}" for n, s in sizes.items())
-        raise GraphcError(
-            f"the {what}'s arrays disagree on the number of examples (axis 0): {desc}",
-            hint="every input holds one row per example",
-        )
-    n = next(iter(sizes.values()), 1)
-    if n == 0:
-        raise GraphcError(f"the {what} has no examples (axis 0 has length 0)")
-    return batched, whole, n
-
-
-def _same_examples(model, batched, whole, vbatched, vwhole) -> None:
-    """Validation examples shaped like the training ones, else an error at the input's declaration."""
-    for name in model.inputs:
-        a, b = (batched | whole)[name], (vbatched | vwhole)[name]
-        if (a.shape[1:] if a.ndim else a.shape) != (b.shape[1:] if b.ndim else b.shape) or a.ndim != b.ndim:
-            raise GraphcError(
-                f"`{name}` in the validation data has shape {list(b.shape)}, in the training data {list(a.shape)}: "
-                "their examples (rows along axis 0) differ",
-                model.graph[model.graph.names[name]]["span"],
-                "validation data holds more examples of the same kind as the training data",
-            )
-
-
-def _initial_params(model, init, first: dict, seed: int, params: list[str]) -> dict[str, np.ndarray]:
-    """The params' starting values: from `init` (a dict or an .npz path) where given, else their
-    initialisers (with `seed`). `first` is a small batch that fixes symbolic dims."""
-    given: dict = {}
-    if init is not None:
-        if isinstance(init, (str, Path)):
-            init = load_npz(str(init))
-        given = {k: v for k, v in init.items() if k in params}
-        if not given:
-            raise GraphcError(
-                "the init params hold none of the model's params",
-                hint=f"the model's params: {', '.join(params)}; given: {', '.join(sorted(init)) or 'nothing'}",
-            )
-        given = {k: _as_float(k, v) for k, v in given.items()}
-    values = model.evaluate({**first, **given}, seed=seed)  # checks shapes of given params too
-    return {p: np.array(values[p], dtype=np.float64) for p in params}
-
-
-def _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed) -> None:
-    def bad(message, hint=None):
-        raise GraphcError(message, hint=hint, usage=True)
-
-    whole = lambda k: isinstance(k, numbers.Integral) and not isinstance(k, bool)
-    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        bad(f"{option('lr')}, the learning rate, must be a positive number, got {lr}")
-    if not whole(epochs) or epochs < 1:
-        bad(f"{option('epochs')} must be a whole number >= 1, got {epochs}")
-    if batch_size is not None and (not whole(batch_size) or batch_size < 1):
-        bad(
-            f"{option('batch_size')}, the batch size, must be a whole number >= 1, got {batch_size}",
-            f"leave out {option('batch_size')} for full-batch gradient descent",
-        )
-    if schedule not in SCHEDULES:
-        bad(f"unknown {option('schedule')} {schedule!r}", f"choose one of: {', '.join(SCHEDULES)}")
-    if tol is not None and not (isinstance(tol, numbers.Real) and math.isfinite(tol) and tol > 0):
-        bad(f"{option('tol')} must be a positive number, got {tol}")
-    if patience is not None:
-        if not whole(patience) or patience < 1:
-            bad(f"{option('patience')} must be a whole number >= 1, got {patience}")
-        if val is None:
-            bad(
-                f"{option('patience')} needs validation data to watch",
-                f"pass the validation data too ({option('val')})",
-            )
-    if not (isinstance(l2, numbers.Real) and math.isfinite(l2) and l2 >= 0):
-        bad(f"{option('l2')} must be a number >= 0, got {l2}")
-    if not whole(seed) or seed < 0:
-        bad(f"{option('seed')} must be a whole number >= 0, got {seed}")
-    if metric is not None and metric not in METRICS:
-        bad(f"unknown {option('metric')} {metric!r}", f"choose one of: {', '.join(METRICS)}")
+    optimizer: str = "sgd"
+    resumed: int | None = None  # the epochs the resumed checkpoint had trained
+    checkpoint: str | None = None  # the folder the last epoch's checkpoint is in
 
 
 # ---- the loop ----------------------------------------------------------------------------------
@@ -248,23 +101,47 @@ def train(
     log_every: int | None = None,
     protect=(),
     callback=None,
+    optimizer: str = "sgd",
+    momentum: float | None = None,
+    beta1: float | None = None,
+    beta2: float | None = None,
+    eps: float | None = None,
+    weight_decay: float | None = None,
+    warmup: int = 0,
+    step_size: int | None = None,
+    gamma: float | None = None,
+    clip_norm: float | None = None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    log: str | None = None,
+    handle_signals: bool = False,
 ) -> TrainResult:
     """Fit the model's params (or `wrt`) to `data` by gradient descent; see the module's docstring.
 
     batch_size None or >= N: full-batch gradient descent; else mini-batch SGD, reshuffled each
     epoch from `seed` (which also seeds the params' initialisers). schedule "halve" halves the
-    step when the epoch loss goes up (and retries an epoch whose loss is not finite). tol: stop
-    when the norm of the full-data gradient falls below it. val: data to watch each epoch;
-    with patience, stop after that many epochs without a lower val loss and return the best
-    params. l2: add (l2/2)·Σ‖p‖² to the objective (l2·p to each gradient). metric "accuracy":
-    from the model's first output against `metric_target` (default: the input the loss uses and
-    the output does not). init: starting params (dict or .npz path). progress: True a tqdm bar,
-    False plain log lines, None a bar when `file` (default stdout) is a terminal. plot: a picture
-    of the loss per epoch (needs matplotlib), never written over a path in `protect`.
-    callback(record): called after each epoch with its numbers ({"epoch", "loss", "lr", ...});
-    returning True stops training there.
+    step when the epoch loss goes up (and retries an epoch whose loss is not finite); "step"
+    multiplies it by `gamma` (0.1) every `step_size` (1) epochs; "cosine" takes it to 0 over the
+    run; `warmup` epochs first rise linearly to it (schedules.py). optimizer: sgd, momentum,
+    nesterov, adam, adamw with their hyper-parameters (optimizers.py: torch.optim's formulas and
+    defaults); weight_decay is the optimizer's (torch's), l2 the objective's. clip_norm: scale each
+    gradient to that global norm at most. tol: stop when the norm of the full-data gradient falls
+    below it. val: data to watch each epoch; with patience, stop after that many epochs without a
+    lower val loss and return the best params. l2: add (l2/2)·Σ‖p‖² to the objective (l2·p to
+    each gradient). metric "accuracy": from the model's first output against `metric_target`
+    (default: the input the loss uses and the output does not). init: starting params (dict or
+    .npz path). progress: True a tqdm bar, False plain log lines, None a bar when `file` (default
+    stdout) is a terminal. plot: a picture of the loss per epoch (needs matplotlib), never written
+    over a path in `protect`. checkpoint: a folder to save the run's whole state in after every
+    epoch; resume: a folder to continue from, bit for bit (epochs counts the whole run; the
+    checkpoint folder defaults to it). log: a file to append a JSON record to per epoch.
+    handle_signals: SIGINT and SIGTERM finish the epoch in progress, save it, and stop
+    ("interrupted"). callback(record): called after each epoch with its numbers ({"epoch", "loss",
+    "lr", ...}); returning True stops training there.
     """
-    _check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed)
+    check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed)
+    hyper = {"momentum": momentum, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
+    check_practice(optimizer, hyper, schedule, warmup, step_size, gamma, clip_norm)
     file = file if file is not None else sys.stdout
     wrt = list(wrt) if wrt else list(model.params)
     if not wrt:
@@ -284,34 +161,50 @@ def train(
             f"{option('metric', metric)} needs the model's predictions, but it declares no output",
             hint="add a line like `output y` naming the predictions",
         )
+    if resume:
+        checkpoints.find(resume)  # before making any folder
+    checkpoint = checkpoint or resume
+    folder = checkpoints.prepare(checkpoint, protect) if checkpoint else None
 
-    batched, whole, n = _split(model, data, "training data")
+    batched, whole, n = split(model, data, "training data")
     bs = n if batch_size is None or batch_size >= n or not batched else batch_size
     full = bs >= n
     target = target_name(model, metric_target, data) if metric else None
-    targets = _as_float(target, data[target]) if target else None
+    targets = as_float(target, data[target]) if target else None
     if val is not None:
-        vbatched, vwhole, _ = _split(model, val, "validation data")
+        vbatched, vwhole, _ = split(model, val, "validation data")
         val_inputs = {**vbatched, **vwhole}
         if metric and target not in val:
             raise GraphcError(f"the validation data has no `{target}` for the metric's targets")
-        val_targets = _as_float(target, val[target]) if metric else None
+        val_targets = as_float(target, val[target]) if metric else None
 
     first = {**whole, **{k: v[: min(bs, n)] for k, v in batched.items()}}
     try:
-        params = _initial_params(model, init, first, seed, list(model.params))
+        params = initial_params(model, init, first, seed, list(model.params))
     except GraphcError as e:
         if full:
             raise
-        _initial_params(model, init, {**batched, **whole}, seed, list(model.params))  # does all the data fit?
+        initial_params(model, init, {**batched, **whole}, seed, list(model.params))  # does all the data fit?
         raise GraphcError(
             f"mini-batches of {bs} take rows along axis 0 of every input, and the model does not fit one: {e.message}",
             e.span,
             "mini-batches need inputs with a leading example axis, e.g. `input X: [N, 2]` (N examples); "
             f"or leave out {option('batch_size')} for full-batch gradient descent",
         ) from None
+    saved = None
+    if resume:
+        saved = checkpoints.load(resume, {p: v.shape for p, v in params.items()})
+        params = {p: saved[0][p].astype(np.float64) for p in params}
+        if saved[2]["optimizer"] != optimizer:
+            raise GraphcError(
+                f"the checkpoint in {resume} was written by {option('optimizer', saved[2]['optimizer'])}, "
+                f"not {option('optimizer', optimizer)}: its state does not fit",
+                hint=f"resume with {option('optimizer', saved[2]['optimizer'])}",
+            )
+    if log is not None:
+        metric_log = MetricLog(log)  # checked (and opened) before training
     if val is not None:
-        _same_examples(model, batched, whole, vbatched, vwhole)
+        same_examples(model, batched, whole, vbatched, vwhole)
         try:  # the interpreter reports a value that does not fit at its model line
             vout = model.evaluate({**val_inputs, **params}, seed=seed)
         except GraphcError as e:
@@ -320,7 +213,7 @@ def train(
             accuracy(vout[model.output_names[0]], val_targets, f"`{target}` in the validation data")
     fixed = {p: v for p, v in params.items() if p not in wrt}
     # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update
-    # is then two NumPy calls, theta -= lr * gradient, whatever the number of params
+    # is then a few NumPy calls on the whole vector (optimizers.py), whatever the number of params
     # (the gradient too, in gbuf: `slots` pairs each param's name with its view there)
     theta = np.concatenate([params[p].reshape(-1) for p in wrt])
     gbuf = np.empty_like(theta)
@@ -329,11 +222,14 @@ def train(
         learn[p] = theta[at : at + params[p].size].reshape(params[p].shape)
         slots.append((p, gbuf[at : at + params[p].size].reshape(params[p].shape)))
         at += params[p].size
-    step = _gradient_step(model, wrt)
+    opt = make(optimizer, theta, **hyper)
+    update = opt.step
+    step = gradient_step(model, wrt)
     rng = np.random.default_rng(seed)
     all_inputs = {**batched, **whole}
+    rate_factor = lambda e: factor(schedule, e, epochs, warmup, step_size or 1, 0.1 if gamma is None else gamma)  # noqa: E731
 
-    forward = _forward(model, wrt, seed)
+    forward = forward_step(model, wrt, seed)
 
     def full_eval(inputs):
         return forward({**inputs, **fixed, **learn})
@@ -363,9 +259,6 @@ def train(
         if metric:
             history["val_" + metric] = []
 
-    mode = "quiet" if quiet else ("bar" if progress or (progress is None and terminal(file)) else "log")
-    desc = Path(getattr(model.graph, "path", "") or "train").name
-    bar = Progress(epochs, mode, file, log_every, desc)
     notes: list[str] = []
     steps, stopped, epoch, grad_norm = 0, "epochs", 0, None
     best = (math.inf, None, None)  # (val loss, epoch, params)
@@ -378,14 +271,13 @@ def train(
         loss, grads = step({**all_inputs, **fixed, **learn})
         return (loss + penalty() if l2 else loss), flat(grads).copy()
 
-    def sgd_epoch() -> tuple[float, int]:
+    def sgd_epoch(rate: float) -> tuple[float, int]:
         """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss.
         The hot loop: the gradient step, then as few NumPy calls as can be (see bench/train_overhead.py)."""
         perm = rng.permutation(n)
         values = {**whole, **fixed, **learn}  # learn's arrays are updated in place
         total, b = 0.0, 0
         inputs = list(batched.items())
-        descend, scale = theta.__isub__, gbuf.__imul__
         for s in range(0, n, bs):
             idx = perm[s : s + bs]
             for k, v in inputs:  # gathered batch by batch: cache-friendly, no copy of all the data
@@ -394,8 +286,10 @@ def train(
             b += 1
             if l2:
                 loss += penalty()
-            flat(grads)
-            descend(scale(lr))  # theta -= lr * gradient, in place
+            g = flat(grads)
+            if clip_norm is not None:
+                clip(g, clip_norm)
+            update(g, rate)  # theta updated in place
             if exploded(loss):
                 return loss, b
             total += loss * min(bs, n - s)
@@ -405,6 +299,59 @@ def train(
     start = float(outs[model.loss_name]) + (penalty() if l2 else 0.0)  # the objective at the initial params
     if metric:  # refused before training when the targets are not labels
         accuracy(outs[model.output_names[0]], targets, f"`{target}`")
+
+    prev = None  # full batch with --schedule halve: (params before the last step, its gradient, opt state, factor)
+    if saved is not None:  # the loop's state as the checkpoint left it (checkpoints.py)
+        _, arrays, meta = saved
+        opt.restore({"t": meta["opt_t"], **{k: arrays[f"opt/{k}"] for k in opt.state}})
+        rng.bit_generator.state = meta["rng"]
+        done = len(meta["history"]["loss"])  # (a record asked for now and not then: nan before)
+        history = {k: meta["history"].get(k, [math.nan] * done) for k in history}
+        notes, steps, epoch, wait, halvings = (
+            meta["notes"],
+            meta["steps"],
+            meta["epoch"],
+            meta["wait"],
+            meta["halvings"],
+        )
+        prev_loss, start, grad_norm = meta["prev_loss"], meta["start"], meta["grad_norm"]
+        lr = meta["lr"] if schedule == "halve" else lr
+        stopped = meta["stopped"] if meta["stopped"] in ("tol", "patience") else "epochs"
+        if meta["best_epoch"] is not None:
+            best = (meta["best_loss"], meta["best_epoch"], {p: arrays[f"best/{p}"] for p in wrt})
+        if "prev/theta" in arrays:
+            snap = {"t": meta["prev_t"], **{k: arrays[f"prev/opt/{k}"] for k in opt.state}}
+            prev = (arrays["prev/theta"], arrays["prev/grad"], snap, meta["prev_factor"])
+    resumed = epoch if saved is not None else None
+
+    def save_checkpoint():
+        arrays = {f"opt/{k}": v for k, v in opt.state.items()}
+        if best[2] is not None:
+            arrays.update({f"best/{p}": v for p, v in best[2].items()})
+        if prev is not None:
+            arrays.update({"prev/theta": prev[0], "prev/grad": prev[1]})
+            arrays.update({f"prev/opt/{k}": prev[2][k] for k in opt.state})
+        meta = {
+            "optimizer": optimizer,
+            "epoch": epoch,
+            "steps": steps,
+            "lr": lr,
+            "halvings": halvings,
+            "prev_loss": prev_loss,
+            "start": start,
+            "grad_norm": grad_norm,
+            "wait": wait,
+            "stopped": stopped,
+            "best_loss": best[0],
+            "best_epoch": best[1],
+            "opt_t": opt.t,
+            "prev_t": prev[2]["t"] if prev is not None else None,
+            "prev_factor": prev[3] if prev is not None else None,
+            "rng": rng.bit_generator.state,
+            "history": history,
+            "notes": notes,
+        }
+        checkpoints.save(folder, {p: (learn[p] if p in learn else fixed[p]) for p in model.params}, arrays, meta)
 
     def exploded(loss) -> bool:
         """The one test of divergence, with or without a schedule: a loss not finite, or far above its start."""
@@ -424,12 +371,17 @@ def train(
 
     if not math.isfinite(start):
         raise diverged(start, "start")
-    prev = None  # full batch with --schedule halve: (params before the last step, its gradient)
+    mode = "quiet" if quiet else ("bar" if progress or (progress is None and terminal(file)) else "log")
+    desc = Path(getattr(model.graph, "path", "") or "train").name
+    bar = Progress(epochs, mode, file, log_every, desc, initial=min(epoch, epochs))
+    if resumed is not None:
+        bar.note(f"resumed from {resume} after epoch {resumed}" + ("" if epoch < epochs else ": nothing left to train"))
     try:
-        with np.errstate(all="ignore"):
-            epoch = 0
-            while epoch < epochs:
+        with checkpoints.interrupts(handle_signals) as signalled, np.errstate(all="ignore"):
+            while epoch < epochs and stopped == "epochs":
                 epoch += 1
+                began = time.perf_counter()
+                f = rate_factor(epoch - 1)
                 converged = False
                 if full:
                     loss, grads = full_step()
@@ -439,9 +391,11 @@ def train(
                         while exploded(loss) and halvings < MAX_HALVINGS:
                             lr /= 2
                             halvings += 1
-                            np.subtract(prev[0], lr * prev[1], out=theta)
+                            theta[...] = prev[0]
+                            opt.restore(prev[2])
+                            update(prev[1], lr * prev[3])
                             loss, grads = full_step()
-                        history["lr"][-1] = lr
+                        history["lr"][-1] = lr * prev[3]
                         notes.append(f"epoch {epoch - 1}: its step made the loss {bad}; redone with lr {lr:g}")
                         bar.note(notes[-1])
                     if exploded(loss):
@@ -449,20 +403,24 @@ def train(
                     if schedule == "halve" and _went_up(loss, prev_loss):
                         lr /= 2
                         notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
+                    rate = lr * f
                     if tol is not None:
                         grad_norm = math.sqrt(float(grads @ grads))
                         converged = grad_norm < tol
                     if not converged:
+                        if clip_norm is not None:
+                            clip(grads, clip_norm)
                         if schedule == "halve":
-                            prev = (theta.copy(), grads)
-                        theta -= lr * grads
+                            prev = (theta.copy(), grads, opt.snapshot(), f)
+                        update(grads, rate)
                         steps += 1
                     epoch_loss = loss
                 else:
-                    snapshot = theta.copy() if schedule == "halve" else None
+                    snapshot = (theta.copy(), opt.snapshot()) if schedule == "halve" else None
                     retried, bad = False, math.nan
                     while True:
-                        epoch_loss, b = sgd_epoch()
+                        rate = lr * f
+                        epoch_loss, b = sgd_epoch(rate)
                         steps += b
                         ok = not exploded(epoch_loss)
                         if ok and snapshot is not None:  # the epoch's last steps may have overshot too
@@ -470,7 +428,8 @@ def train(
                         if ok or snapshot is None or b == 1 or halvings >= MAX_HALVINGS:
                             break
                         bad = epoch_loss if math.isfinite(epoch_loss) else bad
-                        theta[...] = snapshot  # back to the start of the epoch, with half the step
+                        theta[...] = snapshot[0]  # back to the start of the epoch, with half the step
+                        opt.restore(snapshot[1])
                         lr /= 2
                         halvings += 1
                         retried = True
@@ -484,9 +443,9 @@ def train(
                         grad_norm = full_grad_norm()
                         converged = grad_norm < tol
 
-                rec = {"epoch": epoch, "loss": epoch_loss, "lr": lr}
+                rec = {"epoch": epoch, "loss": epoch_loss, "lr": rate}
                 history["loss"].append(epoch_loss)
-                history["lr"].append(lr)
+                history["lr"].append(rate)
                 if tol is not None:
                     history["grad_norm"].append(grad_norm)
                 if metric:
@@ -513,15 +472,24 @@ def train(
                     stopped = "patience"
                 elif callback is not None and callback(dict(rec)):
                     stopped = "callback"
-                bar.epoch(rec, last=stopped != "epochs" or epoch == epochs)
-                if stopped != "epochs":
-                    break
-                if schedule == "halve" and not full and _went_up(epoch_loss, prev_loss):
-                    lr /= 2  # known only at the end of an epoch of mini-batches: the next epoch takes smaller steps
-                    notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
-                prev_loss = epoch_loss
+                if stopped == "epochs":
+                    if schedule == "halve" and not full and _went_up(epoch_loss, prev_loss):
+                        lr /= 2  # known only at the end of an epoch of mini-batches: the next epoch takes smaller steps
+                        notes.append(f"epoch {epoch}: the loss went up; lr halved to {lr:g}")
+                    prev_loss = epoch_loss
+                if folder is not None:
+                    save_checkpoint()  # (an interrupt meanwhile waits for the loop's test below)
+                if log is not None:
+                    steps_rec = {"epoch": epoch, "step": steps}
+                    metric_log.write({**steps_rec, **rec, "seconds": time.perf_counter() - began})
+                bar.epoch(rec, last=stopped != "epochs" or epoch == epochs or bool(signalled))
+                if signalled and stopped == "epochs" and epoch < epochs:
+                    stopped = "interrupted"
+                    bar.note(f"{signalled[0]}: stopped after epoch {epoch} of {epochs}")
     finally:
         bar.close()
+        if log is not None:
+            metric_log.close()
 
     if stopped == "tol":
         bar.note(f"stopped at epoch {epoch}: gradient norm {grad_norm:.3g} < tol {tol:g}")
@@ -540,12 +508,15 @@ def train(
         method="gradient descent" if full else "mini-batch SGD",
         batch_size=bs,
         n_examples=n,
-        lr=lr,
+        lr=lr if schedule == "halve" or not history["lr"] else history["lr"][-1],
         loss=float(final[model.loss_name]),
         best_epoch=best[1],
         grad_norm=grad_norm,
         engine=step.engine,
         notes=notes,
+        optimizer=optimizer,
+        resumed=resumed,
+        checkpoint=checkpoint,
     )
     if metric:
         result.metric = accuracy(final[model.output_names[0]], targets)

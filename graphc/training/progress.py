@@ -9,7 +9,7 @@ import os
 class Progress:
     """A tqdm bar on a terminal, plain log lines otherwise, or nothing (quiet)."""
 
-    def __init__(self, epochs: int, mode: str, file, log_every: int | None, desc: str):
+    def __init__(self, epochs: int, mode: str, file, log_every: int | None, desc: str, initial: int = 0):
         self.mode, self.file, self.epochs = mode, file, epochs
         self.every = log_every or (1 if epochs <= 50 else math.ceil(epochs / 20))
         self.width = len(str(epochs))
@@ -17,7 +17,9 @@ class Progress:
         if mode == "bar":
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=epochs, desc=desc, unit="epoch", file=file, dynamic_ncols=True, leave=True)
+            self.bar = tqdm(
+                total=epochs, initial=initial, desc=desc, unit="epoch", file=file, dynamic_ncols=True, leave=True
+            )
 
     @staticmethod
     def _fields(rec: dict) -> list[tuple[str, str]]:

@@ -358,7 +358,7 @@ def test_bad_options_are_usage_errors():
         {"epochs": 2.5},
         {"epochs": True},
         {"batch_size": 0},
-        {"schedule": "cosine"},
+        {"schedule": "cyclic"},
         {"tol": 0.0},
         {"patience": 2},
         {"l2": -1.0},

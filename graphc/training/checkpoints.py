@@ -1,0 +1,159 @@
+"""Checkpoints: a training run's whole state in a folder, written atomically, and read back.
+
+    DIR/state.npz    the checkpoint: every param ("param/NAME"), the optimizer's buffers ("opt/NAME"),
+                     the loop's other arrays, and "meta" (JSON as bytes: the epoch and step counters,
+                     the schedule's position, the shuffling generator's state, the history)
+    DIR/params.npz   the same epoch's params keyed by name, for `graphc eval -i`, `--init`
+
+Each file is written to a temporary file in DIR, flushed to disk (fsync), then renamed over the old
+one (os.replace), and the folder is synced: a crash at any moment leaves the previous state.npz
+whole. state.npz is written first and is what `--resume` reads, so a crash between the two renames
+costs only params.npz's freshness, never a torn checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..data import option, write_atomic
+from ..errors import GraphcError
+
+STATE, PARAMS = "state.npz", "params.npz"
+FORMAT = 1
+
+
+def prepare(folder: str, protect=()) -> Path:
+    """The checkpoint folder, made if missing; refused (before training) when it cannot hold one."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise GraphcError(
+            f"{option('checkpoint', folder)}: {folder} is a file, not a folder",
+            hint="give a folder for the checkpoint's files (made if missing), e.g. runs/digits",
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GraphcError(
+            f"cannot make the checkpoint folder {folder}: {e.strerror}", hint="choose another folder"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GraphcError(
+            f"cannot write the checkpoint folder {folder}: permission denied",
+            hint="choose a folder you can write to",
+        )
+    for name in (STATE, PARAMS):
+        for p in protect:
+            if p and os.path.exists(p) and os.path.exists(path / name) and os.path.samefile(p, path / name):
+                raise GraphcError(
+                    f"refusing to overwrite the input file {p} with a checkpoint", hint="choose another folder"
+                )
+    return path
+
+
+def _synced(write):
+    """write(f), then the bytes flushed to the disk before the rename makes them the file."""
+
+    def run(f):
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+
+    return run
+
+
+def _sync_folder(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the renames are atomic regardless
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(folder: Path, params: dict, arrays: dict, meta: dict) -> None:
+    """The checkpoint: state.npz (everything), then params.npz; each atomic, each synced."""
+    blob = np.frombuffer(json.dumps({"format": FORMAT, **meta}).encode(), dtype=np.uint8)
+    state = {**{f"param/{k}": v for k, v in params.items()}, **arrays, "meta": blob}
+    write_atomic(str(folder / STATE), _synced(lambda f: np.savez(f, **state)))
+    write_atomic(str(folder / PARAMS), _synced(lambda f: np.savez(f, **params)))
+    _sync_folder(folder)
+
+
+def find(folder: str) -> Path:
+    """The checkpoint file in `folder`, or an error saying why there is none."""
+    path = Path(folder)
+    state = path / STATE
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise GraphcError(
+            f"{option('resume', folder)}: {folder} {what}",
+            hint=f"give the folder a run wrote with {option('checkpoint')}",
+        )
+    if not state.is_file():
+        raise GraphcError(
+            f"{option('resume', folder)}: {folder} holds no checkpoint ({STATE})",
+            hint=f"a run with {option('checkpoint', folder)} writes one after each epoch",
+        )
+    return state
+
+
+def load(folder: str, shapes: dict[str, tuple]) -> tuple[dict, dict, dict]:
+    """(params, other arrays, meta) of the checkpoint in `folder`, checked to be one of this model's
+    (`shapes`: each param's shape)."""
+    state = find(folder)
+    try:
+        with np.load(state, allow_pickle=False) as f:
+            arrays = {k: np.array(f[k]) for k in f.files}
+        meta = json.loads(arrays.pop("meta").tobytes().decode())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as e:
+        raise GraphcError(f"cannot read the checkpoint {state} ({type(e).__name__}: {e})") from None
+    if meta.get("format") != FORMAT:
+        raise GraphcError(f"{state} is not a checkpoint graphc can read (format {meta.get('format')!r})")
+    params = {k[len("param/") :]: arrays.pop(k) for k in list(arrays) if k.startswith("param/")}
+    saved = {k: tuple(v.shape) for k, v in params.items()}
+    if saved != {k: tuple(s) for k, s in shapes.items()}:
+        desc = lambda d: ", ".join(f"{k} {list(s)}" for k, s in d.items()) or "none"
+        raise GraphcError(
+            f"the checkpoint in {folder} is of another model: its params are {desc(saved)}; this model's are "
+            f"{desc(shapes)}",
+            hint=f"resume with the model that wrote it, or start afresh with another {option('checkpoint')} folder",
+        )
+    return params, arrays, meta
+
+
+@contextmanager
+def interrupts(enabled: bool):
+    """Within it, SIGINT and SIGTERM only note themselves (in the list it yields: the signal's name) for
+    the loop to stop after the epoch in progress and its checkpoint; a second one acts as usual
+    (Ctrl-C raises KeyboardInterrupt: an atomic write interrupted leaves the last checkpoint whole)."""
+    seen: list[str] = []
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {k: signal.getsignal(k) for k in kinds}
+
+    def note(signum, frame):
+        seen.append(signal.Signals(signum).name)
+        for k in kinds:
+            signal.signal(k, before[k])
+
+    for k in kinds:
+        signal.signal(k, note)
+    try:
+        yield seen
+    finally:
+        for k in kinds:
+            signal.signal(k, before[k])
