@@ -72,7 +72,7 @@ def train_dask(
     client, opened = _connect(scheduler, n_workers, threads_per_worker, timeout, distributed)
     try:
         sizes = _chunk_sizes(batched, n, chunk, sum(client.nthreads().values()))
-        first = {**whole, **{k: np.asarray(v[: sizes[0]]) for k, v in batched.items()}}
+        first = {**whole, **{k: _native(v[: sizes[0]]) for k, v in batched.items()}}
         params = initial_params(model, init, first, seed, list(model.params))
         placed, held = _place(client, batched, sizes)  # the chunks live while `held` does
         return _descend(model, client, placed, whole, params, wrt, lr, epochs, l2, n, bar, callback)
@@ -142,7 +142,7 @@ def _inputs(model, data: dict, chunk, da) -> tuple[dict, dict, int]:
         elif a.dtype.kind not in "biuf":
             raise GraphcError(f"`{name}` in the training data holds {a.dtype} values, not numbers")
         if a.ndim == 0:
-            whole[name] = as_float(name, np.asarray(a))
+            whole[name] = _native(as_float(name, np.asarray(a)))
         else:
             batched[name] = a.astype(np.float64) if a.dtype != np.float64 else a
     if not batched:
@@ -166,6 +166,12 @@ def _inputs(model, data: dict, chunk, da) -> tuple[dict, dict, int]:
             "to rechunk them alike, or write every array with the same chunks along axis 0",
         )
     return batched, whole, n
+
+
+def _native(a) -> np.ndarray:
+    """A float64 NumPy array whose dtype is NumPy's own float64 object: Zarr's is an equal but distinct
+    one (dtype('<f8')), which the NumPy plans, testing the dtype by identity, do not take."""
+    return np.asarray(a, dtype=np.float64)
 
 
 def _rows(chunks: tuple[int, ...]) -> str:

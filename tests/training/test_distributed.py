@@ -99,6 +99,16 @@ def test_a_zarr_store_is_read_on_the_workers_in_its_chunks(least_squares, cluste
     assert got.notes == ["5 chunks on 2 workers"]
 
 
+def test_arrays_of_an_equal_but_distinct_float64_dtype_as_zarr_gives(least_squares, cluster):
+    model, data = least_squares
+    le = np.dtype(np.float64).newbyteorder("<")  # what Zarr's arrays have: == float64, yet not np.float64's object
+    assert le == np.float64 and le is not np.dtype(np.float64)
+    given = {k: v.astype(le) for k, v in data.items()}
+    fresh = graphc.load(EXAMPLES / "least_squares.gc")  # no plan cached from other tests
+    got = train_dask(fresh, given, lr=0.1, epochs=2, scheduler=cluster[1], quiet=True)
+    _assert_same(got, _numpy_run(model, data, 0.1, 2))
+
+
 def test_save_zarr_writes_dask_arrays_chunk_by_chunk(least_squares, tmp_path):
     _, data = least_squares
     save_zarr(tmp_path / "s.zarr", {"X": da.from_array(data["X"], chunks=(700, 6))}, chunk=400)
