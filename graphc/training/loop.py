@@ -533,7 +533,3 @@ def train(
 def _went_up(loss: float, before: float) -> bool:
     """Whether the loss went up by more than rounding (near a minimum it wobbles in the last digits)."""
     return loss > before + 1e-12 * abs(before)
-
-
-# shared with graphc.training.distributed (full-batch gradient descent on a Dask cluster)
-as_float, check_options, initial_params = _as_float, _check_options, _initial_params
