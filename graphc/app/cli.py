@@ -355,6 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--checkpoint", metavar="DIR", help="save the run's state to DIR after every epoch (atomically)")
     c.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (--epochs: the whole run)")
     c.add_argument("--log", metavar="METRICS.jsonl", help="append one JSON record per epoch")
+    c.add_argument(
+        "--backend",
+        choices=("numpy", "dask"),
+        default="numpy",
+        help="dask: full-batch gradient descent data-parallel on a Dask cluster (--data: .npz or a Zarr store)",
+    )
+    c.add_argument("--scheduler", metavar="ADDRESS", help="--backend dask: the cluster (default: a local one)")
+    c.add_argument("--workers", type=int, metavar="N", help="--backend dask: the local cluster's worker processes")
+    c.add_argument("--chunk", type=int, metavar="N", help="--backend dask: examples per chunk")
     c.add_argument("--tol", type=float, metavar="T", help="stop when the gradient norm falls below T")
     c.add_argument(
         "--patience",
@@ -402,43 +411,72 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ---- train and demo (graphc/training, graphc/app/demo.py) ------------------------------------------
+# the options `--backend dask` (full-batch gradient descent on a cluster) does not take, and their defaults
+_NOT_ON_DASK = {
+    "batch_size": None, "val": None, "patience": None, "tol": None, "metric": None, "schedule": "constant",
+    "optimizer": "sgd", "clip_norm": None, "checkpoint": None, "resume": None, "log": None, "plot": None, "warmup": 0,
+}  # fmt: skip
+
+
+def _train_dask(m: api.Model, args):
+    from ..training.distributed import train_dask
+
+    given = [k for k, default in _NOT_ON_DASK.items() if getattr(args, k) != default]
+    if given:
+        raise GraphcError(
+            f"--backend dask runs full-batch gradient descent: it takes no --{given[0].replace('_', '-')}",
+            hint="drop it, or train with --backend numpy",
+            usage=True,
+        )
+    return train_dask(
+        m, args.data, lr=args.lr, epochs=args.epochs, scheduler=args.scheduler, n_workers=args.workers,
+        chunk=args.chunk, seed=args.seed, l2=args.l2, init=args.init, quiet=args.quiet,
+    )  # fmt: skip
+
+
 def cmd_train(m: api.Model, args) -> int:
     from ..training import train
 
     protect = _read(args)
+    if args.scheduler and args.backend != "dask":
+        raise GraphcError("--scheduler is the address of a Dask cluster", hint="add --backend dask", usage=True)
     keep = {*m.graph.names, args.target}  # the data's other keys may hold anything
-    r = train(
-        m,
-        data.load_npz(args.data, keep),
-        lr=args.lr,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        schedule=args.schedule,
-        tol=args.tol,
-        val=data.load_npz(args.val, keep) if args.val else None,
-        patience=args.patience,
-        l2=args.l2,
-        metric=args.metric,
-        metric_target=args.target,
-        init=args.init,
-        quiet=args.quiet,
-        plot=args.plot,
-        protect=protect,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        beta1=args.beta1,
-        beta2=args.beta2,
-        eps=args.eps,
-        weight_decay=args.weight_decay,
-        warmup=args.warmup,
-        step_size=args.step_size,
-        gamma=args.gamma,
-        clip_norm=args.clip_norm,
-        checkpoint=args.checkpoint,
-        resume=args.resume,
-        log=args.log,
-        handle_signals=True,
+    r = (
+        _train_dask(m, args)
+        if args.backend == "dask"
+        else train(
+            m,
+            data.load_npz(args.data, keep),
+            lr=args.lr,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            schedule=args.schedule,
+            tol=args.tol,
+            val=data.load_npz(args.val, keep) if args.val else None,
+            patience=args.patience,
+            l2=args.l2,
+            metric=args.metric,
+            metric_target=args.target,
+            init=args.init,
+            quiet=args.quiet,
+            plot=args.plot,
+            protect=protect,
+            optimizer=args.optimizer,
+            momentum=args.momentum,
+            beta1=args.beta1,
+            beta2=args.beta2,
+            eps=args.eps,
+            weight_decay=args.weight_decay,
+            warmup=args.warmup,
+            step_size=args.step_size,
+            gamma=args.gamma,
+            clip_norm=args.clip_norm,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+            log=args.log,
+            handle_signals=True,
+        )
     )
     how = r.method + (f", batch {r.batch_size}" if r.method != "gradient descent" else "")
     how += f", {r.optimizer}" if r.optimizer != "sgd" else ""

@@ -237,3 +237,30 @@ def test_a_bad_chunk_is_a_usage_error(least_squares, bad):
     with pytest.raises(GraphcError) as e:
         train_dask(model, data, lr=0.1, epochs=1, chunk=bad, quiet=True)
     assert e.value.usage and "(examples per chunk)" in e.value.message
+
+
+def test_the_command_line_trains_on_the_cluster_it_is_pointed_at(cluster, least_squares, tmp_path):
+    from clitools import run_graphc
+
+    c, _ = cluster
+    model, values = least_squares
+    np.savez(tmp_path / "ls.npz", **values)
+    (tmp_path / "ls.gc").write_text((EXAMPLES / "least_squares.gc").read_text())
+    args = ["train", "ls.gc", "--data", "ls.npz", "--lr", "0.1", "--epochs", "3", "--quiet", "-o", "p.npz"]
+    r = run_graphc(*args, "--backend", "dask", "--scheduler", c.scheduler_address, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "dask gradient step" in r.stdout
+    want = _numpy_run(model, values, 0.1, 3)
+    got = dict(np.load(tmp_path / "p.npz"))
+    for k in want.params:
+        np.testing.assert_allclose(got[k], want.params[k], rtol=TOL)
+
+
+def test_the_command_line_refuses_what_the_dask_backend_does_not_do(tmp_path):
+    from clitools import run_graphc
+
+    (tmp_path / "ls.gc").write_text((EXAMPLES / "least_squares.gc").read_text())
+    r = run_graphc("train", "ls.gc", "--data", "x.npz", "--backend", "dask", "--batch-size", "8", cwd=tmp_path)
+    assert r.returncode == 2 and "takes no --batch-size" in r.stderr and "Traceback" not in r.stderr
+    r = run_graphc("train", "ls.gc", "--data", "x.npz", "--scheduler", "tcp://x:1", cwd=tmp_path)
+    assert r.returncode == 2 and "add --backend dask" in r.stderr
