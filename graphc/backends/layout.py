@@ -401,7 +401,7 @@ def _call_lines(opening: str, items: list[str], closing: str) -> str:
 
 def _with_dependencies(runtime, helpers: list[str]) -> list[str]:
     out = list(helpers)
-    for h in helpers:
+    for h in out:  # (out grows as it goes: the helpers of helpers too)
         src = inspect.getsource(getattr(runtime, h))
         out += [d for d in vars(runtime) if d.startswith("_") and d != h and f"{d}(" in src and d not in out]
     return sorted(set(out))
