@@ -18,7 +18,7 @@ from functools import cache
 
 from ...ir import ops as O
 from ...ir import shapes as S
-from ...ir.ops import ATOM, MUL
+from ...ir.ops import ADD, ATOM, MUL
 from ..numpy import dialect as numpy_dialect
 from ..numpy.dialect import number
 
@@ -305,10 +305,12 @@ def _broadcast(p, i: int):
     axis = n["attrs"].get("axis")
     if xs == () or (axis is None and gs is not None and xs is not None and p.g.dims.shape(gs) == p.g.dims.shape(xs)):
         return p.expr(g)
-    spread = p.expr(g)[0]
+    spread = p.expr(g)
     if axis is not None:
-        spread = _written(p, "np.expand_dims({0}, {1})", _array(p, g), axis % len(xs) if xs else axis)
-    return _written(p, "np.broadcast_to({0}, {1})", spread, _shape(p, x)), ATOM
+        spread = _written(p, "np.expand_dims({0}, {1})", _array(p, g), axis % len(xs) if xs else axis), ATOM
+    if xs is None:  # (maybe a scalar when running, whose shape () Numba's broadcast_to cannot take)
+        return f"{p.wrap(spread, ADD)} + {_written(p, 'np.zeros_like({0})', p.expr(x)[0])}", ADD
+    return _written(p, "np.broadcast_to({0}, {1})", spread[0], _shape(p, x)), ATOM
 
 
 def _unbroadcast(p, i: int):
@@ -366,22 +368,26 @@ def _zeros_like(p, i: int):
     return (number(p, 0.0), ATOM) if p.g[i]["shape"] == () else None
 
 
-def _key(p, key, rank: int | None) -> str:
-    """An index key as a tuple's text, `...` spelt as the full slices it stands for."""
+def _expanded(key, rank: int | None) -> list:
+    """An index key's items, `...` spelt as the full slices it stands for where the rank is known (Numba
+    cannot index by `...` alone)."""
     items = list(key)
     if Ellipsis in items and rank is not None:
         k = items.index(Ellipsis)
         items[k : k + 1] = [(None, None, None)] * (rank - len(items) + 1)
-    texts = ["Ellipsis" if k is Ellipsis else str(k) if type(k) is int else f"slice{tuple(k)!r}" for k in items]
-    return f"({', '.join(texts)}{',' * (len(texts) == 1)})"
+    return items
 
 
 def _index(p, i: int):
     n = p.g[i]
     if n["op"] == "index":
-        return f"{_atom(p, n['args'][0])}[{S.key_text(n['attrs']['key'])}]", ATOM
+        x = n["args"][0]
+        items = _expanded(n["attrs"]["key"], _rank(p, x))
+        return (f"{_atom(p, x)}[{S.key_text(items)}]", ATOM) if items else p.expr(x)
     g, x = n["args"]
-    key = _key(p, n["attrs"]["key"], _rank(p, x))
+    items = _expanded(n["attrs"]["key"], _rank(p, x))
+    texts = ["Ellipsis" if k is Ellipsis else str(k) if type(k) is int else f"slice{tuple(k)!r}" for k in items]
+    key = f"({', '.join(texts)}{',' * (len(texts) == 1)})"
     return _written(p, "_unindex({0}, np.zeros({1}, {dtype}), {2})", p.expr(g)[0], _shape(p, x), key), ATOM
 
 

@@ -91,15 +91,16 @@ def _return(exprs: list[str]) -> str:
 
 
 def _assign(targets: list[str], func: str, args: list[str]) -> str:
-    """`a, b = func(args)` as ruff formats it in a function's body."""
+    """`a, b = func(args)` as ruff formats it in a function's body: on one line; else the call's arguments
+    on lines of their own; else the call; else the names too."""
     lhs = ", ".join(targets) if len(targets) > 1 else f"({targets[0]},)"
     call = f"{func}({', '.join(args)})"
     if 4 + len(lhs) + 3 + len(call) <= WIDTH:
         return f"{lhs} = {call}"
-    if 4 + len(lhs) + 4 <= WIDTH and 8 + len(call) <= WIDTH:
-        return f"{lhs} = (\n    {call}\n)"
     if 4 + len(lhs) + 3 + len(func) + 1 <= WIDTH:
         return f"{lhs} = {func}({_lines(args, 4)})"
+    if 8 + len(call) <= WIDTH:
+        return f"{lhs} = (\n    {call}\n)"
     lhs = "(\n" + "".join(f"    {t},\n" for t in targets) + ")"
     return f"{lhs} = {call}" if 4 + 4 + len(call) <= WIDTH else f"{lhs} = {func}({_lines(args, 4)})"
 

@@ -46,20 +46,26 @@ def _bits_float(typingctx, bits):
     return numba.float64(numba.int64), codegen
 
 
-@numba.vectorize(["float32(float32)", "float64(float64)"], cache=True, fastmath={"contract"})
+@numba.vectorize(
+    ["float32(float32)", "float64(float64)"],
+    cache=True,
+    fastmath={"contract"},  # (Horner's steps as fused multiply-adds: fast and exact)
+)
 def _exp(x):
     """e^x to an ulp, in a form that vectorises (Numba's np.exp calls libm per entry, 3x
     slower): x = k ln 2 + r with |r| <= ln(2)/2, e^r by its Taylor series, times 2^k."""
     y = min(max(x, -746.0), 710.0)  # beyond these, e^x is 0 or inf
     k = np.floor(y * 1.4426950408889634 + 0.5)
     r = y - k * 0.6931471803691238 - k * 1.9082149292705877e-10  # ln 2 in two parts
-    p = 1 / 6227020800
-    for n in (479001600, 39916800, 3628800, 362880, 40320, 5040, 720, 120, 24, 6, 2, 1, 1):
+    p = 1 / 6227020800  # 1 / 13!, then Horner's steps down to 1 / 0!
+    for n in (479001600, 39916800, 3628800, 362880, 40320, 5040, 720):
+        p = p * r + 1 / n
+    for n in (120, 24, 6, 2, 1, 1):
         p = p * r + 1 / n
     n = np.int64(k)
     h = n >> 1  # 2^k as 2^h 2^(k - h): both normal floats down to k = -1076
     e = p * _bits_float((h + 1023) << 52) * _bits_float((n - h + 1023) << 52)
-    return e if x == y else (x if x != x else (np.inf if x > 0 else 0.0))
+    return e if x == y else (x if np.isnan(x) else (np.inf if x > 0 else 0.0))
 
 
 @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
@@ -77,7 +83,7 @@ def _softplus(x):
 @numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)
 def _step(x):
     """np.heaviside(x, 0): 1 where x > 0, 0 where x <= 0, NaN where x is."""
-    return 1.0 if x > 0 else (x if x != x else 0.0)
+    return 1.0 if x > 0 else (x if np.isnan(x) else 0.0)
 
 
 @numba.vectorize(["float32(float32, float32)", "float64(float64, float64)"], cache=True)
@@ -164,7 +170,7 @@ def _max_axis(x, axis, shape):
         for j in range(1, a.shape[1]):
             for k in range(a.shape[2]):
                 v = a[i, j, k]
-                if v > out[i, k] or v != v:
+                if v > out[i, k] or np.isnan(v):
                     out[i, k] = v
     return out.reshape(shape)
 
@@ -235,7 +241,7 @@ def _logsumexp_axis(x, axis, shape):
         for k in range(a.shape[2]):
             m = a[i, 0, k]
             for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or a[i, j, k] != a[i, j, k]:
+                if a[i, j, k] > m or np.isnan(a[i, j, k]):
                     m = a[i, j, k]
             if not np.isfinite(m):
                 m = a.dtype.type(0)
@@ -264,7 +270,7 @@ def _softmax(x, axis):
         for k in range(a.shape[2]):
             m = a[i, 0, k]
             for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or a[i, j, k] != a[i, j, k]:
+                if a[i, j, k] > m or np.isnan(a[i, j, k]):
                     m = a[i, j, k]
             s = 0.0
             for j in range(a.shape[1]):
@@ -284,7 +290,7 @@ def _log_softmax(x, axis):
         for k in range(a.shape[2]):
             m = a[i, 0, k]
             for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or a[i, j, k] != a[i, j, k]:
+                if a[i, j, k] > m or np.isnan(a[i, j, k]):
                     m = a[i, j, k]
             s = 0.0
             for j in range(a.shape[1]):
@@ -384,11 +390,11 @@ def _integers(a, name):
     floats (as data files give them) if they are whole numbers."""
     a = np.asarray(a)
     if a.dtype.kind in "iub":
-        return np.ascontiguousarray(a, dtype=np.int64)
+        return np.asarray(a, dtype=np.int64, order="C")
     whole = np.isfinite(a) & (a == np.round(a))
     if not whole.all():
         raise ValueError(f"`{name}` must be integers, got {a[~whole].flat[0]}")
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return np.asarray(a, dtype=np.int64, order="C")
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -556,7 +562,7 @@ def _max_pool(x, k, stride):
                 for i in range(k):
                     for j in range(k):
                         v = a[p, y * stride + i, z * stride + j]
-                        if v > m or v != v:
+                        if v > m or np.isnan(v):
                             m = v
                 out[p, y, z] = m
     return out.reshape(x.shape[:-2] + (oh, ow))
