@@ -100,16 +100,15 @@ class Model:
         return emitter(target)(self.graph, wrt, dtype, module_name, order)
 
     def compiled(self, wrt: list[str] | None = None, dtype: str = "float64", order: int = 1, target: str = "numpy"):
-        """The emitted module, loaded in memory (no file written): .forward(**v), .loss_and_grad(**v)
-        (and with order=2 .hvp(direction, **v), the direction by position, and .hessian(**v))."""
-        import builtins
-        import types
+        """The emitted module, loaded as its target loads one (in memory, no file written, unless the target
+        keeps a file: numba's cache): .forward(**v), .loss_and_grad(**v) (and with order=2 .hvp(direction, **v),
+        the direction by position, and .hessian(**v))."""
+        from .backends import loader
 
         key = ("compiled", tuple(wrt or ()), dtype, order, target)
         if key not in self._cache:
             source = self.emit(wrt, dtype, module_name="model", order=order, target=target)
-            module = types.ModuleType("graphc_model", "graphc: emitted module")
-            exec(builtins.compile(source, f"<graphc emit {self.graph.path}>", "exec"), module.__dict__)  # noqa: S102
+            module = loader(target)(source, f"<graphc emit {self.graph.path}>")
             module.__source__ = source
             self._cache[key] = module
         return self._cache[key]

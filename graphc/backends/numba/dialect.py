@@ -1,0 +1,510 @@
+"""The Numba dialect: each op as Numba's nopython NumPy writes it, for code compiled whole.
+
+Elementwise ops are array expressions of operators, NumPy ufuncs and runtime.py's own ufuncs
+(`_sigmoid`, `_where`, ...), so that Numba fuses a chain of them into one loop. Numba's NumPy
+reduces along one axis with `sum` only, and without keepdims; the other reductions are runtime.py's
+loops, and keepdims an np.expand_dims. Shapes known when emitting are written out (the axes a
+gradient sums over, a reduction of a vector as a scalar, a shape in the module's dims); a value whose
+shape the model leaves unknown gets the helper that works for any number of dims.
+
+In a float32 module every number is a float32 (np.float32(0.5)): Numba, unlike NumPy, lets a Python
+float make float64 of a float32 array.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from ...ir import ops as O
+from ...ir import shapes as S
+from ...ir.ops import ADD, ATOM, MUL
+from ..numpy import dialect as numpy_dialect
+from ..numpy.dialect import number
+
+ALIAS = "np"
+
+# {0}, {1}, ... are the arguments' texts, {zero} the dtype's 0; a name called with a leading `_` is a
+# helper of runtime.py. The ops in LOWERED are written by lower() (which always answers for them): their
+# templates here are their forms for shapes unknown when emitting.
+CODE = {
+    "input": "{name}",
+    "param": "{name}",
+    "const": "{value!r}",
+    "add": "{0} + {1}",
+    "sub": "{0} - {1}",
+    "mul": "{0} * {1}",
+    "div": "{0} / {1}",
+    "matmul": "{0} @ {1}",
+    "neg": "-{0}",
+    "pow": "{0} ** {1}",
+    "exp": "_exp({0})",
+    "log": "np.log({0})",
+    "sqrt": "np.sqrt({0})",
+    "abs": "np.abs({0})",
+    "sin": "np.sin({0})",
+    "cos": "np.cos({0})",
+    "tanh": "np.tanh({0})",
+    "sigmoid": "_sigmoid({0})",
+    "relu": "np.maximum({0}, {zero})",
+    "softplus": "_softplus({0})",
+    "step": "_step({0})",
+    "identity": "{0}",
+    "square": "np.square({0})",
+    "maximum": "np.maximum({0}, {1})",
+    "minimum": "np.minimum({0}, {1})",
+    "sum": "np.asarray({0}).sum()",
+    "mean": "_mean_all({0})",
+    "max": "np.asarray({0}).max()",
+    "logsumexp": "_logsumexp_all({0})",
+    "softmax": "_softmax({0}, {axis})",
+    "log_softmax": "_log_softmax({0}, {axis})",
+    "transpose": "np.transpose(np.asarray({0}))",
+    "sign": "np.sign({0})",
+    "gt": "{0} > {1}",
+    "ge": "{0} >= {1}",
+    "lt": "{0} < {1}",
+    "le": "{0} <= {1}",
+    "eq": "{0} == {1}",
+    "ne": "{0} != {1}",
+    "where": "_where({0}, {1}, {2})",
+    "mT": "np.swapaxes({0}, -1, -2)",
+    "expand_dims": "np.expand_dims(np.asarray({0}), {axis})",
+    "outer": "np.expand_dims({0}, -1) * np.expand_dims({1}, -2)",
+    "broadcast": "np.broadcast_to({0}, np.shape({1}))",
+    "unbroadcast": "_unbroadcast({0}, {1})",
+    "size_ratio": "(np.size({0}) / np.size({1}))",
+    "max_mask": "_max_mask_all({0}, {1})",
+    "zeros_like": "np.zeros_like({0})",
+    # more elementwise ops and reductions
+    "log1p": "np.log1p({0})",
+    "expm1": "np.expm1({0})",
+    "tan": "np.tan({0})",
+    "clip": "np.minimum(np.maximum({0}, {1}), {2})",
+    "leaky_relu": "_leaky_relu({0}, {alpha})",
+    "elu": "_elu({0}, {alpha})",
+    "min": "np.asarray({0}).min()",
+    "prod": "np.asarray({0}).prod()",
+    "var": "_var_all({0})",
+    "std": "np.sqrt(_var_all({0}))",
+    "norm": "_norm_all({0})",
+    "prod_others": "_prod_others_all({0})",
+    # indexing, gathering and shapes
+    "index": "{0}[{key}]",
+    "unindex": "_unindex({0}, np.zeros(np.shape({1}), {dtype}), {key})",
+    "take": "_take({0}, {1}, {axis}, {shape})",
+    "untake": "_untake({0}, {1}, {2}, {axis})",
+    "one_hot": "_one_hot({0}, {K}, {dtype})",
+    "concat": "np.concatenate(({arrays}){kw})",
+    "stack": "np.stack(({arrays}){kw})",
+    "unconcat": "_part({0}, {start}, {size}, {axis})",
+    # convolution and pooling
+    "reshape": "np.reshape(np.ascontiguousarray({0}), {shape})",
+    "reshape_like": "np.reshape(np.ascontiguousarray({0}), {shape})",
+    "conv2d": "_conv({0}, {1}, {stride}, {padding})",
+    "conv2d_input_grad": "_conv_input_grad({0}, {1}, {shape}, {stride}, {padding})",
+    "conv2d_weight_grad": "_conv_weight_grad({0}, {1}, {shape}, {stride}, {padding})",
+    "max_pool2d": "_max_pool({0}, {k}, {stride})",
+    "max_pool2d_grad": "_max_pool_grad({0}, {1}, {2}, {k}, {stride})",
+    "max_pool2d_select": "_max_pool_select({0}, {1}, {2}, {k}, {stride})",
+    "avg_pool2d": "_avg_pool({0}, {k}, {stride})",
+    "avg_pool2d_grad": "_avg_pool_grad({0}, {shape}, {k}, {stride})",
+}
+_HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
+
+
+@cache
+def helpers(op: str) -> tuple[str, ...]:
+    """The runtime helpers op's template calls."""
+    return tuple(_HELPER.findall(CODE[op]))
+
+
+def call(p, op: str, args: list[tuple[str, int]], attrs: dict) -> str:
+    """op's template applied to argument (text, precedence) pairs, in the module's names."""
+    code = CODE[op]
+    texts = [p.wrap(a, ATOM) if f"{{{k}}}." in code or f"{{{k}}}[" in code else a[0] for k, a in enumerate(args)]
+    return _written(p, code, *texts, **attrs)
+
+
+def _written(p, template: str, *args: str, **fields) -> str:
+    """A template in the module's names (its helpers and library renamed, not the arguments' texts)."""
+    p.helpers.update(_HELPER.findall(template))
+    code = p.rename(template) if p.rename else template
+    return code.format(*args, zero=number(p, 0.0), dtype=f"{p.lib}.{p.dtype}", **fields)
+
+
+def _rank(p, a: int) -> int | None:
+    shape = p.g[a]["shape"]
+    return None if shape is None else len(shape)
+
+
+def _atom(p, a: int) -> str:
+    return p.wrap(p.expr(a), ATOM)
+
+
+def _array(p, a: int) -> str:
+    """Node a's text where an array is needed (a method called on it): a scalar's, or an unknown
+    shape's, through np.asarray."""
+    if _rank(p, a):
+        return _atom(p, a)
+    return _written(p, "np.asarray({0})", p.expr(a)[0])
+
+
+def _dims(p, shape) -> str | None:
+    """A shape as a tuple's text in the module's dims ((N, 3)), or None if a dim is not one of them."""
+    if shape is None:
+        return None
+    dims = [p.g.dims.resolve(d) for d in shape]
+    if not all(isinstance(d, int) or d in p.dims for d in dims):
+        return None
+    p.used_dims.update(d for d in dims if isinstance(d, str))
+    texts = [str(d) if isinstance(d, int) else p.dims[d] for d in dims]
+    return f"({', '.join(texts)}{',' * (len(texts) == 1)})"
+
+
+def _shape(p, a: int) -> str:
+    """Node a's shape as a tuple's text in the module's dims, else read when running."""
+    return _dims(p, p.g[a]["shape"]) or _written(p, "np.shape({0})", p.expr(a)[0])
+
+
+def _around(p, x: int, axis: int, middle: str = "") -> str:
+    """x's shape with its axis dropped (or replaced by the tuple `middle`), read when running."""
+    after = "()" if axis == -1 else f"np.shape({{0}})[{axis + 1}:]"
+    return _written(p, f"np.shape({{0}})[:{axis}] + {middle}{' + ' * bool(middle)}{after}", p.expr(x)[0])
+
+
+def _without(p, x: int, axis: int) -> str:
+    """The shape of a reduction of x along axis."""
+    shape = p.g[x]["shape"]
+    dropped = None if shape is None else tuple(d for k, d in enumerate(shape) if k != axis % len(shape))
+    return _dims(p, dropped) or _around(p, x, axis)
+
+
+def _size(p, a: int, axis: int) -> str:
+    """The size of node a along axis: a number or a dim's name when emitting, else read when running."""
+    shape = p.g[a]["shape"]
+    if shape is not None and -len(shape) <= axis < len(shape):
+        d = p.g.dims.resolve(shape[axis])
+        if isinstance(d, int):
+            return str(d)
+        if d in p.dims:
+            p.used_dims.add(d)
+            return p.dims[d]
+    return _written(p, "np.shape({0})[{1}]", p.expr(a)[0], axis)
+
+
+def _typed(p, text: str, prec: int = ATOM) -> tuple[str, int]:
+    """A count (an int or a ratio's float) as a number of the module's dtype."""
+    if p.dtype == "float64":
+        return text, prec
+    return f"{p.lib}.{p.dtype}({text})", ATOM
+
+
+def _axis(p, i: int) -> int | None:
+    """Node i's axis, made non-negative where its argument's rank is known."""
+    axis, rank = p.g[i]["attrs"].get("axis", O.OPS[p.g[i]["op"]].kwargs.get("axis")), _rank(p, p.g[i]["args"][0])
+    return axis % rank if axis is not None and rank else axis
+
+
+# ---- reductions -------------------------------------------------------------------------------
+
+_ALL = {  # a reduction over every axis, of an array's text {0} (or the node's argument's text {x})
+    "sum": "{0}.sum()",
+    "max": "{0}.max()",
+    "min": "{0}.min()",
+    "prod": "{0}.prod()",
+    "mean": "_mean_all({x})",
+    "var": "_var_all({x})",
+    "std": "np.sqrt(_var_all({x}))",
+    "norm": "_norm_all({x})",
+    "logsumexp": "_logsumexp_all({x})",
+}
+_ONE = {  # along one axis
+    "sum": "_sum_axis({x}, {axis}, {shape})",
+    "max": "_max_axis({x}, {axis}, {shape})",
+    "min": "_min_axis({x}, {axis}, {shape})",
+    "prod": "_prod_axis({x}, {axis}, {shape})",
+    "mean": "_sum_axis({x}, {axis}, {shape})",  # / the size along the axis
+    "var": "_var_axis({x}, {axis}, {shape})",
+    "std": "np.sqrt(_var_axis({x}, {axis}, {shape}))",
+    "norm": "_norm_axis({x}, {axis}, {shape})",
+    "logsumexp": "_logsumexp_axis({x}, {axis}, {shape})",
+}
+
+
+def _reduction(p, i: int):
+    n = p.g[i]
+    op, x, keep = n["op"], n["args"][0], n["attrs"].get("keepdims", False)
+    axis, rank = _axis(p, i), _rank(p, x)
+    if rank == 0:  # a scalar's own value (its var and std: 0, or NaN where it is not finite)
+        if op in ("var", "std"):
+            return f"{number(p, 0.0)} * {p.wrap(p.expr(x), MUL)}", MUL
+        return (_written(p, "np.abs({0})", p.expr(x)[0]), ATOM) if op == "norm" else p.expr(x)
+    if rank == 1:
+        axis = None  # (a vector's reduction along its axis is its whole one)
+    fields = {"x": p.expr(x)[0], "axis": axis}
+    if axis is None:
+        count = p.size_ratio(p.g[x]["shape"], n["shape"]) if op == "mean" and rank else None
+        if count is not None:  # x.sum() / its size, as the NumPy target: np.mean's own arithmetic
+            text = f"{_array(p, x)}.sum() / {p.wrap(_typed(p, *count), MUL, strict=True)}"
+            return _keep_all(p, (text, MUL), x, keep)
+        return _keep_all(p, (_written(p, _ALL[op], _array(p, x), **fields), ATOM), x, keep)
+    if op in ("sum", "mean") and rank == 2:  # (Numba's own sum along an axis: slow to compile above 2 dims)
+        e = f"{_atom(p, x)}.sum(axis={axis})", ATOM
+    else:
+        e = _written(p, _ONE[op].split(" / ")[0], shape=_without(p, x, axis), **fields), ATOM
+    if op == "mean":
+        e = f"{e[0]} / {p.wrap(_typed(p, _size(p, x, axis)), MUL, strict=True)}", MUL
+    return (_written(p, "np.expand_dims({0}, {1})", e[0], axis), ATOM) if keep else e
+
+
+def _keep_all(p, e: tuple[str, int], x: int, keep: bool):
+    """A full reduction's value shaped as keepdims leaves it ([1, 1] for a matrix)."""
+    if not keep:
+        return e
+    rank = _rank(p, x)
+    if rank is None:
+        return _written(p, "_keep_all({0}, {1})", e[0], p.expr(x)[0]), ATOM
+    return _written(p, "np.full(({0}), {1})", ", ".join(["1"] * rank) + "," * (rank == 1), e[0]), ATOM
+
+
+def _along(p, i: int):
+    """softmax and log_softmax: runtime.py's loops along the axis."""
+    n = p.g[i]
+    return _written(p, CODE[n["op"]], p.expr(n["args"][0])[0], axis=_axis(p, i)), ATOM
+
+
+def _max_mask(p, i: int):
+    n = p.g[i]
+    x, y = n["args"]
+    axis, rank = _axis(p, i), _rank(p, x)
+    if axis is None or rank in (0, 1):
+        return _written(p, "_max_mask_all({0}, {1})", p.expr(x)[0], p.expr(y)[0]), ATOM
+    kept = p.expr(y)[0]
+    if not n["attrs"].get("keepdims", False):
+        kept = _written(p, "np.expand_dims({0}, {1})", _array(p, y), axis)
+    return _written(p, "_max_mask({0}, {1}, {2})", p.expr(x)[0], kept, axis), ATOM
+
+
+def _prod_others(p, i: int):
+    n = p.g[i]
+    axis = _axis(p, i)
+    if axis is None or _rank(p, n["args"][0]) == 1:
+        return _written(p, "_prod_others_all({0})", p.expr(n["args"][0])[0]), ATOM
+    return _written(p, "_prod_others({0}, {1})", p.expr(n["args"][0])[0], axis), ATOM
+
+
+# ---- broadcasting ------------------------------------------------------------------------------
+
+
+def _broadcast(p, i: int):
+    """g spread over x's shape (re-expanded along a reduction's axis first): a read-only view."""
+    n = p.g[i]
+    g, x = n["args"]
+    gs, xs = p.g[g]["shape"], p.g[x]["shape"]
+    axis = n["attrs"].get("axis")
+    if xs == () or (axis is None and gs is not None and xs is not None and p.g.dims.shape(gs) == p.g.dims.shape(xs)):
+        return p.expr(g)
+    spread = p.expr(g)
+    if axis is not None:
+        spread = _written(p, "np.expand_dims({0}, {1})", _array(p, g), axis % len(xs) if xs else axis), ATOM
+    if xs is None:  # (maybe a scalar when running, whose shape () Numba's broadcast_to cannot take)
+        return f"{p.wrap(spread, ADD)} + {_written(p, 'np.zeros_like({0})', p.expr(x)[0])}", ADD
+    return _written(p, "np.broadcast_to({0}, {1})", spread[0], _shape(p, x)), ATOM
+
+
+def _unbroadcast(p, i: int):
+    """g summed down to x's shape: the axes broadcasting added, then those where x has size 1."""
+    n = p.g[i]
+    g, x = n["args"]
+    gs, xs = p.g[g]["shape"], p.g[x]["shape"]
+    if gs is None or xs is None:
+        return _written(p, "_unbroadcast({0}, {1})", p.expr(g)[0], p.expr(x)[0]), ATOM
+    lead = len(gs) - len(xs)
+    axes = list(range(lead)) + [lead + k for k, d in enumerate(xs) if d == 1 and gs[lead + k] != 1]
+    if not axes:
+        return p.expr(g)
+    if not xs:
+        return f"{_atom(p, g)}.sum()", ATOM
+    if len(gs) <= 2 and len(axes) == 1:  # Numba's own sum (slow to compile above 2 dims)
+        text = f"{_atom(p, g)}.sum(axis={axes[0]})"
+        return (f"{text}.reshape({_shape(p, x)})" if axes[0] >= lead else text), ATOM
+    kept = [k for k in range(len(gs)) if k not in axes]
+    if kept and kept != list(range(kept[0], kept[-1] + 1)):  # summed axes between kept ones: the loop for any
+        return _written(p, "_unbroadcast({0}, {1})", p.expr(g)[0], p.expr(x)[0]), ATOM
+    first, last = (kept[0], kept[-1] + 1) if kept else (0, 0)
+    return _written(p, "_sum_to({0}, {1}, {2}, {3})", p.expr(g)[0], first, last, _shape(p, x)), ATOM
+
+
+def _size_ratio(p, i: int):
+    ratio = p.size_ratio(*(p.g[a]["shape"] for a in p.g[i]["args"]))
+    if ratio is None:
+        ratio = (call(p, "size_ratio", [p.expr(a) for a in p.g[i]["args"]], {}), ATOM)
+    return _typed(p, *ratio)
+
+
+# ---- shapes -------------------------------------------------------------------------------------
+
+
+def _transposed(p, i: int):
+    """mT and transpose: .T for a matrix, itself for a vector (transpose), np.swapaxes above."""
+    n = p.g[i]
+    x, rank = n["args"][0], _rank(p, n["args"][0])
+    if rank == 2:
+        return f"{_atom(p, x)}.T", ATOM
+    if n["op"] == "transpose" and rank is not None and rank < 2:
+        return p.expr(x)
+    return None
+
+
+def _outer(p, i: int):
+    u, v = p.g[i]["args"]
+    if _rank(p, u) == 1 and _rank(p, v) == 1:
+        return _written(p, "np.outer({0}, {1})", p.expr(u)[0], p.expr(v)[0]), ATOM
+    return None
+
+
+def _zeros_like(p, i: int):
+    return (number(p, 0.0), ATOM) if p.g[i]["shape"] == () else None
+
+
+def _expanded(key, rank: int | None) -> list:
+    """An index key's items, `...` spelt as the full slices it stands for where the rank is known (Numba
+    cannot index by `...` alone)."""
+    items = list(key)
+    if Ellipsis in items and rank is not None:
+        k = items.index(Ellipsis)
+        items[k : k + 1] = [(None, None, None)] * (rank - len(items) + 1)
+    return items
+
+
+def _index(p, i: int):
+    n = p.g[i]
+    if n["op"] == "index":
+        x = n["args"][0]
+        items = _expanded(n["attrs"]["key"], _rank(p, x))
+        return (f"{_atom(p, x)}[{S.key_text(items)}]", ATOM) if items else p.expr(x)
+    g, x = n["args"]
+    items = _expanded(n["attrs"]["key"], _rank(p, x))
+    texts = ["Ellipsis" if k is Ellipsis else str(k) if type(k) is int else f"slice{tuple(k)!r}" for k in items]
+    key = f"({', '.join(texts)}{',' * (len(texts) == 1)})"
+    return _written(p, "_unindex({0}, np.zeros({1}, {dtype}), {2})", p.expr(g)[0], _shape(p, x), key), ATOM
+
+
+def _gather(p, i: int):
+    """take, untake and one_hot: runtime.py's loops, their axis non-negative where it can be."""
+    n = p.g[i]
+    args = [p.expr(a)[0] for a in n["args"]]
+    axis = n["attrs"].get("axis", 0)
+    rank = _rank(p, n["args"][0] if n["op"] == "take" else n["args"][-1])
+    fields = {"axis": axis % rank if rank else axis, "K": n["attrs"].get("K")}
+    if n["op"] == "take":
+        fields["shape"] = _taken(p, i, fields["axis"])
+    return _written(p, CODE[n["op"]], *args, **fields), ATOM
+
+
+def _taken(p, i: int, axis: int) -> str:
+    """The shape of take(x, idx, axis): x's before the axis, idx's, x's after it."""
+    x, idx = p.g[i]["args"]
+    return _dims(p, p.g[i]["shape"]) or _around(p, x, axis, _written(p, "np.shape({0})", p.expr(idx)[0]))
+
+
+def _joined(p, i: int):
+    """concat and stack of arrays; a stack of scalars as an array of them."""
+    n = p.g[i]
+    arrays = [p.expr(a)[0] for a in n["args"]]
+    axis = n["attrs"].get("axis", 0)
+    if n["op"] == "stack" and all(p.g[a]["shape"] == () for a in n["args"]):
+        return _written(p, "np.array([{0}])", ", ".join(arrays)), ATOM
+    fields = {"arrays": ", ".join(arrays) + "," * (len(arrays) == 1), "kw": f", axis={axis}" if axis else ""}
+    return _written(p, CODE[n["op"]], **fields), ATOM
+
+
+def _unconcat(p, i: int):
+    """Part `part` of g along the axis: a slice at the sizes of the arrays before it."""
+    n = p.g[i]
+    g, *xs = n["args"]
+    part, axis, rank = n["attrs"]["part"], n["attrs"].get("axis", 0), _rank(p, g)
+    sizes = [_size(p, x, axis) for x in xs[: part + 1]]
+    ints = all(s.isdigit() for s in sizes)
+    start = str(sum(map(int, sizes[:-1]))) if ints else " + ".join(sizes[:-1]) or "0"
+    stop = str(int(start) + int(sizes[-1])) if ints else " + ".join(sizes)
+    if rank is None:
+        return _written(p, CODE["unconcat"], p.expr(g)[0], start=start, size=sizes[-1], axis=axis), ATOM
+    simple = all(re.fullmatch(r"\w+", s) for s in (start, stop))
+    lo = "" if start == "0" else start
+    cut = f"{lo}:{stop}" if simple else f"{lo} : {stop}".lstrip()
+    return f"{_atom(p, g)}[{':, ' * (axis % rank)}{cut}]", ATOM
+
+
+def _reshape(p, i: int):
+    """reshape (its shape in the module's dims, as the NumPy target writes it) and reshape_like, of a
+    contiguous array: Numba reshapes no other."""
+    n = p.g[i]
+    x = p.expr(n["args"][0])[0]
+    if n["op"] == "reshape_like":
+        return _written(p, CODE["reshape_like"], x, shape=_shape(p, n["args"][1])), ATOM
+    text = numpy_dialect.lower(p, i)[0]
+    head = f"{p.lib}.reshape({x}, "
+    assert text.startswith(head), text
+    return _written(p, CODE["reshape"], x, shape=text[len(head) : -1]), ATOM
+
+
+# ---- elementwise ops with a keyword, convolution and pooling: every argument by position ------
+
+
+def _alpha(p, i: int):
+    n = p.g[i]
+    alpha = n["attrs"].get("alpha", O.OPS[n["op"]].kwargs["alpha"])
+    return _written(p, CODE[n["op"]], p.expr(n["args"][0])[0], alpha=number(p, alpha)), ATOM
+
+
+def _window(p, i: int):
+    n = p.g[i]
+    op, attrs, args = n["op"], {**O.OPS[n["op"]].kwargs, **n["attrs"]}, n["args"]
+    if "k" in attrs and attrs["stride"] is None:
+        attrs["stride"] = attrs["k"]
+    texts = [p.expr(a)[0] for a in args]
+    if op in ("conv2d_input_grad", "conv2d_weight_grad", "avg_pool2d_grad"):
+        attrs["shape"] = _shape(p, args[-1])
+        texts = texts[:-1]
+    return _written(p, CODE[op], *texts, **attrs), ATOM
+
+
+_LOWER = {
+    **dict.fromkeys(_ALL, _reduction),
+    **dict.fromkeys(("softmax", "log_softmax"), _along),
+    "max_mask": _max_mask,
+    "prod_others": _prod_others,
+    "broadcast": _broadcast,
+    "unbroadcast": _unbroadcast,
+    "size_ratio": _size_ratio,
+    **dict.fromkeys(("mT", "transpose"), _transposed),
+    "outer": _outer,
+    "zeros_like": _zeros_like,
+    **dict.fromkeys(("index", "unindex"), _index),
+    **dict.fromkeys(("take", "untake", "one_hot"), _gather),
+    **dict.fromkeys(("concat", "stack"), _joined),
+    "unconcat": _unconcat,
+    **dict.fromkeys(("reshape", "reshape_like"), _reshape),
+    **dict.fromkeys(("leaky_relu", "elu"), _alpha),
+    **dict.fromkeys(
+        (
+            "conv2d",
+            "conv2d_input_grad",
+            "conv2d_weight_grad",
+            "max_pool2d",
+            "max_pool2d_grad",
+            "max_pool2d_select",
+            "avg_pool2d",
+            "avg_pool2d_grad",
+        ),
+        _window,
+    ),
+}
+LOWERED = frozenset(_LOWER)
+
+
+def lower(p, i: int):
+    """The expression of node i (an op in LOWERED) for the shapes known when emitting; None: its template."""
+    return _LOWER[p.g[i]["op"]](p, i)
