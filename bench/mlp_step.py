@@ -61,6 +61,33 @@ def graphc_target(target):
     return step
 
 
+def array_api_on(library):
+    """The array-api module fed the library's arrays: PyTorch's eagerly, JAX's through jax.jit (its functions are
+    pure)."""
+
+    def step(model, values):
+        module = model.compiled(target="array-api")
+        if library == "torch":
+            import torch
+
+            torch.set_num_threads(1)
+            tv = {k: torch.asarray(v) for k, v in values.items()}
+            return lambda: module.loss_and_grad(**tv)
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        jv = {k: jax.numpy.asarray(v) for k, v in values.items()}
+        jstep = jax.jit(module.loss_and_grad)
+
+        def run():
+            loss, g = jstep(**jv)
+            return float(loss), {k: np.asarray(v) for k, v in g.items()}
+
+        return run
+
+    return step
+
+
 def interpreter(model, values):
     return lambda: model.loss_and_grad(values)
 
@@ -148,6 +175,8 @@ CANDIDATES = [
     ("graphc numpy", graphc_target("numpy"), True),
     ("graphc numba", graphc_target("numba") if has_numba() else None, True),
     ("graphc interpreter", interpreter, True),
+    ("graphc array-api, torch", array_api_on("torch"), True),
+    ("graphc array-api, JAX jit", array_api_on("jax"), True),
     ("PyTorch eager", torch_eager, False),
     ("JAX jit", jax_jit, False),
     ("HIPS autograd", hips_autograd, False),
@@ -229,7 +258,7 @@ def main():
         base = med["hand-written NumPy"]
         print(f"\n(N, D, H, K) = {(N, D, H, K)}")
         for name, t in med.items():
-            print(f"  {name:<20} {t * 1e6:10.1f} µs   {t / base:6.2f}x")
+            print(f"  {name:<26} {t * 1e6:10.1f} µs   {t / base:6.2f}x")
         print(f"  interpreter / numpy module: {med['graphc interpreter'] / med['graphc numpy']:.2f}")
         if "graphc numba" in med:
             print(f"  {numba_compile_times((N, D, H, K))}")
