@@ -2,7 +2,7 @@
 its interpreter against expert hand-written NumPy and every peer that is installed (PyTorch eager, JAX jit, HIPS
 autograd, PyTensor), in one process, single-threaded.
 
-    python bench/mlp_step.py [--repeat 1000] [--block 20]
+    python bench/mlp_step.py [--repeat 1000] [--block 20] [--size N,D,H,K ...]
 
 Prints, per size (N, D, H, K), the median time of one step (hot caches: each candidate runs in blocks of
 consecutive calls, the candidates in a new order each round) and its ratio to hand-written NumPy; and the numba
@@ -246,12 +246,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1000, help="timed calls of each candidate")
     ap.add_argument("--block", type=int, default=20, help="consecutive calls of a candidate")
+    ap.add_argument("--size", action="append", help="N,D,H,K (default: the three of SIZES)")
     args = ap.parse_args()
+    sizes = [tuple(int(n) for n in size.split(",")) for size in args.size] if args.size else SIZES
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}; single-threaded; median of {args.repeat} calls, in blocks of {args.block}"
     )
-    for N, D, H, K in SIZES:
+    for N, D, H, K in sizes:
         model = graphc.compile(MLP.format(D=D, H=H, K=K), "mlp.gc")
         values = mlp_values(N, D, H, K)
         med = median_times(steps_for(model, values), args.repeat, args.block)

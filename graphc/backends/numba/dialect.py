@@ -18,9 +18,10 @@ from functools import cache
 
 from ...ir import ops as O
 from ...ir import shapes as S
-from ...ir.ops import ADD, ATOM, MUL
+from ...ir.ops import ADD, ATOM, MUL, POW, UNARY
 from ..numpy import dialect as numpy_dialect
 from ..numpy.dialect import number
+from ..printer import PYTHON_OPERATORS
 
 ALIAS = "np"
 
@@ -243,6 +244,13 @@ def _reduction(p, i: int):
     if rank == 1:
         axis = None  # (a vector's reduction along its axis is its whole one)
     fields = {"x": p.expr(x)[0], "axis": axis}
+    inner = p.g[x]
+    if axis is None and not keep and op in ("sum", "mean") and inner["op"] == "sum" and x not in p.names:
+        # the total of a partial sum used only here is its argument's total: one pass (as the NumPy target)
+        total = f"{_array(p, inner['args'][0])}.sum()"
+        count = p.size_ratio(inner["shape"], ()) if op == "mean" else None
+        if op == "sum" or count is not None:
+            return (total, ATOM) if op == "sum" else (f"{total} / {p.wrap(_typed(p, *count), MUL, strict=True)}", MUL)
     if axis is None:
         count = p.size_ratio(p.g[x]["shape"], n["shape"]) if op == "mean" and rank else None
         if count is not None:  # x.sum() / its size, as the NumPy target: np.mean's own arithmetic
@@ -252,7 +260,7 @@ def _reduction(p, i: int):
     if op in ("sum", "mean") and rank == 2:  # (Numba's own sum along an axis: slow to compile above 2 dims)
         e = f"{_atom(p, x)}.sum(axis={axis})", ATOM
     else:
-        e = _written(p, _ONE[op].split(" / ")[0], shape=_without(p, x, axis), **fields), ATOM
+        e = _written(p, _ONE[op], shape=_without(p, x, axis), **fields), ATOM
     if op == "mean":
         e = f"{e[0]} / {p.wrap(_typed(p, _size(p, x, axis)), MUL, strict=True)}", MUL
     return (_written(p, "np.expand_dims({0}, {1})", e[0], axis), ATOM) if keep else e
@@ -453,10 +461,57 @@ def _reshape(p, i: int):
 # ---- elementwise ops with a keyword, convolution and pooling: every argument by position ------
 
 
-def _alpha(p, i: int):
+def _alpha(p, i: int, x: tuple[str, int] | None = None):
     n = p.g[i]
     alpha = n["attrs"].get("alpha", O.OPS[n["op"]].kwargs["alpha"])
-    return _written(p, CODE[n["op"]], p.expr(n["args"][0])[0], alpha=number(p, alpha)), ATOM
+    return _written(p, CODE[n["op"]], (x or p.expr(n["args"][0]))[0], alpha=number(p, alpha)), ATOM
+
+
+# ---- elementwise ops of arrays of 3+ dims: on their flattened views ------------------------------
+# Numba's loop for an array expression over 3+ dims takes LLVM seconds to compile, more the more ops it
+# fuses (tens of seconds for relu's gradient of a feature map); over 1 dim, a fraction of a second.
+
+_ELEMENTWISE = frozenset(name for name, op in O.OPS.items() if op.elementwise and name != "identity")
+
+
+def _flat(p, i: int):
+    """An elementwise op of arrays of 3+ dims, all of its shape (or scalars), as the same op of their
+    flattened views (`.ravel()`: a view of a contiguous array), reshaped; an op of such an op (inlined)
+    reads its flat expression, so that the chain stays one fused 1-d loop."""
+    n = p.g[i]
+    full = n["shape"] and len(n["shape"]) >= 3 and p.g.dims.shape(n["shape"])
+    shapes = [p.g[a]["shape"] for a in n["args"]]
+    if not full or any(s is None or (s != () and p.g.dims.shape(s) != full) for s in shapes):
+        return None
+    flat = vars(p).setdefault("numba_flat", {})  # node -> its flat expression
+    args = []
+    for a, shape in zip(n["args"], shapes):
+        if shape == ():
+            args.append(p.expr(a))
+        elif a in flat and a not in p.names:
+            args.append(flat[a])
+        else:
+            args.append((f"{_atom(p, a)}.ravel()", ATOM))
+    flat[i] = e = _applied(p, i, args)
+    like = next(a for a, shape in zip(n["args"], shapes) if shape != ())
+    return f"{p.wrap(e, ATOM)}.reshape({_dims(p, n['shape']) or _shape(p, like)})", ATOM
+
+
+def _applied(p, i: int, args: list[tuple[str, int]]) -> tuple[str, int]:
+    """Elementwise node i's expression of the given arguments' (text, precedence)."""
+    op = p.g[i]["op"]
+    infix = O.OPS[op].infix
+    if infix and len(args) == 2:
+        sym, prec = PYTHON_OPERATORS.get(op, infix[0]), infix[1]
+        a, b = p.wrap(args[0], prec, strict=op == "pow"), p.wrap(args[1], prec, strict=op != "pow")
+        if op == "pow" and all(re.fullmatch(r"[\w.]+", t) for t in (a, b)):
+            return f"{a}**{b}", POW  # (simple operands hug `**`, as ruff formats them)
+        return f"{a} {sym} {b}", prec
+    if op == "neg":
+        return f"-{p.wrap(args[0], UNARY)}", UNARY
+    if op in ("leaky_relu", "elu"):
+        return _alpha(p, i, args[0])
+    return call(p, op, args, p.g[i]["attrs"]), ATOM
 
 
 def _window(p, i: int):
@@ -502,9 +557,11 @@ _LOWER = {
         _window,
     ),
 }
-LOWERED = frozenset(_LOWER)
+LOWERED = frozenset(_LOWER) | _ELEMENTWISE
 
 
 def lower(p, i: int):
     """The expression of node i (an op in LOWERED) for the shapes known when emitting; None: its template."""
-    return _LOWER[p.g[i]["op"]](p, i)
+    op = p.g[i]["op"]
+    e = _flat(p, i) if op in _ELEMENTWISE else None
+    return e or (_LOWER[op](p, i) if op in _LOWER else None)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ... import data
+from ...errors import GraphcError
 from .. import layout
 from ..numpy.module import NumPy
 from . import dialect, runtime
@@ -117,8 +118,10 @@ def cache_folder() -> Path:
 
 def load(source: str, name: str):
     """The emitted module, imported from a file in cache_folder() named by its source's hash; Numba
-    keeps the kernels it compiles beside it (in __pycache__), for the next process to load. `name` is
-    what the module is called in tracebacks."""
+    keeps the kernels it compiles beside it (in __pycache__), for the next process to load. `name` (the
+    model's, as a traceback would show it) is kept as the module's __graphc_name__."""
+    if importlib.util.find_spec("numba") is None:
+        raise GraphcError("the numba target's module needs Numba, which is not installed", hint="pip install numba")
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:24]
     folder = cache_folder()
     folder.mkdir(parents=True, exist_ok=True)

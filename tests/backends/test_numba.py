@@ -1,0 +1,325 @@
+"""The numba target (graphc emit --target numba): the same functions as the NumPy module, with the same numbers,
+compiled once and cached on disk, so that another process loads the kernels instead of compiling them.
+
+Numba compiles slowly (seconds a module), so the modules are made once for the whole file, in a cache folder
+that test sessions share (pytest's temporary root: a second session loads them); the cache's own test has a
+folder of its own. The big random run is marked slow."""
+
+from __future__ import annotations
+
+import ast
+import collections
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from goldens import example_models
+from hypothesis import HealthCheck, Phase, given, settings
+from test_differential import agree, arg, call_hvp, cases
+
+import graphc
+from graphc import GraphcError
+
+numba = pytest.importorskip("numba")
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = example_models()
+SLOW_TO_COMPILE = {"digits_cnn"}  # 4-d array expressions: Numba (LLVM) takes about a minute
+TIGHT, LOOSE = 1e-10, 2e-3
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_folder(tmp_path_factory):
+    """XDG_CACHE_HOME for this file's modules: under pytest's temporary root, which outlives a session."""
+    folder = tmp_path_factory.getbasetemp().parent / "graphc-numba-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder
+
+
+_MODELS: dict[str, graphc.Model] = {}
+
+
+def model(path: Path) -> graphc.Model:
+    """One Model per example for the whole file: Model.compiled keeps each module it made."""
+    if path.stem not in _MODELS:
+        _MODELS[path.stem] = graphc.load(path)
+    return _MODELS[path.stem]
+
+
+def kw(values: dict) -> dict:
+    return {arg(k): v for k, v in values.items()}
+
+
+def assert_same(got: dict, want: dict, rtol: float, what: str):
+    assert set(got) == set(want), f"{what}: {sorted(got)} != {sorted(want)}"
+    for k in want:
+        agree(got[k], want[k], rtol, f"{what} [{k!r}]")
+
+
+def assert_dtype(values: dict, dtype: str, integers=()):
+    for k, v in values.items():
+        if k not in integers:
+            assert np.asarray(v).dtype == dtype, f"{k} is {np.asarray(v).dtype}, not {dtype}"
+
+
+def check_module(m: graphc.Model, values: dict, dtype: str = "float64", rtol: float = TIGHT) -> dict:
+    """forward and loss_and_grad of m's numba module against its NumPy module; forward's values."""
+    mod, ref = m.compiled(target="numba", dtype=dtype), m.compiled(dtype=dtype)
+    forward = mod.forward(**kw(values))
+    assert_same(forward, ref.forward(**kw(values)), rtol, "forward")
+    loss, grads = mod.loss_and_grad(**kw(values))
+    want_loss, want = ref.loss_and_grad(**kw(values))
+    agree(loss, want_loss, rtol, "loss")
+    assert_same(grads, want, rtol, "gradient")
+    assert_dtype({**grads, "loss": loss}, dtype)
+    return forward
+
+
+# ---- the examples ---------------------------------------------------------------------------------------
+
+
+def _marks(path):
+    return [pytest.mark.slow] if path.stem in SLOW_TO_COMPILE else []
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=_marks(p)) for p in EXAMPLES], ids=lambda p: p.stem)
+def test_every_example_computes_what_the_numpy_module_does(path, example_values):
+    m = model(path)
+    check_module(m, example_values(path, m))
+
+
+@pytest.mark.parametrize("name", ["two_layer", "softmax_regression", "embedding"])
+def test_a_float32_module_computes_in_float32(name, example_values):
+    path = REPO / "examples" / f"{name}.gc"
+    m = model(path)
+    values = example_values(path, m)
+    forward = check_module(m, values, "float32", LOOSE)
+    assert_dtype(forward, "float32", integers={"tokens", "labels"})
+
+
+@pytest.mark.parametrize("name", ["two_layer", "logistic_least_squares", "softmax_regression"])
+def test_order_2_hvp_and_hessian_are_the_numpy_modules(name, example_values):
+    path = REPO / "examples" / f"{name}.gc"
+    m = model(path)
+    values = kw(example_values(path, m))
+    mod, ref = m.compiled(target="numba", order=2), m.compiled(order=2)
+    loss, grads = mod.loss_and_grad(**values)
+    assert_same(grads, ref.loss_and_grad(**values)[1], TIGHT, "order-2 gradient")
+    w = (m.params or m.inputs)[0]
+    direction = np.linspace(-1.0, 1.0, np.size(values[w])).reshape(np.shape(values[w]))
+    agree(call_hvp(mod, direction, values), call_hvp(ref, direction, values), TIGHT, "hvp")
+    agree(mod.hessian(**values), ref.hessian(**values), TIGHT, "hessian")
+
+
+# ---- the module's contract: names, defaults, scalars, integers ------------------------------------------
+
+AWKWARD = """
+input lambda: [N, 2]
+input np: [N]
+param numba: [2] = 0.5
+param _exp: [] = 1
+param _sigmoid = 2
+param out = 0
+const _float32 = 3
+tmp1 = lambda @ numba + _exp
+_loss_and_grad = sigmoid(tmp1) * _sigmoid + out
+_forward = max(exp(tmp1 - np), axis=0)
+L = mean((_loss_and_grad - np)^2) + _forward / _float32
+"""
+
+
+def test_names_that_are_python_keywords_or_the_modules_own_stay_the_models():
+    m = graphc.compile(AWKWARD)
+    source = m.emit(target="numba")
+    ast.parse(source)
+    values = {"lambda": [[0.5, -1.0], [2.0, 0.25], [0.0, 1.0]], "np": [1.0, 0.0, -0.5]}
+    check_module(m, values)
+    check_module(m, {**values, "numba": [0.1, -0.2], "_exp": 0.5, "_sigmoid": 1.5, "out": -1.0})
+
+
+def test_omitted_params_take_their_defaults_and_dims_come_from_the_arguments():
+    m = graphc.compile("input x: [N, D]\nparam w: [D] = 0.5\nparam b = -1\ny = x @ w + b\nL = sum(y^2)")
+    mod = m.compiled(target="numba")
+    x = np.arange(6.0).reshape(3, 2)
+    loss, grads = mod.loss_and_grad(x=x)
+    agree(loss, np.sum((x @ np.full(2, 0.5) - 1) ** 2), TIGHT, "loss with the defaults")
+    assert np.shape(grads["w"]) == (2,) and np.shape(grads["b"]) == ()
+    check_module(m, {"x": x})
+    check_module(m, {"x": x[:, :1], "w": [2.0]})  # D = 1 from the arguments given
+
+
+def test_scalars_lists_and_integer_inputs_as_numpy_users_pass_them():
+    m = graphc.load(REPO / "examples" / "embedding.gc")
+    tokens = [[0, 3, 5], [23, 1, 1]]
+    check_module(m, {"tokens": tokens, "labels": [2.0, 0.0], "E": np.ones((24, 8)) * 0.1})
+    E = np.ones((24, 8))
+    forward = m.compiled(target="numba").forward(tokens=np.array(tokens, dtype=np.int32), labels=[2, 0], E=E)
+    assert forward["tokens"].dtype.kind == "i" and forward["labels"].dtype.kind == "i"
+    with pytest.raises(ValueError, match="`labels` must be integers, got 0.5"):
+        m.compiled(target="numba").forward(tokens=tokens, labels=[0.5, 1], E=E)
+    with pytest.raises(IndexError, match="one_hot's labels are out of range"):
+        m.compiled(target="numba").forward(tokens=tokens, labels=[3, 0], E=E)
+    s = graphc.load(REPO / "examples" / "logistic_least_squares.gc")
+    check_module(s, {"x": 1.5, "t": True, "w": 1, "b": np.float32(-1.0)})
+
+
+# ---- how the code is compiled ------------------------------------------------------------------------------
+
+
+def test_an_elementwise_chain_is_one_fused_loop():
+    m = graphc.load(REPO / "examples" / "two_layer.gc")
+    mod = m.compiled(target="numba")
+    source = mod.__source__
+    assert "@numba.njit(cache=True" in source and "def _loss_and_grad(" in source
+    path = REPO / "examples" / "two_layer.gc"
+    mod.loss_and_grad(**kw(_example(path)))
+    typed = io.StringIO()
+    mod._loss_and_grad.inspect_types(file=typed)
+    fused = [line for line in typed.getvalue().splitlines() if "arrayexpr(" in line and "_sigmoid" in line]
+    assert fused, "the sigmoid of an affine map is not one array expression"
+
+
+def _example(path: Path) -> dict:
+    from conftest import EXAMPLE_DATA
+
+    from graphc import data
+
+    m = model(path)
+    values = {k: v for k, v in data.load_npz(str(path.parent / EXAMPLE_DATA[path.name])).items() if k in m.names}
+    full = m.evaluate(values, seed=3)
+    return {**values, **{p: full[p] for p in m.params}}
+
+
+def test_the_emitted_module_imports_numpy_and_numba_only_and_is_ruff_clean(tmp_path):
+    for path in EXAMPLES:
+        source = model(path).emit(target="numba", module_name=path.stem)
+        tree = ast.parse(source)
+        imports = {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        assert imports == {"numpy", "numba"}, path.stem
+        (tmp_path / f"{path.stem}.py").write_text(source, encoding="utf-8")
+    for args in (["format", "--check", "--isolated"], ["check", "--isolated"]):
+        r = subprocess.run([sys.executable, "-m", "ruff", *args, str(tmp_path)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+LOAD = """
+import json, sys
+import graphc
+m = graphc.load(sys.argv[1])
+mod = m.compiled(target="numba")
+import numpy as np
+x = np.array([1.5]); loss, grads = mod.loss_and_grad(x=x, t=np.array([1.0]))
+stats = mod._loss_and_grad.stats
+print(json.dumps([float(loss), sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), mod.__file__]))
+"""
+
+
+def test_a_second_process_loads_the_compiled_kernels_from_the_cache(tmp_path):
+    (tmp_path / "m.gc").write_text("input x: [1]\ninput t: [1]\nparam w = 2\ny = sigmoid(w * x)\nL = sum((y - t)^2)")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    runs = []
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, "-c", LOAD, str(tmp_path / "m.gc")], env=env, capture_output=True, text=True, check=False
+        )
+        assert r.returncode == 0, r.stderr
+        runs.append(ast.literal_eval(r.stdout.strip().splitlines()[-1]))
+    (loss1, hits1, misses1, file1), (loss2, hits2, misses2, file2) = runs
+    assert loss1 == loss2 and file1 == file2
+    assert Path(file1).parent == tmp_path / "cache" / "graphc" / "numba"
+    assert (hits1, misses1) == (0, 1), "the first process compiles"
+    assert (hits2, misses2) == (1, 0), "the second process loads what the first compiled"
+    assert list((Path(file1).parent / "__pycache__").glob(f"{Path(file1).stem}.*.nbi")), "no cache index"
+
+
+def test_an_op_the_dialect_lacks_is_a_located_error_naming_it(tmp_path, monkeypatch):
+    """(Every op has Numba code: an op taken out of the dialect stands for one a target lacks.)"""
+    (tmp_path / "m.gc").write_text("input x: [3]\n\ny = tanh(x)\nL = sum(y)\n")
+    code = (
+        "import sys; from graphc.backends.numba import dialect; del dialect.CODE['tanh']; "
+        "from graphc.app.cli import console; sys.argv = ['graphc', 'emit', 'm.gc', '--target', 'numba']; console()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "m.gc:3:5: error: the numba target cannot compute `tanh`" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    from graphc.backends.numba import dialect
+
+    monkeypatch.delitem(dialect.CODE, "tanh")
+    with pytest.raises(GraphcError, match="the numba target cannot compute `tanh`") as e:
+        graphc.compile("input x: [3]\ny = tanh(x)\nL = sum(y)").emit(target="numba")
+    assert e.value.span.line == 2 and "numpy" in e.value.hint
+
+
+NO_NUMBA = """
+import sys
+sys.modules["numba"] = None  # (as if it were not installed)
+import graphc
+m = graphc.compile("input x: [2]\\nL = sum(sigmoid(x))")
+assert "import numba" in m.emit(target="numba")
+try:
+    m.compiled(target="numba")
+except graphc.GraphcError as e:
+    print(e.message, "|", e.hint)
+"""
+
+
+def test_emitting_needs_no_numba_and_loading_without_it_says_so():
+    r = subprocess.run(
+        [sys.executable, "-c", NO_NUMBA], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "the numba target's module needs Numba, which is not installed | pip install numba"
+
+
+# ---- random models: the differential test's generator -----------------------------------------------------
+
+
+def run_random_models(n: int) -> collections.Counter:
+    """Random models through the numba module against the NumPy module: {"ran": k, "skipped: <why>": k}."""
+    counts = collections.Counter()
+
+    @settings(
+        max_examples=n,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # (no shrinking: each example compiles for seconds)
+        report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    )
+    @given(cases())
+    def run(case):
+        m = graphc.compile(case.src)
+        try:
+            m.compiled().forward(**kw(case.args))
+        except (ValueError, IndexError, FloatingPointError):
+            counts["skipped: the NumPy module refuses the values"] += 1
+            return
+        try:
+            m.compiled(target="numba")
+        except GraphcError as e:  # an op the numba dialect lacks
+            counts[f"skipped: {str(e).split(chr(10))[0]}"] += 1
+            return
+        check_module(m, case.args)
+        counts["ran"] += 1
+
+    run()
+    return counts
+
+
+def test_random_models_compute_what_the_numpy_module_does():
+    counts = run_random_models(12)
+    assert counts["ran"] >= 0.9 * sum(counts.values()), counts
+
+
+@pytest.mark.slow
+def test_many_random_models_compute_what_the_numpy_module_does():
+    counts = run_random_models(60)
+    assert counts["ran"] >= 0.9 * sum(counts.values()), counts
