@@ -196,6 +196,12 @@ def _place(client, batched: dict, sizes) -> tuple[dict, list]:
     the futures of the chunks: the arrays refer to them by key only, so the cluster keeps the chunks
     while these futures live."""
     da, distributed = _dask()
+    try:  # (a cluster just started, or a worker just restarted, may have none registered yet)
+        client.wait_for_workers(1, timeout=60)
+    except TimeoutError:
+        raise GraphcError(
+            "the Dask cluster has no workers", hint="start some: `dask worker ADDRESS` on each machine"
+        ) from None
     workers = sorted(client.scheduler_info()["workers"])
     names = list(batched)
     blocks: dict[str, list] = {name: [] for name in names}

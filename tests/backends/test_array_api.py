@@ -222,3 +222,15 @@ def test_the_functions_are_pure_so_jax_jit_compiles_them(path, modules, example_
     np.testing.assert_allclose(float(loss), want_loss, rtol=RTOL)
     for k in want:
         np.testing.assert_allclose(np.asarray(grads[k]), want[k], rtol=RTOL, atol=1e-12)
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_an_index_naming_fewer_axes_than_the_array_has_runs_everywhere(lib):
+    # (the standard, and array-api-strict, want every axis named: stack's gradient took h[0] of a 3-d array)
+    m = graphc.compile("param w: [1, 2]\nh = stack(w, 2 * w, axis=0)\nL = sum(h[1] * h[0, ...]) + sum(h[0])")
+    mod, ref = m.compiled(target="array-api"), m.compiled()
+    w = np.array([[-2.0, 0.5]])
+    loss, grads = mod.loss_and_grad(w=lib.to(w))
+    want_loss, want = ref.loss_and_grad(w=w)
+    _close(loss, want_loss, lib, "loss")
+    _close(grads["w"], want["w"], lib, "w")

@@ -199,6 +199,8 @@ def _written(p, i: int) -> tuple[str, int]:
     n = p.g[i]
     op, attrs = n["op"], dict(n["attrs"])
     if "key" in attrs:
+        if Ellipsis not in attrs["key"]:  # the standard wants every axis named: x[0] of a matrix is x[0, ...]
+            attrs["key"] = (*attrs["key"], Ellipsis)
         flips = any(type(k) is tuple and k[2] is not None and k[2] < 0 for k in attrs["key"])
         if op == "index" and flips:
             p.helpers.add("_index")
