@@ -1,4 +1,6 @@
-"""The numba target: each function of the NumPy module's layout is a Python wrapper, which converts
+"""Numba-compiled loops: fastest at small sizes, where NumPy's per-call overhead dominates; needs numba.
+
+The numba target: each function of the NumPy module's layout is a Python wrapper, which converts
 the arguments and fills in omitted params as the NumPy module does, around one `@numba.njit` kernel
 holding its steps, straight-line, compiled once per argument types and cached on disk (cache=True).
 
