@@ -234,3 +234,15 @@ def test_an_index_naming_fewer_axes_than_the_array_has_runs_everywhere(lib):
     want_loss, want = ref.loss_and_grad(w=w)
     _close(loss, want_loss, lib, "loss")
     _close(grads["w"], want["w"], lib, "w")
+
+
+@pytest.mark.parametrize("lib", LIBRARIES)
+def test_where_between_named_constants_runs_everywhere(lib):
+    # (named constants are arrays of the function's library: where(x, c, c) once asked full_like for a number)
+    m = graphc.compile("input x: [2]\nconst c = 0.5\nv = x + where(x, c, 2 * c) + where(x > 0, 1, 0)\nL = sum(v * v)")
+    mod, ref = m.compiled(target="array-api"), m.compiled()
+    x = np.array([-2.0, 0.0])
+    loss, grads = mod.loss_and_grad(x=lib.to(x))
+    want_loss, want = ref.loss_and_grad(x=x)
+    _close(loss, want_loss, lib, "loss")
+    _close(grads["x"], want["x"], lib, "x")

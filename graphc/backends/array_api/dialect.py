@@ -166,7 +166,7 @@ def _where(p, i: int):
     if not _is_test(g, c):
         test = f"{p.wrap(test, 1, strict=True)} != 0", 1
     dtype = f"{p.lib}.{p.dtype}"
-    if g[a]["op"] == g[b]["op"] == "const":
+    if g[a]["op"] == g[b]["op"] == "const" and g[a]["name"] is None and g[b]["name"] is None:  # two numbers
         values = g[a]["attrs"]["value"], g[b]["attrs"]["value"]
         if values == (1.0, 0.0):  # a comparison's value: its bools as numbers
             return f"{p.lib}.astype({test[0]}, {dtype})", ATOM
