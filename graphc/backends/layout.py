@@ -513,7 +513,11 @@ class _Body(Printer):
         gets a line of its own first (as a temporary; an inlined text is at most 48 characters, so that
         line fits)."""
         while len(name) + len(text) + 7 > WIDTH:
-            spill = [a for a in self.g[i]["args"] if a in self.inlined and self.inlined[a][0] in text]
+            spill = [
+                a
+                for a in self.g[i]["args"]
+                if a in self.inlined and self.inlined[a][0] in text and self.g[a]["op"] != "const"
+            ]  # (a number's line would gain nothing)
             if not spill:
                 break
             a = max(spill, key=lambda a: len(self.inlined[a][0]))

@@ -44,8 +44,7 @@ class Printer:
             lowered = dialect.lower(self, i)
             if lowered is not None:
                 return lowered
-        names, inlined = self.names, self.inlined  # (arguments are mostly done: no call for those)
-        args = [(names[a], ATOM) if a in names else inlined.get(a) or self.expr(a) for a in n["args"]]
+        args = self.args(i)
         infix = O.OPS[op].infix
         if infix and len(args) == 2:
             sym, prec = PYTHON_OPERATORS.get(op, infix[0]), infix[1]
@@ -61,6 +60,12 @@ class Printer:
             return args[0]
         self.helpers.update(dialect.helpers(op))
         return dialect.call(self, op, args, n["attrs"]), ATOM
+
+    def args(self, i: int) -> list[tuple[str, int]]:
+        """The expressions of node i's arguments, as the dialect has the op take them."""
+        names, inlined = self.names, self.inlined  # (arguments are mostly done: no call for those)
+        args = [(names[a], ATOM) if a in names else inlined.get(a) or self.expr(a) for a in self.g._node[i]["args"]]
+        return self.dialect.arguments(self, i, args) if hasattr(self.dialect, "arguments") else args
 
     def inline(self, i: int, e: tuple[str, int]) -> None:
         """Node i's expression is final (its arguments are done): its one user writes it in place."""
@@ -118,7 +123,7 @@ class Printer:
             )
         self.used_dims.update(d for d in shape if isinstance(d, str) and d in self.dims)
         dims = [str(d) if isinstance(d, int) else self.dims.get(d, "-1") for d in shape]
-        return f"{self.lib}.reshape({self.expr(n['args'][0])[0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM
+        return f"{self.lib}.reshape({self.args(i)[0][0]}, ({', '.join(dims)}{',' * (len(dims) == 1)}))", ATOM
 
     def shape_only(self, u: int) -> bool:
         """Does node u need only its arguments' shapes, known when emitting (1 / N)?"""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from ...ir import ops as O
 from ...ir import shapes as S
 from ...ir.ops import ATOM
 from ..printer import fill, number_text
@@ -100,6 +101,10 @@ CODE = {
 }
 _WRITTEN = frozenset(("index", "unindex", "one_hot", "concat", "stack", "unconcat"))
 LOWERED = _WRITTEN | {"unbroadcast", "size_ratio", "transpose", "where", "reshape", "mul"}
+# ops that take a Python number as well as an array: the operators, and those the dialect writes so
+_TAKES_NUMBERS = frozenset(
+    {op for op in CODE if O.OPS[op].infix} | {"neg", "identity", "where", "broadcast", "transpose", "zeros_like"}
+)
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 _COMPARISONS = frozenset(("gt", "ge", "lt", "le", "eq", "ne"))
 
@@ -118,6 +123,20 @@ def number(p, v: float) -> str:
 
 def call(p, op: str, args: list[tuple[str, int]], attrs: dict) -> str:
     return fill(p, CODE[op], op, args, attrs)
+
+
+def arguments(p, i: int, args: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The arguments' expressions, with a number made a 0-d array of the function's dtype and device where
+    the op gives it to a function: the standard's functions take arrays (a loss that is w[0, 0] itself
+    sends its gradient seed, 1.0, to _unindex)."""
+    n = p.g[i]
+    if n["op"] in _TAKES_NUMBERS:
+        return args
+    device = p.ns.module["device"] if p.ns else "device"
+    return [
+        (f"{p.lib}.asarray({e[0]}, dtype={p.lib}.{p.dtype}, device={device})", ATOM) if _is_number(p, a) else e
+        for a, e in zip(n["args"], args)
+    ]
 
 
 def lower(p, i: int):
@@ -166,13 +185,19 @@ def _where(p, i: int):
     if not _is_test(g, c):
         test = f"{p.wrap(test, 1, strict=True)} != 0", 1
     dtype = f"{p.lib}.{p.dtype}"
-    if g[a]["op"] == g[b]["op"] == "const" and g[a]["name"] is None and g[b]["name"] is None:  # two numbers
+    if _is_number(p, a) and _is_number(p, b):
         values = g[a]["attrs"]["value"], g[b]["attrs"]["value"]
         if values == (1.0, 0.0):  # a comparison's value: its bools as numbers
             return f"{p.lib}.astype({test[0]}, {dtype})", ATOM
         a_text = f"{p.lib}.full_like({p.wrap(test, ATOM)}, {p.expr(a)[0]}, dtype={dtype})"
         return f"{p.lib}.where({test[0]}, {a_text}, {p.expr(b)[0]})", ATOM
     return f"{p.lib}.where({test[0]}, {p.expr(a)[0]}, {p.expr(b)[0]})", ATOM
+
+
+def _is_number(p, i: int) -> bool:
+    """Is node i a Python number: a constant but the model's named ones (the function's arrays)?"""
+    n = p.g[i]
+    return n["op"] == "const" and not (n["name"] and not n.get("signal"))
 
 
 def _is_test(g, i: int) -> bool:
@@ -213,7 +238,7 @@ def _written(p, i: int) -> tuple[str, int]:
             ), ATOM
         attrs["key"] = S.key_text(attrs["key"]) if op == "index" else _key(attrs["key"])
     attrs["dtype"] = f"{p.lib}.{p.dtype}"
-    args = [p.expr(a) for a in n["args"]]
+    args = p.args(i)
     attrs["arrays"] = ", ".join(text for text, _ in args)
     p.helpers.update(helpers(op))
     return call(p, op, args, attrs), ATOM
