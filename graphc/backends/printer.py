@@ -27,6 +27,7 @@ class Printer:
         self.used_dims: set[str] = set()
         self.local = False  # True: may only refer to the node's own arguments (an interpreter kernel)
         self.inlined: dict[int, tuple[str, int]] = {}  # node -> its expression, once it is final
+        self.arguments = getattr(dialect, "arguments", None)  # how the dialect's ops take their arguments
 
     def expr(self, i: int) -> tuple[str, int]:
         if i in self.names:
@@ -65,7 +66,7 @@ class Printer:
         """The expressions of node i's arguments, as the dialect has the op take them."""
         names, inlined = self.names, self.inlined  # (arguments are mostly done: no call for those)
         args = [(names[a], ATOM) if a in names else inlined.get(a) or self.expr(a) for a in self.g._node[i]["args"]]
-        return self.dialect.arguments(self, i, args) if hasattr(self.dialect, "arguments") else args
+        return self.arguments(self, i, args) if self.arguments else args
 
     def inline(self, i: int, e: tuple[str, int]) -> None:
         """Node i's expression is final (its arguments are done): its one user writes it in place."""

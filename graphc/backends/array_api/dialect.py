@@ -197,7 +197,7 @@ def _where(p, i: int):
 def _is_number(p, i: int) -> bool:
     """Is node i a Python number: a constant but the model's named ones (the function's arrays)?"""
     n = p.g[i]
-    return n["op"] == "const" and not (n["name"] and not n.get("signal"))
+    return n["op"] == "const" and (n["name"] is None or bool(n.get("signal")))
 
 
 def _is_test(g, i: int) -> bool:
@@ -222,7 +222,7 @@ def _written(p, i: int) -> tuple[str, int]:
     """Node i by its CODE template, given the key, the dtype of the module's floats, and the arguments of
     an op of any number of them. A key with a negative step is the helper _index's."""
     n = p.g[i]
-    op, attrs = n["op"], dict(n["attrs"])
+    op, attrs, args = n["op"], dict(n["attrs"]), p.args(i)
     if "key" in attrs:
         if Ellipsis not in attrs["key"]:  # the standard wants every axis named: x[0] of a matrix is x[0, ...]
             attrs["key"] = (*attrs["key"], Ellipsis)
@@ -233,12 +233,11 @@ def _written(p, i: int) -> tuple[str, int]:
                 p,
                 "_index(xp, {0}, {key})",
                 op,
-                [p.expr(n["args"][0])],
+                args,
                 {"key": _key(attrs["key"])},
             ), ATOM
         attrs["key"] = S.key_text(attrs["key"]) if op == "index" else _key(attrs["key"])
     attrs["dtype"] = f"{p.lib}.{p.dtype}"
-    args = p.args(i)
     attrs["arrays"] = ", ".join(text for text, _ in args)
     p.helpers.update(helpers(op))
     return call(p, op, args, attrs), ATOM
