@@ -323,3 +323,28 @@ def test_random_models_compute_what_the_numpy_module_does():
 def test_many_random_models_compute_what_the_numpy_module_does():
     counts = run_random_models(60)
     assert counts["ran"] >= 0.9 * sum(counts.values()), counts
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_runtime_s_exp_is_numpy_s_to_an_ulp(dtype):
+    """runtime.py's vectorising e^x (through a module's exp) against NumPy's in float64 (rounded once to
+    float32), over the whole range and at its ends: the clamps, subnormal results, infinities and NaN."""
+    finfo = np.finfo(dtype)
+    rng = np.random.default_rng(0)
+    hi, lo = np.log(finfo.max), np.log(finfo.smallest_subnormal)
+    x = np.concatenate(
+        [
+            rng.uniform(lo - 5, hi + 2, 20_000),
+            rng.normal(0, 3, 20_000),
+            [-746.0, -745.2, -745.1, -744.4, -708.4, -1000, 0.0, -0.0, 1e-300, -1e-300, 709.78, 709.79, 710, 800],
+            [np.inf, -np.inf, np.nan, hi, -hi, np.log(finfo.tiny), lo],
+        ]
+    ).astype(dtype)
+    module = graphc.compile("input x: [K]\ny = exp(x)\nL = sum(y)\n").compiled(dtype=dtype, target="numba")
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        got, want = module.forward(x=x)["y"], np.exp(x.astype(np.float64)).astype(dtype)
+    assert got.dtype == dtype
+    spacing = np.spacing(np.abs(want)).astype(np.float64)
+    ulps = np.abs(got.astype(np.float64) - want) / np.where(spacing > 0, spacing, 1)
+    ok = (got == want) | (np.isnan(got) & np.isnan(want)) | (ulps <= 1)
+    assert ok.all(), list(zip(x[~ok][:5], got[~ok][:5], want[~ok][:5]))
