@@ -357,10 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--log", metavar="METRICS.jsonl", help="append one JSON record per epoch")
     c.add_argument(
         "--backend",
-        choices=("numpy", "dask"),
+        choices=("numpy", "numba", "torch", "jax", "dask"),
         default="numpy",
-        help="dask: full-batch gradient descent data-parallel on a Dask cluster (--data: .npz or a Zarr store)",
+        help="the step's code: numpy (the emitted NumPy module, default), numba (the numba target), torch or jax "
+        "(the array-api module, the whole loop on --device); dask: full-batch gradient descent data-parallel on a "
+        "Dask cluster (--data: .npz or a Zarr store)",
     )
+    c.add_argument("--device", choices=("cpu", "cuda"), help="--backend torch, jax: where the loop runs (default cpu)")
     c.add_argument("--scheduler", metavar="ADDRESS", help="--backend dask: the cluster (default: a local one)")
     c.add_argument("--workers", type=int, metavar="N", help="--backend dask: the local cluster's worker processes")
     c.add_argument("--chunk", type=int, metavar="N", help="--backend dask: examples per chunk")
@@ -415,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
 _NOT_ON_DASK = {
     "batch_size": None, "val": None, "patience": None, "tol": None, "metric": None, "schedule": "constant",
     "optimizer": "sgd", "clip_norm": None, "checkpoint": None, "resume": None, "log": None, "plot": None, "warmup": 0,
+    "device": None,
 }  # fmt: skip
 
 
@@ -476,6 +480,8 @@ def cmd_train(m: api.Model, args) -> int:
             resume=args.resume,
             log=args.log,
             handle_signals=True,
+            backend=args.backend,
+            device=args.device,
         )
     )
     how = r.method + (f", batch {r.batch_size}" if r.method != "gradient descent" else "")
@@ -603,6 +609,8 @@ FLAGS = {
     "checkpoint": "--checkpoint",
     "resume": "--resume",
     "log": "--log",
+    "backend": "--backend",
+    "device": "--device",
     "wrt": "--wrt",
     "max_checks": "--max-checks",
     "dtype": "--dtype",

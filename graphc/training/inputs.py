@@ -113,6 +113,32 @@ def check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metr
         bad(f"unknown {option('metric')} {metric!r}", f"choose one of: {', '.join(METRICS)}")
 
 
+BACKENDS = ("numpy", "numba", "torch", "jax")  # (dask: distributed.py's train_dask)
+ON_DEVICE = ("torch", "jax")  # devices.py: the whole loop on the library's arrays
+
+
+def check_backend(backend: str, device: str | None, **given) -> None:
+    """The backend and device; for torch and jax, none of the loop's options the device loop lacks
+    (`given`: their values, None or the default when not asked for)."""
+
+    def bad(message, hint=None):
+        raise GraphcError(message, hint=hint, usage=True)
+
+    if backend not in BACKENDS:
+        bad(f"unknown {option('backend', backend)}", f"choose one of: {', '.join(BACKENDS)}")
+    if device is not None and backend not in ON_DEVICE:
+        bad(f"{option('device', device)} is for {option('backend', 'torch')} or jax", "drop it, or pick one of those")
+    if device not in (None, "cpu", "cuda"):
+        bad(f"unknown {option('device', device)}", "choose cpu or cuda")
+    if backend in ON_DEVICE:
+        for key, value in given.items():
+            if value is not None and (key != "schedule" or value == "halve"):
+                bad(
+                    f"{option('backend', backend)} trains without {option(key, value)}",
+                    f"for it, train with {option('backend', 'numpy')}",
+                )
+
+
 def check_practice(optimizer: str, hyper: dict, schedule: str, warmup, step_size, gamma, clip_norm) -> None:
     """The optimizer's and schedule's options: known names, numbers in range, none that the choice ignores."""
 

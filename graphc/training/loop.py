@@ -35,8 +35,17 @@ import numpy as np
 
 from ..data import check_output, option
 from ..errors import GraphcError
-from . import checkpoints
-from .inputs import as_float, check_options, check_practice, initial_params, same_examples, split
+from . import checkpoints, devices
+from .inputs import (
+    ON_DEVICE,
+    as_float,
+    check_backend,
+    check_options,
+    check_practice,
+    initial_params,
+    same_examples,
+    split,
+)
 from .log import MetricLog
 from .metrics import accuracy, target_name
 from .optimizers import clip_norm as clip
@@ -115,6 +124,8 @@ def train(
     resume: str | None = None,
     log: str | None = None,
     handle_signals: bool = False,
+    backend: str = "numpy",
+    device: str | None = None,
 ) -> TrainResult:
     """Fit the model's params (or `wrt`) to `data` by gradient descent; see the module's docstring.
 
@@ -137,9 +148,12 @@ def train(
     checkpoint folder defaults to it). log: a file to append a JSON record to per epoch.
     handle_signals: SIGINT and SIGTERM finish the epoch in progress, save it, and stop
     ("interrupted"). callback(record): called after each epoch with its numbers ({"epoch", "loss",
-    "lr", ...}); returning True stops training there.
+    "lr", ...}); returning True stops training there. backend: the step's code: "numpy" (the emitted
+    NumPy module, else the interpreter), "numba" (the numba target), "torch" or "jax" (the array-api
+    module on that library's arrays, the whole loop on `device`, "cpu" or "cuda": devices.py).
     """
     check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed)
+    check_backend(backend, device, schedule=schedule, tol=tol, patience=patience, checkpoint=checkpoint, resume=resume)
     hyper = {"momentum": momentum, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
     check_practice(optimizer, hyper, schedule, warmup, step_size, gamma, clip_norm)
     file = file if file is not None else sys.stdout
@@ -171,6 +185,7 @@ def train(
     full = bs >= n
     target = target_name(model, metric_target, data) if metric else None
     targets = as_float(target, data[target]) if target else None
+    val_inputs = val_targets = metric_log = None
     if val is not None:
         vbatched, vwhole, _ = split(model, val, "validation data")
         val_inputs = {**vbatched, **vwhole}
@@ -211,6 +226,34 @@ def train(
             raise GraphcError(f"the validation data does not fit the model: {e.message}", e.span, e.hint) from None
         if metric:
             accuracy(vout[model.output_names[0]], val_targets, f"`{target}` in the validation data")
+    rng = np.random.default_rng(seed)
+    rate_factor = lambda e: factor(schedule, e, epochs, warmup, step_size or 1, 0.1 if gamma is None else gamma)  # noqa: E731
+    mode = "quiet" if quiet else ("bar" if progress or (progress is None and terminal(file)) else "log")
+    desc = Path(getattr(model.graph, "path", "") or "train").name
+    method = "gradient descent" if full else "mini-batch SGD"
+    if backend in ON_DEVICE:
+        lib = devices.library(backend, device)
+        bar = Progress(epochs, mode, file, log_every, desc)
+        try:
+            with checkpoints.interrupts(handle_signals) as signalled:
+                r = devices.descend(
+                    model, lib, wrt, params, batched, whole, n, bs, rng=rng, lr=lr, epochs=epochs,
+                    rate_factor=rate_factor, optimizer=optimizer, hyper=hyper, clip_norm=clip_norm, l2=l2,
+                    metric=metric, output=model.output_names[0] if metric else None, targets=targets,
+                    val_inputs=val_inputs, val_targets=val_targets, bar=bar, metric_log=metric_log,
+                    callback=callback, signalled=signalled,
+                )  # fmt: skip
+        finally:
+            bar.close()
+            if metric_log is not None:
+                metric_log.close()
+        history = r.pop("history")
+        if plot is not None:
+            plot_history(history, plot, title=f"{desc}: {method}, lr {history['lr'][0]:g}", protect=protect)
+        return TrainResult(
+            history=history, epochs=len(history["loss"]), method=method, batch_size=bs, n_examples=n,
+            lr=history["lr"][-1] if history["lr"] else lr, engine=f"array-api ({lib.name})", optimizer=optimizer, **r,
+        )  # fmt: skip
     fixed = {p: v for p, v in params.items() if p not in wrt}
     # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update
     # is then a few NumPy calls on the whole vector (optimizers.py), whatever the number of params
@@ -224,12 +267,10 @@ def train(
         at += params[p].size
     opt = make(optimizer, theta, **hyper)
     update = opt.step
-    step = gradient_step(model, wrt)
-    rng = np.random.default_rng(seed)
+    code = "numba" if backend == "numba" else "numpy"  # the emitted module's target
+    step = gradient_step(model, wrt, code)
     all_inputs = {**batched, **whole}
-    rate_factor = lambda e: factor(schedule, e, epochs, warmup, step_size or 1, 0.1 if gamma is None else gamma)  # noqa: E731
-
-    forward = forward_step(model, wrt, seed)
+    forward = forward_step(model, wrt, seed, code)
 
     def full_eval(inputs):
         return forward({**inputs, **fixed, **learn})
@@ -371,8 +412,6 @@ def train(
 
     if not math.isfinite(start):
         raise diverged(start, "start")
-    mode = "quiet" if quiet else ("bar" if progress or (progress is None and terminal(file)) else "log")
-    desc = Path(getattr(model.graph, "path", "") or "train").name
     bar = Progress(epochs, mode, file, log_every, desc, initial=min(epoch, epochs))
     if resumed is not None:
         bar.note(f"resumed from {resume} after epoch {resumed}" + ("" if epoch < epochs else ": nothing left to train"))
@@ -505,7 +544,7 @@ def train(
         epochs=len(history["loss"]),
         steps=steps,
         stopped=stopped,
-        method="gradient descent" if full else "mini-batch SGD",
+        method=method,
         batch_size=bs,
         n_examples=n,
         lr=lr if schedule == "halve" or not history["lr"] else history["lr"][-1],
@@ -526,7 +565,7 @@ def train(
         if metric:
             result.val_metric = accuracy(vout[model.output_names[0]], val_targets)
     if plot is not None:
-        plot_history(history, plot, title=f"{desc}: {result.method}, lr {history['lr'][0]:g}", protect=protect)
+        plot_history(history, plot, title=f"{desc}: {method}, lr {history['lr'][0]:g}", protect=protect)
     return result
 
 

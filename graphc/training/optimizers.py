@@ -6,7 +6,11 @@
 Every buffer (state and scratch) is made once, here; a step writes only into them and theta, with
 `out=`, so it allocates nothing. The math goes through the namespace `xp` and only its `add`,
 `subtract`, `multiply`, `divide`, `sqrt` (each with `out=`), `zeros_like` and `vdot`: NumPy, or
-another library whose functions take `out=` (PyTorch's do), on that library's flat buffer.
+another library whose functions take `out=` (PyTorch's do), on that library's flat buffer. Every
+result is also bound to its name again (`m = xp.add(m, s, out=m)`), so that a library whose arrays
+are immutable (JAX) runs the same code with a namespace that ignores `out=`; and a step is
+`update(g, *coefficients(lr))`: the numbers that depend on the step count, worked out in Python,
+then array math only, which jax.jit traces once (devices.py).
 
 The formulas are torch.optim's (torch 2.x, single-tensor path):
 - sgd, momentum, nesterov (torch.optim.SGD, dampening 0): d = g + wd·θ; b = μ·b + d (b = d at the
@@ -34,7 +38,7 @@ HYPER = {
 
 
 class Optimizer:
-    """The update's state: `t` (steps made) and the named buffers in `buffers` (saved by checkpoints)."""
+    """The update's state: `t` (steps made) and the named buffers in `state` (saved by checkpoints)."""
 
     name = ""
     buffers: tuple[str, ...] = ()
@@ -45,12 +49,17 @@ class Optimizer:
         self.state = {k: xp.zeros_like(theta) for k in self.buffers}
         self.s1, self.s2 = xp.zeros_like(theta), xp.zeros_like(theta)  # scratch
 
+    def step(self, g, lr: float) -> None:
+        """One update of theta (in place) by the gradient g (only read) at learning rate lr."""
+        self.t += 1
+        self.update(g, *self.coefficients(lr))
+
     def decayed(self, g):
         """g + wd·θ (torch's coupled weight_decay), in scratch; g itself when wd is 0."""
         if not self.wd:
             return g
-        xp, s = self.xp, self.s1
-        xp.multiply(self.theta, self.wd, out=s)
+        xp = self.xp
+        s = xp.multiply(self.theta, self.wd, out=self.s1)
         return xp.add(g, s, out=s)
 
     def snapshot(self) -> dict:
@@ -70,22 +79,23 @@ class SGD(Optimizer):
         super().__init__(theta, xp, weight_decay)
         self.name = "nesterov" if nesterov else "momentum" if momentum else "sgd"
 
-    def step(self, g, lr: float) -> None:
+    def coefficients(self, lr: float) -> tuple:
+        return (lr,)
+
+    def update(self, g, lr) -> None:
         xp, s2 = self.xp, self.s2
-        self.t += 1
         d = self.decayed(g)
         if self.momentum:
-            b = self.state["momentum_buffer"]
-            xp.multiply(b, self.momentum, out=b)
-            xp.add(b, d, out=b)
+            b = xp.multiply(self.state["momentum_buffer"], self.momentum, out=self.state["momentum_buffer"])
+            b = self.state["momentum_buffer"] = xp.add(b, d, out=b)
             if self.nesterov:
-                xp.multiply(b, self.momentum, out=s2)
-                d = xp.add(d, s2, out=s2)
+                s2 = xp.multiply(b, self.momentum, out=s2)
+                d = s2 = xp.add(d, s2, out=s2)
             else:
                 d = b
         # θ - (lr·d): the lecture's update, to the bit (two rounded operations, as `theta -= lr * g`)
-        xp.multiply(d, lr, out=s2)
-        xp.subtract(self.theta, s2, out=self.theta)
+        s2 = xp.multiply(d, lr, out=s2)
+        self.theta = xp.subtract(self.theta, s2, out=self.theta)
 
 
 class Adam(Optimizer):
@@ -96,29 +106,32 @@ class Adam(Optimizer):
         self.b1, self.b2, self.eps, self.decoupled = beta1, beta2, eps, decoupled
         self.name = "adamw" if decoupled else "adam"
 
-    def step(self, g, lr: float) -> None:
+    def coefficients(self, lr: float) -> tuple:
+        """(lr, lr / (1 - β1ᵗ), √(1 - β2ᵗ)): the rate and the bias corrections at step t."""
+        return lr, lr / (1 - self.b1**self.t), math.sqrt(1 - self.b2**self.t)
+
+    def update(self, g, lr, step_size, root) -> None:
         xp, th, s2 = self.xp, self.theta, self.s2
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        self.t += 1
         if self.decoupled:
             if self.wd:
-                xp.multiply(th, 1 - lr * self.wd, out=th)
+                th = xp.multiply(th, 1 - lr * self.wd, out=th)
         else:
             g = self.decayed(g)
-        xp.subtract(g, m, out=s2)  # m.lerp_(g, 1 - β1)
-        xp.multiply(s2, 1 - self.b1, out=s2)
-        xp.add(m, s2, out=m)
-        xp.multiply(v, self.b2, out=v)  # v.mul_(β2).addcmul_(g, g, value=1 - β2)
-        xp.multiply(g, g, out=s2)
-        xp.multiply(s2, 1 - self.b2, out=s2)
-        xp.add(v, s2, out=v)
-        step_size = lr / (1 - self.b1**self.t)
-        xp.sqrt(v, out=s2)  # denom = √v / √(1 - β2ᵗ) + ε
-        xp.divide(s2, math.sqrt(1 - self.b2**self.t), out=s2)
-        xp.add(s2, self.eps, out=s2)
-        xp.divide(m, s2, out=s2)  # θ.addcdiv_(m, denom, value=-step_size)
-        xp.multiply(s2, step_size, out=s2)
-        xp.subtract(th, s2, out=th)
+        s2 = xp.subtract(g, m, out=s2)  # m.lerp_(g, 1 - β1)
+        s2 = xp.multiply(s2, 1 - self.b1, out=s2)
+        m = xp.add(m, s2, out=m)
+        v = xp.multiply(v, self.b2, out=v)  # v.mul_(β2).addcmul_(g, g, value=1 - β2)
+        s2 = xp.multiply(g, g, out=s2)
+        s2 = xp.multiply(s2, 1 - self.b2, out=s2)
+        v = xp.add(v, s2, out=v)
+        s2 = xp.sqrt(v, out=s2)  # denom = √v / √(1 - β2ᵗ) + ε
+        s2 = xp.divide(s2, root, out=s2)
+        s2 = xp.add(s2, self.eps, out=s2)
+        s2 = xp.divide(m, s2, out=s2)  # θ.addcdiv_(m, denom, value=-step_size)
+        s2 = xp.multiply(s2, step_size, out=s2)
+        self.theta = xp.subtract(th, s2, out=th)
+        self.state["exp_avg"], self.state["exp_avg_sq"] = m, v
 
 
 def make(name: str, theta, xp=np, **hyper) -> Optimizer:
@@ -129,11 +142,9 @@ def make(name: str, theta, xp=np, **hyper) -> Optimizer:
     return Adam(theta, xp, h["beta1"], h["beta2"], h["eps"], h["weight_decay"], decoupled=name == "adamw")
 
 
-def clip_norm(g, max_norm: float, xp=np) -> float:
-    """Scale g in place to global norm at most max_norm, as torch.nn.utils.clip_grad_norm_ does
-    (coefficient max_norm / (norm + 1e-6), clamped at 1); the norm before clipping."""
-    norm = math.sqrt(float(xp.vdot(g, g)))
-    coef = max_norm / (norm + 1e-6)
-    if coef < 1.0:
-        xp.multiply(g, coef, out=g)
-    return norm
+def clip_norm(g, max_norm: float, xp=np):
+    """g scaled to global norm at most max_norm, as torch.nn.utils.clip_grad_norm_ does (coefficient
+    max_norm / (norm + 1e-6), clamped at 1, and multiplied in: by 1, exactly, when g is within): in
+    place, and returned (a library with immutable arrays gives a new one)."""
+    norm = xp.sqrt(xp.vdot(g, g))
+    return xp.multiply(g, xp.clip(max_norm / (norm + 1e-6), max=1.0), out=g)

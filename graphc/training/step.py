@@ -8,15 +8,18 @@ import inspect
 from ..errors import GraphcError
 
 
-def _compiled(model, wrt: list[str]):
-    """The model's emitted module loaded in memory (`Model.compiled`), and a function that maps
-    model names to its keyword arguments; (None, None) when there is none to be had."""
+def _compiled(model, wrt: list[str], target: str = "numpy"):
+    """The model's emitted module for `target` loaded (`Model.compiled`), and a function that maps
+    model names to its keyword arguments; (None, None) when the NumPy module is not to be had (the
+    interpreter then runs). Another target is asked for by name: an op it lacks is an error."""
     compiled = getattr(model, "compiled", None)
     if compiled is None:
         return None, None
     try:
-        module = compiled(wrt)
+        module = compiled(wrt, target=target)
     except (GraphcError, NotImplementedError, SyntaxError):  # an op the code generator lacks: interpret
+        if target != "numpy":
+            raise
         return None, None
     # the module's keyword arguments are the model's names; a Python keyword gets a trailing `_`
     accepted = set(inspect.signature(module.loss_and_grad).parameters)
@@ -26,13 +29,13 @@ def _compiled(model, wrt: list[str]):
     return module, lambda values: {rename.get(k, k): v for k, v in values.items()}
 
 
-def gradient_step(model, wrt: list[str]):
+def gradient_step(model, wrt: list[str], target: str = "numpy"):
     """f(values) -> (loss, {name: grad}) for the names in `wrt`; f.engine says which code runs.
 
-    The compiled step (the emitted module's `loss_and_grad`, loaded in memory by
+    The compiled step (the emitted module's `loss_and_grad` for `target`, loaded by
     `Model.compiled`) when the model offers one, else the interpreter's `Model.loss_and_grad`.
     """
-    module, rename = _compiled(model, wrt)
+    module, rename = _compiled(model, wrt, target)
     if module is None:
 
         def step(values):
@@ -53,13 +56,13 @@ def gradient_step(model, wrt: list[str]):
             loss, grads = fn(**rename(values))
             return float(loss), grads
 
-    step.engine = "compiled"
+    step.engine = "compiled" if target == "numpy" else f"compiled {target}"
     return step
 
 
-def forward_step(model, wrt: list[str], seed: int):
+def forward_step(model, wrt: list[str], seed: int, target: str = "numpy"):
     """f(values) -> {name: value}: the compiled forward pass when there is one, else Model.evaluate."""
-    module, rename = _compiled(model, wrt)
+    module, rename = _compiled(model, wrt, target)
     if module is None or not hasattr(module, "forward"):
         return lambda values: model.evaluate(values, seed=seed)
     fn = module.forward

@@ -1,0 +1,225 @@
+"""Training on PyTorch or JAX arrays (`--backend torch|jax`, `--device cpu|cuda`): the array-api module's
+`loss_and_grad` as the step, and the whole loop on the device.
+
+The data and the params are sent to the device once. Each epoch's shuffle is the NumPy generator's
+permutation, the NumPy loop's own (so the backends see the same batches and agree to rounding), sent
+as one index array; the batches are gathered on the device, the update (optimizers.py, on the
+library's flat buffer) runs there, and the epoch's loss is summed there and read once per epoch. With
+JAX, whose arrays are immutable, the step and the update are one function under jax.jit (traced once
+per batch size); PyTorch runs them eagerly, updating its buffer in place.
+
+What the loop reports is what graphc.training.train reports for the NumPy backend; it checks for
+divergence once an epoch, from the epoch's loss.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..errors import GraphcError
+from .metrics import accuracy
+from .optimizers import clip_norm as clip
+from .optimizers import make
+from .step import _compiled
+
+
+class Torch:
+    """PyTorch's tensors on `device`; its functions take out=, so the optimizers update in place."""
+
+    def __init__(self, device: str):
+        torch = _library("torch", "pip install torch")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise GraphcError("--device cuda: PyTorch sees no CUDA device here", hint="train with --device cpu")
+        self.torch, self.device, self.xp = torch, torch.device(device), torch
+        self.name = f"torch, {device}"
+
+    def put(self, a):
+        return self.torch.as_tensor(np.asarray(a), device=self.device)
+
+    @staticmethod
+    def host(a) -> np.ndarray:
+        return a.detach().cpu().numpy()
+
+    @staticmethod
+    def take(a, idx):
+        return a.index_select(0, idx)
+
+    def concat(self, parts):
+        return self.torch.cat(parts)
+
+    @staticmethod
+    def traced(f):
+        return f
+
+
+class Jax:
+    """JAX's arrays on `device`, in float64 (jax_enable_x64); immutable, so the optimizers run through a
+    namespace that ignores out= and the step is traced by jax.jit."""
+
+    def __init__(self, device: str):
+        jax = _library("jax", "pip install jax")
+        jax.config.update("jax_enable_x64", True)  # graphc's numbers are float64; JAX's default is float32
+        try:
+            self.device = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+        except RuntimeError:
+            raise GraphcError("--device cuda: JAX sees no GPU here", hint="train with --device cpu") from None
+        self.jax, self.jnp = jax, jax.numpy
+        self.xp = Immutable(jax.numpy)
+        self.name = f"jax, {device}"
+
+    def put(self, a):
+        return self.jax.device_put(np.asarray(a), self.device)
+
+    @staticmethod
+    def host(a) -> np.ndarray:
+        return np.asarray(a)
+
+    def take(self, a, idx):
+        return self.jnp.take(a, idx, axis=0)
+
+    def concat(self, parts):
+        return self.jnp.concatenate(parts)
+
+    def traced(self, f):
+        return self.jax.jit(f)
+
+
+class Immutable:
+    """A namespace whose arithmetic takes out= and ignores it, returning the new array: optimizers.py's
+    code on a library whose arrays cannot be written."""
+
+    def __init__(self, xp):
+        self._xp = xp
+
+    def __getattr__(self, name):
+        f = getattr(self._xp, name)
+        if name not in ("add", "subtract", "multiply", "divide", "sqrt"):
+            return f
+        return lambda *args, out=None: f(*args)
+
+
+def library(backend: str, device: str | None):
+    return (Torch if backend == "torch" else Jax)(device or "cpu")
+
+
+def _library(name: str, install: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        raise GraphcError(f"--backend {name} needs {name}, which is not installed", hint=install) from None
+
+
+def descend(
+    model, lib, wrt, params, batched, whole, n, bs, *, rng, lr, epochs, rate_factor, optimizer, hyper,
+    clip_norm, l2, metric, output, targets, val_inputs, val_targets, bar, metric_log, callback, signalled,
+):  # fmt: skip
+    """The loop on the device: graphc.training.train's, whose checked data (NumPy arrays), starting params
+    and options it takes. Returns what its TrainResult holds: {"params" (NumPy arrays), "history",
+    "steps", "stopped", "loss", "metric", "val_loss", "val_metric", "best_epoch"}."""
+    module, rename = _compiled(model, wrt, "array-api")
+    rename = rename or (lambda values: values)
+    shapes = {p: params[p].shape for p in wrt}
+    sizes = [params[p].size for p in wrt]
+    fixed = {p: lib.put(v) for p, v in params.items() if p not in wrt}
+    data = {k: lib.put(v) for k, v in batched.items()}
+    every = {k: lib.put(v) for k, v in whole.items()}
+    val = {k: lib.put(v) for k, v in val_inputs.items()} if val_inputs is not None else None
+    theta = lib.put(np.concatenate([params[p].reshape(-1) for p in wrt]))
+    opt = make(optimizer, theta, lib.xp, **hyper)
+    xp = lib.xp
+
+    def unflat(theta) -> dict:
+        out, at = {}, 0
+        for p, size in zip(wrt, sizes, strict=True):
+            out[p] = xp.reshape(theta[at : at + size], shapes[p])
+            at += size
+        return out
+
+    def train_step(theta, state, batch, coefficients):
+        """(loss, theta, state) after one update: pure for JAX (traced), in place for PyTorch."""
+        loss, grads = module.loss_and_grad(**rename({**batch, **fixed, **unflat(theta)}))
+        g = lib.concat([xp.reshape(grads[p], (-1,)) for p in wrt])
+        if l2:
+            loss = loss + 0.5 * l2 * xp.vdot(theta, theta)
+            g = g + l2 * theta
+        if clip_norm is not None:
+            g = clip(g, clip_norm, xp)
+        opt.theta, opt.state = theta, state
+        opt.update(g, *coefficients)
+        return loss, opt.theta, opt.state
+
+    step = lib.traced(train_step)
+
+    def evaluate(inputs) -> dict:
+        return module.forward(**rename({**inputs, **fixed, **unflat(opt.theta)}))
+
+    def measured(inputs, targets):
+        out = evaluate(inputs)
+        loss = float(out[model.loss_name])
+        return loss, (accuracy(lib.host(out[output]), targets) if metric else None)
+
+    history: dict[str, list[float]] = {"loss": [], "lr": []}
+    if metric:
+        history[metric] = []
+    if val is not None:
+        history["val_loss"] = []
+        if metric:
+            history["val_" + metric] = []
+    steps, stopped, start, epoch, best = 0, "epochs", None, 0, (math.inf, None)
+    while epoch < epochs and stopped == "epochs":
+        epoch += 1
+        began = time.perf_counter()
+        rate = lr * rate_factor(epoch - 1)
+        total = 0.0
+        if bs >= n:  # full batch: the loss at the start of the epoch, as the NumPy loop reports it
+            batches = [(n, {**data, **every})]
+        else:
+            idx = lib.put(rng.permutation(n))
+            batches = [(min(bs, n - s), {**every, **{k: lib.take(v, idx[s : s + bs]) for k, v in data.items()}})
+                       for s in range(0, n, bs)]  # fmt: skip
+        for size, batch in batches:
+            opt.t += 1
+            loss, opt.theta, opt.state = step(opt.theta, opt.state, batch, opt.coefficients(rate))
+            total = total + loss * size  # on the device: read once, below
+            steps += 1
+        epoch_loss = float(total) / n
+        start = epoch_loss if start is None else start
+        if not math.isfinite(epoch_loss) or epoch_loss > 1e6 * max(abs(start), 1.0):
+            raise GraphcError(
+                f"training diverged: the loss is {epoch_loss:.4g} at epoch {epoch} (lr {lr:g})",
+                hint="use a smaller learning rate",
+            )
+        rec = {"epoch": epoch, "loss": epoch_loss, "lr": rate}
+        history["loss"].append(epoch_loss)
+        history["lr"].append(rate)
+        if metric:
+            rec[metric] = measured({**data, **every}, targets)[1]
+            history[metric].append(rec[metric])
+        if val is not None:
+            rec["val_loss"], vmetric = measured(val, val_targets)
+            history["val_loss"].append(rec["val_loss"])
+            if rec["val_loss"] < best[0]:
+                best = (rec["val_loss"], epoch)
+            if metric:
+                rec["val_" + metric] = vmetric
+                history["val_" + metric].append(vmetric)
+        if callback is not None and callback(dict(rec)):
+            stopped = "callback"
+        if metric_log is not None:
+            metric_log.write({"epoch": epoch, "step": steps, **rec, "seconds": time.perf_counter() - began})
+        bar.epoch(rec, last=stopped != "epochs" or epoch == epochs or bool(signalled))
+        if signalled and stopped == "epochs" and epoch < epochs:
+            stopped = "interrupted"
+            bar.note(f"{signalled[0]}: stopped after epoch {epoch} of {epochs}")
+
+    learnt = {p: lib.host(v).copy() for p, v in unflat(opt.theta).items()}
+    final = {p: (learnt[p] if p in learnt else params[p]) for p in params}
+    loss, final_metric = measured({**data, **every}, targets)
+    val_loss, val_metric = measured(val, val_targets) if val is not None else (None, None)
+    return {
+        "params": final, "history": history, "steps": steps, "stopped": stopped, "loss": loss,
+        "metric": final_metric, "val_loss": val_loss, "val_metric": val_metric, "best_epoch": best[1],
+    }  # fmt: skip
