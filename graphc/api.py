@@ -94,10 +94,8 @@ class Model:
         itemsize_of(dtype)  # (a KeyError for a dtype it does not know, before any work)
         g = self._bound(values, seed)[0] if values else self.graph
         names = list(wrt) if wrt is not None else self.default_wrt()
-        every = every_wrt(g)
-        full = None
-        if any(n not in names for n in every) and all(n in every for n in names):
-            full = _gradient_graph(g.copy(), every)
+        every = names + [n for n in every_wrt(g) if n not in names]
+        full = _gradient_graph(g.copy(), every) if every != names else None
         return report(_gradient_graph(g.copy(), names), names, dtype, full, every)
 
     def emit(

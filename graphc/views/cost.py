@@ -490,13 +490,19 @@ class Cost:
         return f"for large {', '.join(self.symbols)}"
 
     def _ratio_text(self, b: Poly, f: Poly) -> str:
+        if self.forward.unknown or self.backward.unknown:
+            return "unknown"
         v, exact = ratio(b, f)
+        if v is None and f == Poly():
+            return "none (no forward work)"
         if v is None:
             return f"({b}) / ({f})"
         return f"{v:.3g}" + ("" if exact else f" ({self._grow()})")
 
     def _ratio_line(self) -> str:
         f, b = self.forward, self.backward
+        if f.unknown or b.unknown:
+            return "backward/forward: unknown, some shapes are (give values with --inputs or --set)"
         return (
             f"backward/forward: {self._ratio_text(b.flops, f.flops)} in FLOPs, "
             f"{self._ratio_text(b.bytes, f.bytes)} in bytes"
@@ -531,7 +537,7 @@ class Cost:
         inputs = all(n not in self.params for n in miss)
         whom = ("the input " if len(miss) == 1 else "the inputs ") if inputs else ""
         out.append(
-            f"here: no gradient for {whom}{', '.join(miss)}{' (data)' if inputs else ''}: only what the gradients "
+            f"here: no gradient for {whom}{', '.join(miss)}{' (the data)' if inputs else ''}: only what the gradients "
             f"w.r.t. {', '.join(self.wrt)} need is computed"
         )
         adds = []
