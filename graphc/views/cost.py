@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..ir import ops as O
 from ..ir import shapes as S
@@ -146,6 +147,7 @@ def _poly(x) -> Poly:
 _TERM = re.compile(r"\s*([+-])?\s*([A-Za-z_]\w*|\d+)\s*")
 
 
+@lru_cache(maxsize=4096)
 def dim_poly(d) -> Poly:
     """A dim as a polynomial: an int, a symbol `N`, or a derived dim of sums and differences (`N-1`, `N+M+3`,
     as slicing and concat name them); any other name (`len(N[::2])`) is a symbol of its own."""
@@ -167,9 +169,15 @@ def size(shape, dims) -> Poly | None:
     """A shape's element count (None: the shape is not known)."""
     if shape is None:
         return None
+    return _size_of(tuple(dims.resolve(d) for d in shape))
+
+
+@lru_cache(maxsize=4096)
+def _size_of(shape: tuple) -> Poly:
+    """(Polys are never changed in place once made: a cached one can be handed out to every caller.)"""
     out = Poly.const(1)
     for d in shape:
-        out = out * dim_poly(dims.resolve(d))
+        out = out * dim_poly(d)
     return out
 
 
@@ -304,10 +312,17 @@ class Totals:
         if c.flops is None or c.bytes is None:
             self.unknown += 1
             return
-        self.flops = self.flops + c.flops
-        self.bytes = self.bytes + c.bytes
+        _accumulate(self.flops, c.flops)  # (in place: a Totals' polynomials are its own)
+        _accumulate(self.bytes, c.bytes)
         if c.op in PRODUCTS:
-            self.products = self.products + c.flops
+            _accumulate(self.products, c.flops)
+
+
+def _accumulate(total: Poly, p: Poly) -> None:
+    """total += p, in place (counts are never negative: no term cancels)."""
+    terms = total.terms
+    for m, c in p.terms.items():
+        terms[m] = terms.get(m, 0) + c
 
 
 def itemsize_of(dtype: str) -> int:
