@@ -426,6 +426,7 @@ class Cost:
     all_wrt: list[str] | None = None  # every param and input that can have a gradient, when wrt leaves some out
     all_backward: Totals | None = None  # the backward pass with all_wrt
     params: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
     # name -> (the FLOPs only its gradient needs, the model lines of the products among them)
     missing: dict[str, tuple[Poly | None, list[int]]] = field(default_factory=dict)
 
@@ -501,8 +502,11 @@ class Cost:
         lines += self._explain()
         return "\n".join(lines) + "\n"
 
-    def _grow(self) -> str:
-        return f"for large {', '.join(self.symbols)}"
+    @staticmethod
+    def _grow(*ps: Poly) -> str:
+        """`for large N, D`: the dims of the highest-degree terms, those the ratio is the limit in."""
+        dims = sorted({s for p in ps for m in p.leading() for s, _ in m})
+        return f"for large {', '.join(dims)}"
 
     def _ratio_text(self, b: Poly, f: Poly) -> str:
         if self.forward.unknown or self.backward.unknown:
@@ -512,7 +516,7 @@ class Cost:
             return "none (no forward work)"
         if v is None:
             return f"({b}) / ({f})"
-        return f"{v:.3g}" + ("" if exact else f" ({self._grow()})")
+        return f"{v:.3g}" + ("" if exact else f" ({self._grow(b, f)})")
 
     def _ratio_line(self) -> str:
         f, b = self.forward, self.backward
@@ -546,7 +550,9 @@ class Cost:
                 "and no add: the lecture's add-multiply per weight is a batch's, which sums over the examples"
             )
         if self.all_backward is None:
-            out.append("here: every param and input has its gradient, the case the lecture counts")
+            ints = [n for n in self.inputs if n not in self.wrt]
+            but = f" (not {', '.join(ints)}: integers, indices or labels)" if ints else ""
+            out.append(f"here: every param and input has its gradient{but}, the case the lecture counts")
             return out
         miss = [n for n in self.all_wrt or [] if n not in self.wrt]
         inputs = all(n not in self.params for n in miss)
@@ -623,7 +629,7 @@ def report(g: Graph, wrt: list[str], dtype: str = "float64", full: Graph | None 
     """The cost of gradient graph g (gradients w.r.t. wrt); full: the gradient graph w.r.t. full_wrt, every
     param and input that can have one, when wrt leaves some out."""
     nodes, fw, bw = count(g, dtype)
-    c = Cost(g.path, dtype, list(wrt), nodes, fw, bw, symbols_of(nodes), params=g.params)
+    c = Cost(g.path, dtype, list(wrt), nodes, fw, bw, symbols_of(nodes), params=g.params, inputs=g.inputs)
     if full is not None:
         full_nodes, _, c.all_backward = count(full, dtype)
         c.all_wrt = list(full_wrt)

@@ -301,3 +301,14 @@ def test_cli_errors(tmp_path, src, args, code):
 def test_cli_help(tmp_path):
     r = run_cleanly("cost", "--help", cwd=tmp_path)
     assert r.returncode == 0 and all(w in r.stdout for w in ("MODEL", "--inputs", "--set", "--wrt", "--json"))
+
+
+def test_integer_inputs_have_no_gradient_to_miss():
+    """embedding.gc: tokens and labels are indices; the gradients of E, W and b are all there are. The
+    products' ratio is 2 (H̄ = Z̄ Wᵀ and W̄ = Hᵀ Z̄ for H @ W), as N grows: the limit names only N."""
+    c = graphc.load(EX / "embedding.gc").cost()
+    assert c.all_backward is None and c.wrt == ["E", "W", "b"]
+    text = c.text()
+    assert "(not tokens, labels: integers, indices or labels), the case the lecture counts" in text
+    assert "forward 48*N, backward 96*N FLOPs: 2 (for large N)\n" in text
+    assert str(next(n for n in c.nodes if n.op == "untake").flops) == "8*N*T"  # an add per signal entry
