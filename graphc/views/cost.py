@@ -404,6 +404,8 @@ def ratio(b: Poly, f: Poly) -> tuple[float | None, bool]:
     nb, nf = b.number, f.number
     if nb is not None and nf is not None:
         return (nb / nf if nf else None), True
+    if nb == 0:
+        return 0.0, True
     lb, lf = b.leading(), f.leading()
     if not lb or not lf or set(lb) != set(lf):
         return None, False
@@ -435,7 +437,7 @@ class Cost:
 
     def json(self) -> dict:
         def totals(t: Totals) -> dict:
-            return {"flops": t.flops.json(), "bytes": t.bytes.json(), "products_flops": t.products.json()}
+            return {"flops": t.flops.json(), "bytes": t.bytes.json()}  # (SPEC §2's form, nothing more)
 
         r = self.ratios()
         out = {
@@ -444,6 +446,7 @@ class Cost:
             "nodes": [c.json() for c in self.nodes],
             "ratio": {k: v for k, (v, _) in r.items()},
             "ratio_exact": all(exact for _, exact in r.values()),
+            "products": {"forward": self.forward.products.json(), "backward": self.backward.products.json()},
             "wrt": self.wrt,
             "dtype": self.dtype,
             "dims": self.symbols,

@@ -251,7 +251,8 @@ def test_cli_json_with_values(tmp_path):
     r = run_cleanly("cost", EX / "two_layer.gc", "--inputs", EX / "two_layer.npz", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["forward"]["flops"] == 39 and d["backward"] == {"flops": 35, "bytes": 512, "products_flops": 24}
+    assert d["forward"]["flops"] == 39 and d["backward"] == {"flops": 35, "bytes": 512}
+    assert d["products"] == {"forward": 24, "backward": 24}
     assert d["forward"]["bytes"] == 488 and d["ratio"]["flops"] == pytest.approx(35 / 39)
     node = d["nodes"][0]
     assert set(node) == {"name", "op", "computes", "line", "shape", "flops", "bytes", "pass"}
