@@ -84,6 +84,20 @@ class Model:
             return equations(_gradient_graph(g, wrt), latex)
         return equations(self.backward(wrt), latex)
 
+    def cost(self, values: dict | None = None, wrt: list[str] | None = None, seed: int = 0, dtype: str = "float64"):
+        """FLOPs and bytes moved per node of the gradient graph, and the forward and backward totals (a
+        graphc.views.cost.Cost: .text(), .json()); without values, formulas in the symbolic dims. When the
+        gradients leave out inputs (the data), the report also costs the gradients of every input."""
+        from .transforms.autodiff import every_wrt
+        from .views.cost import itemsize_of, report
+
+        itemsize_of(dtype)  # (a KeyError for a dtype it does not know, before any work)
+        g = self._bound(values, seed)[0] if values else self.graph
+        names = list(wrt) if wrt is not None else self.default_wrt()
+        every = names + [n for n in every_wrt(g) if n not in names]
+        full = _gradient_graph(g.copy(), every) if every != names else None
+        return report(_gradient_graph(g.copy(), names), names, dtype, full, every)
+
     def emit(
         self,
         wrt: list[str] | None = None,

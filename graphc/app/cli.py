@@ -163,6 +163,13 @@ def cmd_equations(m: api.Model, args) -> int:
     return 0
 
 
+def cmd_cost(m: api.Model, args) -> int:
+    values = _values(m, args) if (args.inputs or args.set) else None
+    c = m.cost(values, _wrt(args.wrt), seed=args.seed, dtype=args.dtype)
+    sys.stdout.write(c.json_text() if args.json else c.text())
+    return 0
+
+
 def cmd_render(m: api.Model, args) -> int:
     from ..views import render
 
@@ -278,6 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     _wrt_arg(c)
     c.add_argument("--latex", action="store_true", help="an align* block for LaTeX")
     c.set_defaults(run=cmd_equations)
+
+    c = sub.add_parser(
+        "cost",
+        help="FLOPs and bytes moved per node; forward and backward totals and their ratio",
+        description="FLOPs and bytes moved by every node of the forward and backward passes (the gradient graph "
+        "graphc runs), their totals and the ratio backward/forward (the lecture's 'a backward pass costs about "
+        "two forward passes'). With --inputs/--set, numbers; without, formulas in the symbolic dims (N, D, ...). "
+        "Counting rules: a matmul of [m, k] by [k, n] is 2mkn FLOPs, an elementwise op (exp, sigmoid too) 1 per "
+        "element, a reduction of n elements n, views 0; bytes: each argument read plus the result written.",
+    )
+    _model_args(c)
+    _wrt_arg(c)
+    c.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="bytes per element: 8 or 4")
+    c.add_argument("--json", action="store_true", help='print {"forward": ..., "backward": ..., "nodes": [...]}')
+    c.set_defaults(run=cmd_cost)
 
     c = sub.add_parser(
         "render",

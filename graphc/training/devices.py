@@ -23,7 +23,7 @@ from ..errors import GraphcError
 from .metrics import accuracy
 from .optimizers import clip_norm as clip
 from .optimizers import make
-from .step import _compiled
+from .step import compiled_module
 
 
 class Torch:
@@ -119,7 +119,7 @@ def descend(
     """The loop on the device: graphc.training.train's, whose checked data (NumPy arrays), starting params
     and options it takes. Returns what its TrainResult holds: {"params" (NumPy arrays), "history",
     "steps", "stopped", "loss", "metric", "val_loss", "val_metric", "best_epoch"}."""
-    module, rename = _compiled(model, wrt, "array-api")
+    module, rename = compiled_module(model, wrt, "array-api")
     rename = rename or (lambda values: values)
     shapes = {p: params[p].shape for p in wrt}
     sizes = [params[p].size for p in wrt]

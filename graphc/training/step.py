@@ -8,7 +8,7 @@ import inspect
 from ..errors import GraphcError
 
 
-def _compiled(model, wrt: list[str], target: str = "numpy"):
+def compiled_module(model, wrt: list[str], target: str = "numpy"):
     """The model's emitted module for `target` loaded (`Model.compiled`), and a function that maps
     model names to its keyword arguments; (None, None) when the NumPy module is not to be had (the
     interpreter then runs). Another target is asked for by name: an op it lacks is an error."""
@@ -35,7 +35,7 @@ def gradient_step(model, wrt: list[str], target: str = "numpy"):
     The compiled step (the emitted module's `loss_and_grad` for `target`, loaded by
     `Model.compiled`) when the model offers one, else the interpreter's `Model.loss_and_grad`.
     """
-    module, rename = _compiled(model, wrt, target)
+    module, rename = compiled_module(model, wrt, target)
     if module is None:
 
         def step(values):
@@ -62,7 +62,7 @@ def gradient_step(model, wrt: list[str], target: str = "numpy"):
 
 def forward_step(model, wrt: list[str], seed: int, target: str = "numpy"):
     """f(values) -> {name: value}: the compiled forward pass when there is one, else Model.evaluate."""
-    module, rename = _compiled(model, wrt, target)
+    module, rename = compiled_module(model, wrt, target)
     if module is None or not hasattr(module, "forward"):
         return lambda values: model.evaluate(values, seed=seed)
     fn = module.forward

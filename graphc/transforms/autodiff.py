@@ -23,6 +23,13 @@ def default_wrt(g: Graph) -> list[str]:
     return [n for n in g.inputs if n not in integers]
 
 
+def every_wrt(g: Graph) -> list[str]:
+    """Every param and input that can have a gradient (not indices and labels): what `--wrt` names for the
+    lecture's count, where every input's gradient is needed."""
+    integers = O.integer_inputs(g)
+    return g.params + [n for n in g.inputs if n not in integers]
+
+
 @paused_gc()
 def differentiate(graph: Graph, wrt: list[str] | None = None, loss: int | None = None, inplace: bool = False) -> Graph:
     """A new graph (or `graph` itself, with inplace): graph's nodes plus the backward nodes;
