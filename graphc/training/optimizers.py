@@ -125,11 +125,12 @@ class Adam(Optimizer):
         s2 = xp.multiply(g, g, out=s2)
         s2 = xp.multiply(s2, 1 - self.b2, out=s2)
         v = xp.add(v, s2, out=v)
-        s2 = xp.sqrt(v, out=s2)  # denom = √v / √(1 - β2ᵗ) + ε
-        s2 = xp.divide(s2, root, out=s2)
-        s2 = xp.add(s2, self.eps, out=s2)
-        s2 = xp.divide(m, s2, out=s2)  # θ.addcdiv_(m, denom, value=-step_size)
-        s2 = xp.multiply(s2, step_size, out=s2)
+        # θ.addcdiv_(m, √v / √(1 - β2ᵗ) + ε, value=-step_size), as θ - (step_size·√(1 - β2ᵗ))·m / (√v + ε·√(1 - β2ᵗ)):
+        # one pass fewer, the same to a rounding
+        s2 = xp.sqrt(v, out=s2)
+        s2 = xp.add(s2, self.eps * root, out=s2)
+        s2 = xp.divide(m, s2, out=s2)
+        s2 = xp.multiply(s2, step_size * root, out=s2)
         self.theta = xp.subtract(th, s2, out=th)
         self.state["exp_avg"], self.state["exp_avg_sq"] = m, v
 
