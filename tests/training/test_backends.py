@@ -197,3 +197,27 @@ def test_the_metric_log_and_plot_from_a_device_run(digits, tmp_path):
     assert [rec["loss"] for rec in records] == r.history["loss"]
     assert {"lr", "seconds", "val_loss", "accuracy", "val_accuracy"} <= set(records[0])
     assert (tmp_path / "loss.png").stat().st_size > 0
+
+
+# every shipped example that trains, with its data file
+EXAMPLE_DATA = {
+    "digits_mlp": "digits_train", "digits_mlp2": "digits_train", "digits_cnn": "digits_train",
+    "embedding": "embedding_train", "xor_mlp": "xor_mlp", "xor_features": "xor", "least_squares": "least_squares",
+    "logistic_least_squares": "logistic_least_squares", "logistic_least_squares_l2": "logistic_least_squares",
+    "softmax_regression": "softmax_regression", "two_layer": "two_layer", "two_layer_layers": "two_layer",
+    "attention": "attention",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [p if p.values[0] != "numba" else pytest.param("numba", marks=[*p.marks, pytest.mark.slow]) for p in BACKENDS],
+)
+@pytest.mark.parametrize("example", EXAMPLE_DATA)
+def test_every_example_trains_as_on_numpy(example, backend):
+    if backend == "numba" and example == "digits_cnn":
+        pytest.skip("4-d array expressions: Numba takes about a minute to compile them (tests/backends/test_numba.py)")
+    m = graphc.load(EXAMPLES / f"{example}.gc")
+    data = load_npz(str(EXAMPLES / f"{EXAMPLE_DATA[example]}.npz"))
+    kw = {"lr": 0.05, "epochs": 2, "quiet": True}
+    assert_same_run(m.train(data, backend=backend, **kw), m.train(data, **kw))
