@@ -8,8 +8,9 @@ library's flat buffer) runs there, and the epoch's loss is summed there and read
 JAX, whose arrays are immutable, the step and the update are one function under jax.jit (traced once
 per batch size); PyTorch runs them eagerly, updating its buffer in place.
 
-What the loop reports is what graphc.training.train reports for the NumPy backend; it checks for
-divergence once an epoch, from the epoch's loss.
+What the loop reports is what graphc.training.train reports for the NumPy backend. It tests for
+divergence as that loop does (a loss not finite, or a batch's loss far above the initial one), but
+once an epoch: the largest batch loss is kept on the device.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import time
 
 import numpy as np
 
+from ..data import option
 from ..errors import GraphcError
+from .inputs import EXPLODE
 from .metrics import accuracy
 from .optimizers import clip_norm as clip
 from .optimizers import make
@@ -159,7 +162,7 @@ def descend(
     def measured(inputs, targets):
         out = evaluate(inputs)
         loss = float(out[model.loss_name])
-        return loss, (accuracy(lib.host(out[output]), targets) if metric else None)
+        return loss, (accuracy(lib.host(out[output]), targets) if targets is not None else None)
 
     history: dict[str, list[float]] = {"loss": [], "lr": []}
     if metric:
@@ -168,12 +171,20 @@ def descend(
         history["val_loss"] = []
         if metric:
             history["val_" + metric] = []
-    steps, stopped, start, epoch, best = 0, "epochs", None, 0, (math.inf, None)
+    start = measured({**data, **every}, None)[0]  # the objective at the initial params, as the NumPy loop's
+    if l2:
+        start += 0.5 * l2 * float(xp.vdot(opt.theta, opt.theta))
+    if not math.isfinite(start):
+        raise GraphcError(
+            f"the loss is {start} at the initial params: there is nothing to descend",
+            hint="check the data and the params' initial values (init, seed)",
+        )
+    steps, stopped, epoch, best = 0, "epochs", 0, (math.inf, None)
     while epoch < epochs and stopped == "epochs":
         epoch += 1
         began = time.perf_counter()
         rate = lr * rate_factor(epoch - 1)
-        total = 0.0
+        total, worst = 0.0, None
         if bs >= n:  # full batch: the loss at the start of the epoch, as the NumPy loop reports it
             batches = [(n, {**data, **every})]
         else:
@@ -183,15 +194,13 @@ def descend(
         for size, batch in batches:
             opt.t += 1
             loss, opt.theta, opt.state = step(opt.theta, opt.state, batch, opt.coefficients(rate))
-            total = total + loss * size  # on the device: read once, below
+            total, worst = total + loss * size, loss if worst is None else xp.maximum(worst, loss)  # read once, below
             steps += 1
-        epoch_loss = float(total) / n
-        start = epoch_loss if start is None else start
-        if not math.isfinite(epoch_loss) or epoch_loss > 1e6 * max(abs(start), 1.0):
-            raise GraphcError(
-                f"training diverged: the loss is {epoch_loss:.4g} at epoch {epoch} (lr {lr:g})",
-                hint="use a smaller learning rate",
-            )
+        epoch_loss, worst = float(total) / n, float(worst)
+        if not math.isfinite(epoch_loss) or worst > EXPLODE * max(abs(start), 1.0):  # the NumPy loop's test
+            grew = f"grew to {worst:.4g}, from {start:.4g} at the start," if math.isfinite(epoch_loss) else "is nan"
+            raise GraphcError(f"training diverged: the loss {grew} at epoch {epoch} (lr {lr:g})",
+                              hint=f"use a smaller learning rate (e.g. {option('lr', lr / 10)})")  # fmt: skip
         rec = {"epoch": epoch, "loss": epoch_loss, "lr": rate}
         history["loss"].append(epoch_loss)
         history["lr"].append(rate)

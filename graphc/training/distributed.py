@@ -26,8 +26,8 @@ import numpy as np
 
 from ..data import load_npz, option
 from ..errors import GraphcError
-from .inputs import as_float, check_options, initial_params
-from .loop import EXPLODE, TrainResult
+from .inputs import EXPLODE, as_float, check_options, initial_params
+from .loop import TrainResult
 from .progress import Progress, terminal
 
 INSTALL = "pip install 'dask[array]' distributed zarr"

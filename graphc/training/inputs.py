@@ -113,6 +113,7 @@ def check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metr
         bad(f"unknown {option('metric')} {metric!r}", f"choose one of: {', '.join(METRICS)}")
 
 
+EXPLODE = 1e6  # a loss above this many times its start (or 1, when larger) has diverged, finite or not
 BACKENDS = ("numpy", "numba", "torch", "jax")  # (dask: distributed.py's train_dask)
 ON_DEVICE = ("torch", "jax")  # devices.py: the whole loop on the library's arrays
 

@@ -37,6 +37,7 @@ from ..data import check_output, option
 from ..errors import GraphcError
 from . import checkpoints, devices
 from .inputs import (
+    EXPLODE,
     ON_DEVICE,
     as_float,
     check_backend,
@@ -56,7 +57,6 @@ from .schedules import factor
 from .step import forward_step, gradient_step
 
 MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
-EXPLODE = 1e6  # a loss above this many times its start (or 1, when larger) has diverged, finite or not
 
 
 @dataclass

@@ -221,3 +221,17 @@ def test_every_example_trains_as_on_numpy(example, backend):
     data = load_npz(str(EXAMPLES / f"{EXAMPLE_DATA[example]}.npz"))
     kw = {"lr": 0.05, "epochs": 2, "quiet": True}
     assert_same_run(m.train(data, backend=backend, **kw), m.train(data, **kw))
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b.values[0] != "numba"])
+def test_divergence_is_the_numpy_loop_s_error(backend, digits):
+    """A batch's loss far above the initial loss stops training as on NumPy (there at that batch, on the device
+    at the end of its epoch: the largest batch loss is kept there)."""
+    m, data, _ = digits
+    with pytest.raises(
+        GraphcError, match=r"training diverged: the loss grew to .*, from 2.498 at the start, at epoch 1"
+    ):
+        m.train(data, backend=backend, lr=1e6, epochs=3, batch_size=32, quiet=True)
+    bad = graphc.compile("input x: [N]\nparam w: [] = 1\nL = mean(log(w * x))\n")
+    with pytest.raises(GraphcError, match="at the initial params: there is nothing to descend"):
+        bad.train({"x": np.array([-1.0, 2.0])}, backend=backend, epochs=1, quiet=True)
