@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data import option
 from ..errors import GraphcError
+from . import checkpoints
 from .inputs import EXPLODE
 from .metrics import accuracy
 from .optimizers import clip_norm as clip
@@ -118,10 +119,13 @@ def _library(name: str, install: str):
 def descend(
     model, lib, wrt, params, batched, whole, n, bs, *, rng, lr, epochs, rate_factor, optimizer, hyper,
     clip_norm, l2, metric, output, targets, val_inputs, val_targets, bar, metric_log, callback, signalled,
+    folder=None, saved=None,
 ):  # fmt: skip
     """The loop on the device: graphc.training.train's, whose checked data (NumPy arrays), starting params
-    and options it takes. Returns what its TrainResult holds: {"params" (NumPy arrays), "history",
-    "steps", "stopped", "loss", "metric", "val_loss", "val_metric", "best_epoch"}."""
+    and options it takes; `folder` to checkpoint in after each epoch, `saved` a checkpoint to resume
+    (checkpoints.load's), in the NumPy loop's format: a run may resume on either. Returns what its
+    TrainResult holds: {"params" (NumPy arrays), "history", "steps", "stopped", "loss", "metric",
+    "val_loss", "val_metric", "best_epoch", "resumed"}."""
     module, rename = compiled_module(model, wrt, "array-api")
     rename = rename or (lambda values: values)
     shapes = {p: params[p].shape for p in wrt}
@@ -180,6 +184,28 @@ def descend(
             hint="check the data and the params' initial values (init, seed)",
         )
     steps, stopped, epoch, best = 0, "epochs", 0, (math.inf, None)
+    if saved is not None:  # the run as its checkpoint left it; the params were loaded by the caller
+        _, arrays, meta = saved
+        opt.t, opt.state = int(meta["opt_t"]), {k: lib.put(arrays[f"opt/{k}"]) for k in opt.state}
+        rng.bit_generator.state = meta["rng"]
+        done = len(meta["history"]["loss"])  # (a record asked for now and not then: nan before)
+        history = {k: meta["history"].get(k, [math.nan] * done) for k in history}
+        steps, epoch, start = meta["steps"], meta["epoch"], meta["start"]
+        if meta["best_epoch"] is not None:
+            best = (meta["best_loss"], meta["best_epoch"])
+    resumed = epoch if saved is not None else None
+
+    def save_checkpoint():
+        learnt = {p: lib.host(v) for p, v in unflat(opt.theta).items()}
+        meta = {
+            "optimizer": optimizer, "epoch": epoch, "steps": steps, "lr": lr, "halvings": 0,
+            "prev_loss": history["loss"][-1], "start": start, "grad_norm": None, "wait": 0, "stopped": stopped,
+            "best_loss": best[0], "best_epoch": best[1], "opt_t": opt.t, "prev_t": None, "prev_factor": None,
+            "rng": rng.bit_generator.state, "history": history, "notes": [],
+        }  # fmt: skip
+        arrays = {f"opt/{k}": lib.host(v) for k, v in opt.state.items()}
+        checkpoints.save(folder, {p: learnt.get(p, params[p]) for p in params}, arrays, meta)
+
     while epoch < epochs and stopped == "epochs":
         epoch += 1
         began = time.perf_counter()
@@ -217,6 +243,8 @@ def descend(
                 history["val_" + metric].append(vmetric)
         if callback is not None and callback(dict(rec)):
             stopped = "callback"
+        if folder is not None:
+            save_checkpoint()
         if metric_log is not None:
             metric_log.write({"epoch": epoch, "step": steps, **rec, "seconds": time.perf_counter() - began})
         bar.epoch(rec, last=stopped != "epochs" or epoch == epochs or bool(signalled))
@@ -231,4 +259,5 @@ def descend(
     return {
         "params": final, "history": history, "steps": steps, "stopped": stopped, "loss": loss,
         "metric": final_metric, "val_loss": val_loss, "val_metric": val_metric, "best_epoch": best[1],
+        "resumed": resumed,
     }  # fmt: skip

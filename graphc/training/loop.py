@@ -153,7 +153,7 @@ def train(
     module on that library's arrays, the whole loop on `device`, "cpu" or "cuda": devices.py).
     """
     check_options(lr, epochs, batch_size, schedule, tol, val, patience, l2, metric, seed)
-    check_backend(backend, device, schedule=schedule, tol=tol, patience=patience, checkpoint=checkpoint, resume=resume)
+    check_backend(backend, device, schedule=schedule, tol=tol, patience=patience)
     hyper = {"momentum": momentum, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
     check_practice(optimizer, hyper, schedule, warmup, step_size, gamma, clip_norm)
     file = file if file is not None else sys.stdout
@@ -241,8 +241,10 @@ def train(
                     rate_factor=rate_factor, optimizer=optimizer, hyper=hyper, clip_norm=clip_norm, l2=l2,
                     metric=metric, output=model.output_names[0] if metric else None, targets=targets,
                     val_inputs=val_inputs, val_targets=val_targets, bar=bar, metric_log=metric_log,
-                    callback=callback, signalled=signalled,
+                    callback=callback, signalled=signalled, folder=folder, saved=saved,
                 )  # fmt: skip
+                if r["resumed"] is not None:
+                    bar.note(f"resumed from {resume} after epoch {r['resumed']}")
         finally:
             bar.close()
             if metric_log is not None:
@@ -252,7 +254,8 @@ def train(
             plot_history(history, plot, title=f"{desc}: {method}, lr {history['lr'][0]:g}", protect=protect)
         return TrainResult(
             history=history, epochs=len(history["loss"]), method=method, batch_size=bs, n_examples=n,
-            lr=history["lr"][-1] if history["lr"] else lr, engine=f"array-api ({lib.name})", optimizer=optimizer, **r,
+            lr=history["lr"][-1] if history["lr"] else lr, engine=f"array-api ({lib.name})", optimizer=optimizer,
+            checkpoint=checkpoint, **r,
         )  # fmt: skip
     fixed = {p: v for p, v in params.items() if p not in wrt}
     # the params being learnt live in one vector, `learn` holding views of it in their shapes: an update

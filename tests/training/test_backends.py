@@ -109,14 +109,18 @@ def test_the_torch_loop_brings_no_tensor_back_per_step(digits, monkeypatch):
     assert len(reads) <= 4 * 2 + 10, reads  # an epoch's loss; the final params and loss
 
 
-def test_an_interrupt_stops_the_device_loop_after_its_epoch(digits):
+def test_an_interrupt_stops_the_device_loop_after_its_epoch_and_its_checkpoint(digits, tmp_path):
     pytest.importorskip("torch")
+    from graphc.training import checkpoints
+
     m, data, _ = digits
     r = m.train(
         data, backend="torch", lr=0.3, epochs=5, batch_size=64, quiet=True, handle_signals=True,
-        callback=lambda rec: os.kill(os.getpid(), signal.SIGINT) and None,
+        callback=lambda rec: os.kill(os.getpid(), signal.SIGINT) and None, checkpoint=str(tmp_path),
     )  # fmt: skip
     assert (r.stopped, r.epochs) == ("interrupted", 1)
+    params, _, meta = checkpoints.load(str(tmp_path), {p: v.shape for p, v in r.params.items()})
+    assert meta["epoch"] == 1 and all(np.array_equal(params[p], v) for p, v in r.params.items())
 
 
 @pytest.mark.parametrize("backend", ["torch", "jax"])
@@ -235,3 +239,21 @@ def test_divergence_is_the_numpy_loop_s_error(backend, digits):
     bad = graphc.compile("input x: [N]\nparam w: [] = 1\nL = mean(log(w * x))\n")
     with pytest.raises(GraphcError, match="at the initial params: there is nothing to descend"):
         bad.train({"x": np.array([-1.0, 2.0])}, backend=backend, epochs=1, quiet=True)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b.values[0] != "numba"])
+def test_a_device_run_resumed_is_the_run_that_never_stopped(backend, digits, tmp_path):
+    """Bit for bit on the same backend (params, optimizer state, shuffling generator, history); and the
+    checkpoint is the NumPy loop's: a run checkpointed on NumPy resumes on the device, to rounding."""
+    m, data, val = digits
+    kw = {"lr": 0.01, "batch_size": 50, "optimizer": "adam", "schedule": "cosine", "quiet": True, "val": val}
+    whole = m.train(data, backend=backend, epochs=4, **kw)
+    stop = {"epochs": 4, "callback": lambda rec: rec["epoch"] == 2}  # (the cosine schedule spans the 4)
+    first = m.train(data, backend=backend, checkpoint=str(tmp_path / "run"), **stop, **kw)
+    assert first.stopped == "callback" and (tmp_path / "run" / "params.npz").exists()
+    rest = m.train(data, backend=backend, epochs=4, resume=str(tmp_path / "run"), **kw)
+    assert rest.resumed == 2 and rest.steps == whole.steps and rest.history == whole.history
+    for p, w in whole.params.items():
+        assert np.array_equal(rest.params[p], w), p
+    m.train(data, checkpoint=str(tmp_path / "numpy"), **stop, **kw)
+    assert_same_run(m.train(data, backend=backend, epochs=4, resume=str(tmp_path / "numpy"), **kw), whole)
