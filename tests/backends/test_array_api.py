@@ -285,3 +285,14 @@ _SEEDED = {
 def test_a_loss_that_is_an_op_s_value_itself_runs_everywhere(case, lib):
     src, values = _SEEDED[case]
     _agree(src, {k: np.asarray(v, dtype=np.int64 if k == "i" else float) for k, v in values.items()}, lib)
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("size, k", [((6, 4), 2), ((7, 5), 2), ((7, 8), 3), ((5, 5), 1)])
+@pytest.mark.parametrize("lib", LIBRARIES, ids=str)
+def test_pooling_gradients_with_windows_that_tile_and_rows_left_over(pool, size, k, lib):
+    """Pooling's adjoint (windows that tile: entries interleaved) on sizes k divides and does not."""
+    h, w = size
+    src = f"param x: [2, 3, {h}, {w}]\ninput c: [2, 3, {h // k}, {w // k}]\nL = sum(c * {pool}(x, {k}))"
+    rng = np.random.default_rng(h * w + k)
+    _agree(src, {"x": rng.normal(size=(2, 3, h, w)), "c": rng.normal(size=(2, 3, h // k, w // k))}, lib)

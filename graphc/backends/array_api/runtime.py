@@ -312,11 +312,18 @@ def _fold(xp, cols, shape, kh, kw, s, p=0):
     """The adjoint of taking window entries: cols(i, j) ([..., H', W']) added back where
     entry (i, j) of each window came from, into zeros of `shape` (padding dropped)."""
     h, w = shape[-2] + 2 * p, shape[-1] + 2 * p
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            part = _spread(xp, _spread(xp, cols(i, j), -2, i, s, h), -1, j, s, w)
-            out = part if out is None else out + part
+    if kh == kw == s:  # windows that tile (pooling's): entries interleaved, no sums
+        rows = [xp.stack([cols(i, j) for j in range(kw)], axis=-1) for i in range(kh)]
+        out = xp.stack(rows, axis=-3)  # [..., H', kh, W', kw]
+        oh, ow = out.shape[-4], out.shape[-2]
+        out = xp.reshape(out, out.shape[:-4] + (oh * kh, ow * kw))
+        out = _spread(xp, _spread(xp, out, -2, 0, 1, h), -1, 0, 1, w)  # zeros after
+    else:
+        out = None
+        for i in range(kh):
+            for j in range(kw):
+                part = _spread(xp, _spread(xp, cols(i, j), -2, i, s, h), -1, j, s, w)
+                out = part if out is None else out + part
     return _slice(_slice(out, -2, p, p + shape[-2]), -1, p, p + shape[-1]) if p else out
 
 
