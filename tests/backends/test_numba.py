@@ -245,6 +245,12 @@ L = sum(A * H) + sum(B)
     assert "B = np.empty((N, 4)" in steps  # (x @ W is H, used by A too)
 
 
+def test_a_model_name_that_hides_range_keeps_array_expressions():
+    source = "input range: [N, 3]\nparam w: [3] = 0.5\ny = sigmoid(range * w)\nL = sum(y * y)\n"
+    steps = _steps(_loss_and_grad_agree(source, N=4))
+    assert "for i in" not in steps
+
+
 def test_shapes_unknown_when_emitting_keep_array_expressions():
     source = "input x: [N, 3]\ny = reshape(x, [-1])\nz = sigmoid(y * 2)\nL = sum(z * z)\n"
     m = graphc.compile(source)

@@ -763,11 +763,19 @@ def _accumulator(p, name: str, s: _Sum) -> tuple[str, str, list[str]]:
     return first, add, last
 
 
+def _shadowed(p) -> bool:
+    """Does a model name (a value's or a dim's) hide the builtin `range` the loops call?"""
+    shadowed = vars(p).get("numba_shadowed")
+    if shadowed is None:
+        shadowed = p.numba_shadowed = "range" in {*p.ns.py.values(), *p.ns.dim.values()}
+    return shadowed
+
+
 def own_line(p, i: int) -> bool:
     """A sum written as a loop is a step of its own, not inlined into its user's expression (but a partial
     sum whose one user totals it: that user's loop adds up its argument)."""
     n = p.g[i]
-    if p.ns is None or n["op"] not in _SUMS or _sum_plan(p, i) is None:
+    if p.ns is None or n["op"] not in _SUMS or _shadowed(p) or _sum_plan(p, i) is None:
         return False
     users = [u for u in p.g._succ[i] if p.g[u]["op"] != "size_ratio"]
     if n["op"] == "sum" and len(users) == 1 and p.g[users[0]]["op"] in ("sum", "mean"):
@@ -780,7 +788,7 @@ def statement(p, i: int, name: str, later: set[int]) -> list[str] | None:
     """Node i's step as a loop nest that names its value `name`, if its shape is known when emitting (and
     the loop's lines fit in 88 columns); None: its line."""
     op = p.g[i]["op"]
-    if p.ns is None or (op not in _SUMS and (op not in _ELEMENTWISE or op in _COMPARISON)):
+    if p.ns is None or (op not in _SUMS and (op not in _ELEMENTWISE or op in _COMPARISON)) or _shadowed(p):
         return None
     temps = p.temps  # (a loop given up gives back the temporaries it named)
     lines, sums = _sum_loop(p, i, name) if op in _SUMS else _loop(p, i, name, later)
