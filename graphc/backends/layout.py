@@ -468,6 +468,11 @@ class _Body(Printer):
         g = self.g
         node, succ = g._node, g._succ
         out = []
+        # a dialect may write a node's step as statements of its own (the numba target's loops): it says
+        # which nodes need a line for them (never inlined), and writes them, given the nodes still to come
+        own_line = getattr(self.dialect, "own_line", None)
+        statement = getattr(self.dialect, "statement", None)
+        later = set(nodes) & needed
         for i in nodes:
             n = node[i]
             if n["op"] in LEAVES or i in self.names:
@@ -475,7 +480,7 @@ class _Body(Printer):
             # its arguments are done (named or inlined), so its expression is final: users reuse it
             e = self.expr(i)
             named = n["name"] is not None
-            if not named and i != g.loss and len(e[0]) <= 48:
+            if not named and i != g.loss and len(e[0]) <= 48 and not (own_line and own_line(self, i)):
                 users = 0
                 for u in succ[i]:
                     if u in needed and (node[u]["op"] != "size_ratio" or not self.shape_only(u)):
@@ -484,6 +489,15 @@ class _Body(Printer):
                     self.inline(i, e)
                     continue  # inlined into its one user
             name = self.ns.py[n["name"]] if named else self.temp()
+            lines = statement(self, i, name, later) if statement else None
+            if lines:  # (its first line says which model line the step comes from)
+                comment = f"  # line {n['span'].lines()}" if n["span"] else ""
+                if len(lines[0]) + len(comment) + 4 > WIDTH and comment:
+                    out.append(comment.strip())
+                    comment = ""
+                out.append("\n".join([lines[0] + comment, *lines[1:]]))
+                self.names[i] = name
+                continue
             text = self._fit(i, name, e[0], out)
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].lines()}" if n["span"] else ""

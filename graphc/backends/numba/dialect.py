@@ -7,6 +7,10 @@ loops, and keepdims an np.expand_dims. Shapes known when emitting are written ou
 gradient sums over, a reduction of a vector as a scalar, a shape in the module's dims); a value whose
 shape the model leaves unknown gets the helper that works for any number of dims.
 
+A step of a 1- or 2-d value whose shape is known when emitting (an elementwise chain, a sum) is a loop nest
+instead, written by statement() (see "loops" below): at small sizes a loop beats Numba's array expressions,
+which make an array of each step they do not fuse.
+
 In a float32 module every number is a float32 (np.float32(0.5)): Numba, unlike NumPy, lets a Python
 float make float64 of a float32 array.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import NamedTuple
 
 from ...ir import ops as O
 from ...ir import shapes as S
@@ -565,3 +570,268 @@ def lower(p, i: int):
     op = p.g[i]["op"]
     e = _flat(p, i) if op in _ELEMENTWISE else None
     return e or (_LOWER[op](p, i) if op in _LOWER else None)
+
+
+# ---- loops: the steps of 1- and 2-d values whose shapes are known when emitting ------------------------
+# Numba's array expression of a small array costs more than its arithmetic: a new array for each step that
+# is not fused (a bias added to a product, an axis's sum), and a sum that reads what a loop just wrote. So a
+# step of such a value is a loop nest written out, as one writes it by hand: an elementwise chain's entry at
+# the loop's indices (an operand broadcast along the leading axes read at the trailing ones), stored in
+# place into the product it starts from (`A = X @ W1`, then `A[i, j] = _sigmoid(A[i, j] + b1[j])`: a product
+# inlined has no other user), and the sums of its value that come later accumulated in the same loop. A sum
+# of an inlined chain is a loop of its own, with no array of the chain. Shapes unknown keep array expressions.
+
+_COMPARISON = frozenset(("gt", "ge", "lt", "le", "eq", "ne"))  # (their values are booleans)
+_SUMS = frozenset(("sum", "mean", "unbroadcast"))
+WIDTH = 88  # (layout.WIDTH: ruff's line length)
+
+
+def _extent(p, shape) -> list[str] | None:
+    """A 1- or 2-d shape's dims as texts in the module's dims (a number or a dim's name), else None."""
+    if shape is None or not 1 <= len(shape) <= 2:
+        return None
+    dims = [p.g.dims.resolve(d) for d in shape]
+    if not all(isinstance(d, int) or d in p.dims for d in dims):
+        return None
+    return [str(d) if isinstance(d, int) else p.dims[d] for d in dims]
+
+
+def _loop_names(p) -> list[str]:
+    """The loops' index names, picked around the model's (i and j, unless a model name is one)."""
+    names = vars(p).setdefault("numba_loop_names", [])
+    if not names:
+        names += [p.ns.fresh("i"), p.ns.fresh("j")]
+    return names
+
+
+def _integer(p, a: int) -> bool:
+    """Is node a an integer input (indices, labels)?"""
+    integers = vars(p).get("numba_integers")
+    if integers is None:
+        integers = p.numba_integers = {p.g.names[n] for n in O.integer_inputs(p.g)}
+    return a in integers
+
+
+class _Entries:
+    """Nodes' entries at a loop nest's indices, as text. An array read that is not named yet (a product, a
+    view) stands as a mark until the loop is kept, then gets a line before it."""
+
+    def __init__(self, p, out: list[str], into: str | None):
+        self.p, self.out, self.idx = p, out, _loop_names(p)[: len(out)]
+        self.into = into  # the loop's value's name: a product of its shape read here may be stored in it
+        self.before: list[tuple[str, str]] = []  # (mark, text) of the arrays that get a line before the loop
+        self.in_place = None  # the mark of the product stored into, if any
+
+    def entry(self, a: int) -> tuple[str, int] | None:
+        """Node a's entry (an inlined elementwise node of the loop's shape: its op of its arguments' entries;
+        a number: itself), or None if it cannot be read at the loop's indices."""
+        p = self.p
+        n = p.g[a]
+        shape = n["shape"]
+        if shape is None or _integer(p, a):
+            return None
+        if shape == ():
+            e = p.expr(a)
+            return e if a in p.names or n["op"] == "const" or "(" not in e[0] else self._mark(e[0])
+        same = _extent(p, shape) == self.out
+        if same and a not in p.names and n["op"] in _ELEMENTWISE:
+            args = [self.entry(b) for b in n["args"]]
+            return None if None in args else _applied(p, a, args)
+        if same and a not in p.names and n["op"] == "broadcast":  # its argument's entry, read where it spreads
+            return self._spread(a)
+        index = self._index(shape)
+        if index is None:
+            return None
+        if a in p.names:
+            return f"{p.names[a]}[{index}]", ATOM
+        if same and n["op"] == "matmul" and self.into and self.in_place is None:
+            self.in_place = self._mark(p.expr(a)[0])[0]
+            return f"{self.in_place}[{index}]", ATOM
+        return f"{self._mark(p.expr(a)[0])[0]}[{index}]", ATOM
+
+    def _spread(self, b: int) -> tuple[str, int] | None:
+        """A broadcast's entry: its argument's (a number: itself), re-expanded along the axis it has not."""
+        p = self.p
+        g, axis = p.g[b]["args"][0], p.g[b]["attrs"].get("axis")
+        gs = p.g[g]["shape"]
+        if axis is None or gs == ():
+            return self.entry(g)
+        if gs is None or len(gs) + 1 != len(self.out) or _integer(p, g):
+            return None
+        keys = [k for n, k in enumerate(self.idx) if n != axis % len(self.out)]
+        if [_extent(p, (d,)) for d in gs] != [[self.out[n]] for n in range(len(self.out)) if n != axis % len(self.out)]:
+            return None
+        base = p.names[g] if g in p.names else self._mark(p.expr(g)[0])[0]
+        return f"{base}[{', '.join(keys)}]", ATOM
+
+    def _mark(self, text: str) -> tuple[str, int]:
+        mark = f"\0{len(self.before)}\0"
+        self.before.append((mark, text))
+        return mark, ATOM
+
+    def _index(self, shape) -> str | None:
+        """The index of an operand broadcast to the loop's shape: the loops' names (0 on its dims of 1)."""
+        lead = len(self.out) - len(shape)
+        if lead < 0:
+            return None
+        keys = []
+        for k, d in enumerate(shape):
+            if _extent(self.p, (d,)) == [self.out[lead + k]]:
+                keys.append(self.idx[lead + k])
+            elif self.p.g.dims.resolve(d) == 1:
+                keys.append("0")
+            else:
+                return None
+        return ", ".join(keys)
+
+    def lines(self, nest: list[str]) -> list[str]:
+        """The lines before the loop (the product stored into named as the loop's value), then the loop
+        nest, marks replaced by names."""
+        p, names = self.p, {}
+        for mark, _ in self.before:
+            names[mark] = self.into if mark == self.in_place else p.temp()
+        out = [f"{names[mark]} = {text}" for mark, text in self.before] + nest
+        for mark, name in names.items():
+            out = [line.replace(mark, name) for line in out]
+        return out
+
+
+def _nest(out: list[str], idx: list[str], body: list[str]) -> list[str]:
+    """`for i in range(N):` around `for j in range(32):` around the body."""
+    lines = body
+    for k in reversed(range(len(out))):
+        lines = [f"for {idx[k]} in range({out[k]}):", *("    " + line for line in lines)]
+    return lines
+
+
+class _Sum(NamedTuple):
+    """A sum (sum, mean, unbroadcast) as a loop over its argument's entries."""
+
+    x: int  # the node whose entries it adds up
+    out: list[str]  # x's extent: the loop's
+    key: str | None  # the index of the sum's entry each of x's adds to (None: the sum is a number)
+    shape: tuple  # the sum's
+    count: tuple[str, int] | None  # what a mean divides by
+
+
+def _sum_plan(p, r: int) -> _Sum | None:
+    n = p.g[r]
+    op, x = n["op"], n["args"][0]
+    xs = p.g[x]["shape"]
+    out = _extent(p, xs)
+    if out is None or n["shape"] is None or _integer(p, x) or (n["shape"] and _dims(p, n["shape"]) is None):
+        return None
+    idx, rank, count = _loop_names(p)[: len(out)], len(out), None
+    if op == "unbroadcast":
+        ts = p.g[n["args"][1]]["shape"]
+        if ts is None or len(ts) > rank:
+            return None
+        lead = rank - len(ts)
+        axes = set(range(lead)) | {lead + k for k, d in enumerate(ts) if d == 1 and xs[lead + k] != 1}
+        if not axes:
+            return None
+        keys = ["0" if lead + k in axes else idx[lead + k] for k in range(len(ts))]
+    else:
+        axis, keep = n["attrs"].get("axis"), n["attrs"].get("keepdims", False)
+        if axis is not None and not isinstance(axis, int):
+            return None
+        axes = set(range(rank)) if axis is None or rank == 1 else {axis % rank}
+        keys = ["0" if k in axes else idx[k] for k in range(rank) if keep or k not in axes]
+        inner = p.g[x]
+        if not keys and x not in p.names and inner["op"] == "sum" and not inner["attrs"].get("keepdims", False):
+            # the total of a partial sum used only here is its argument's total: one loop over that
+            whole = _extent(p, p.g[inner["args"][0]]["shape"])
+            if whole is not None and not _integer(p, inner["args"][0]):
+                x, out, xs = inner["args"][0], whole, inner["shape"]
+        if op == "mean":
+            count = p.size_ratio(xs, n["shape"])
+            if count is None:
+                return None
+    if bool(keys) != bool(n["shape"]):
+        return None
+    return _Sum(x, out, ", ".join(keys) or None, n["shape"], count)
+
+
+def _accumulator(p, name: str, s: _Sum) -> tuple[str, str, list[str]]:
+    """A sum's first line, the start of its line in the loop (the entry added follows) and its last lines
+    (a mean's division)."""
+    if s.key is None:
+        first, add = f"{name} = {number(p, 0.0)}", f"{name} += "
+    else:
+        first, add = f"{name} = {_written(p, 'np.zeros({0}, {dtype})', _dims(p, s.shape))}", f"{name}[{s.key}] += "
+    last = [] if s.count is None else [f"{name} /= {_typed(p, *s.count)[0]}"]
+    return first, add, last
+
+
+def _shadowed(p) -> bool:
+    """Does a model name (a value's or a dim's) hide the builtin `range` the loops call?"""
+    shadowed = vars(p).get("numba_shadowed")
+    if shadowed is None:
+        shadowed = p.numba_shadowed = "range" in {*p.ns.py.values(), *p.ns.dim.values()}
+    return shadowed
+
+
+def own_line(p, i: int) -> bool:
+    """A sum written as a loop is a step of its own, not inlined into its user's expression (but a partial
+    sum whose one user totals it: that user's loop adds up its argument)."""
+    n = p.g[i]
+    if p.ns is None or n["op"] not in _SUMS or _shadowed(p) or _sum_plan(p, i) is None:
+        return False
+    users = [u for u in p.g._succ[i] if p.g[u]["op"] != "size_ratio"]
+    if n["op"] == "sum" and len(users) == 1 and p.g[users[0]]["op"] in ("sum", "mean"):
+        plan = _sum_plan(p, users[0])
+        return plan is None or plan.key is not None
+    return True
+
+
+def statement(p, i: int, name: str, later: set[int]) -> list[str] | None:
+    """Node i's step as a loop nest that names its value `name`, if its shape is known when emitting (and
+    the loop's lines fit in 88 columns); None: its line."""
+    op = p.g[i]["op"]
+    if p.ns is None or (op not in _SUMS and (op not in _ELEMENTWISE or op in _COMPARISON)) or _shadowed(p):
+        return None
+    temps = p.temps  # (a loop given up gives back the temporaries it named)
+    lines, sums = _sum_loop(p, i, name) if op in _SUMS else _loop(p, i, name, later)
+    if lines is None or not all(4 + len(line) <= WIDTH for line in lines):
+        p.temps = temps
+        return None
+    p.names.update(sums)
+    for s in (p.g[i]["shape"], p.g[_sum_plan(p, i).x]["shape"] if op in _SUMS else ()):
+        _dims(p, s)  # (the dims its loops run over are read)
+    return lines
+
+
+def _loop(p, i: int, name: str, later: set[int]):
+    """An elementwise node's loop: its entries stored, and the sums of it that come later added up."""
+    out = _extent(p, p.g[i]["shape"])
+    if out is None or _integer(p, i):
+        return None, {}
+    entries = _Entries(p, out, name)
+    args = [entries.entry(a) for a in p.g[i]["args"]]
+    if None in args:
+        return None, {}
+    at = f"{name}[{', '.join(entries.idx)}]"
+    body, firsts, lasts, sums = [f"{at} = {_applied(p, i, args)[0]}"], [], [], {}
+    for u in sorted(p.g._succ[i]):  # the sums of it that come later: in the same loop
+        plan = _sum_plan(p, u) if u in later and u not in p.names and p.g[u]["op"] in _SUMS else None
+        if plan is None or plan.x != i:
+            continue
+        user = p.g[u]
+        sums[u] = p.ns.py[user["name"]] if user["name"] else p.temp()
+        first, add, last = _accumulator(p, sums[u], plan)
+        firsts.append(first)
+        body.append(add + at)
+        lasts += last
+    made = [] if entries.in_place else [f"{name} = {_written(p, 'np.empty({0}, {dtype})', _dims(p, p.g[i]['shape']))}"]
+    return entries.lines(made + firsts + _nest(out, entries.idx, body) + lasts), sums
+
+
+def _sum_loop(p, r: int, name: str):
+    """A sum's own loop over its argument's entries (an inlined chain's: no array of them)."""
+    s = _sum_plan(p, r)
+    entries = _Entries(p, s.out, None) if s else None
+    e = entries.entry(s.x) if s else None
+    if e is None:
+        return None, {}
+    first, add, last = _accumulator(p, name, s)
+    return entries.lines([first, *_nest(s.out, entries.idx, [add + e[0]]), *last]), {}
