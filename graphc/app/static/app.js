@@ -29,13 +29,16 @@ const cm = CodeMirror.fromTextArea($("source-init"), {
 });
 cm.getInputField().setAttribute("data-test", "source");
 window.graphcPlayground = { cm, state };
-
 cm.on("change", () => schedule(150));
 
 function schedule(delay) {
   clearTimeout(state.timer);
+  state.pending = true;  // (an edit not yet sent: the panels are not up to date)
   state.timer = setTimeout(analyze, delay);
 }
+
+// true when the panels show the editor's current text (the tests wait for this)
+window.graphcPlayground.ready = () => !state.pending && state.seq > 0 && state.shown === state.seq;
 
 function status(text, cls) {
   const s = $("status");
@@ -45,6 +48,7 @@ function status(text, cls) {
 
 async function analyze() {
   const seq = ++state.seq;
+  state.pending = false;
   if (state.controller) state.controller.abort();  // the previous edit's answer is no longer wanted
   const controller = new AbortController();
   state.controller = controller;
