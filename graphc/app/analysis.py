@@ -13,7 +13,9 @@ from pathlib import Path
 
 from ..errors import GraphcError
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# the shipped examples: those an installed wheel carries, else (a checkout) the repository's
+_HERE = Path(__file__).resolve()
+EXAMPLES = next((p for p in (_HERE.parents[1] / "examples", _HERE.parents[2] / "examples") if p.is_dir()), _HERE)
 MAX_SOURCE = 100_000  # characters of model text
 MAX_NODES = 5_000  # nodes of the compiled model's forward graph
 MAX_PICTURE = 1_500  # nodes of a picture's graph beyond which it is drawn collapsed (a box per named value)

@@ -20,7 +20,7 @@ const $ = (id) => document.getElementById(id);
 const tab = (window.crypto && crypto.randomUUID) ? crypto.randomUUID() : String(Math.random()).slice(2);
 const state = {
   seq: 0, shown: 0, controller: null, timer: null, values: {}, dims: {}, upload: null,
-  steps: [], step: -1, marks: [], stepLine: null, code: "", sentAt: 0, example: null,
+  steps: [], rows: [], step: -1, marks: [], stepLine: null, code: "", sentAt: 0, example: null,
 };
 
 const cm = CodeMirror.fromTextArea($("source-init"), {
@@ -29,7 +29,7 @@ const cm = CodeMirror.fromTextArea($("source-init"), {
 });
 cm.getInputField().setAttribute("data-test", "source");
 window.graphcPlayground = { cm, state };
-cm.on("change", () => schedule(150));
+cm.on("change", () => schedule(120));  // (a burst of keystrokes is one request)
 
 function schedule(delay) {
   clearTimeout(state.timer);
@@ -77,6 +77,7 @@ async function analyze() {
   if (seq !== state.seq) return;
   render(r);
   state.shown = seq;
+  state.lastSeconds = r.seconds || 0;
   const ms = Math.round(performance.now() - t0);
   const n = (r.errors || []).length;
   status(`${n ? n + " error" + (n > 1 ? "s" : "") : "ok"} · updated in ${ms} ms`, n ? "errors" : "ready");
@@ -110,7 +111,7 @@ function render(r) {
   showStep();
 }
 
-// A picture fits its panel's width, but is never drawn smaller than 55% of its size: then it scrolls.
+// A picture fits its panel's width, but is never drawn smaller than 45% of its size: then it scrolls.
 function fit(box) {
   const svg = box.querySelector("svg");
   if (!svg) return;
@@ -118,7 +119,7 @@ function fit(box) {
   const h = svg.dataset.h ? +svg.dataset.h : parseFloat(svg.getAttribute("height")) * 4 / 3;
   if (!(w > 0 && h > 0)) return;
   const room = box.clientWidth - 4;
-  const scale = box.classList.contains("actual") ? 1 : Math.min(1, Math.max(0.55, room / w));
+  const scale = box.classList.contains("actual") ? 1 : Math.min(1, Math.max(0.45, room / w));
   svg.setAttribute("width", String(Math.round(w * scale)));
   svg.setAttribute("height", String(Math.round(h * scale)));
   svg.dataset.w = String(w);
@@ -162,6 +163,7 @@ function renderShapes(rows) {
 }
 
 function renderEquations(rows, nforward) {
+  state.rows = rows.map((r) => r.text.replace(/\s+=\s+/, " = "));
   const box = $("equations");
   box.replaceChildren();
   rows.forEach((row, k) => {
@@ -240,7 +242,9 @@ function showStep() {
     cm.scrollIntoView({ line: s.line - 1, ch: 0 }, 60);
   }
   const value = (s.value || "").replace(/\n/g, "  ");
-  info.textContent = `${state.step + 1}/${state.steps.length}  ${s.name} = ${value}`;
+  const row = s.row !== null && s.row !== undefined ? state.rows[s.row] : null;
+  const what = s.name.startsWith("(") && row ? `${s.name.slice(1, -1)}, part of ${row}` : s.name;
+  info.textContent = `${state.step + 1}/${state.steps.length}  ${what} = ${value}`;
 }
 
 $("step").addEventListener("click", () => {
