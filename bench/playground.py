@@ -39,7 +39,7 @@ EDIT = """async (line) => {
   if (cm.getLine(line).endsWith(" ")) cm.replaceRange("", {line, ch: n - 1}, {line, ch: n});  // (taken back)
   else cm.replaceRange(" ", {line, ch: n}, {line, ch: n});  // (a space typed at the end of the line)
   while (!p.ready()) await new Promise(r => setTimeout(r, 2));
-  return [performance.now() - t0, p.state.lastSeconds];
+  return [performance.now() - t0, p.state.lastSeconds, p.state.timings];
 }"""
 
 
@@ -68,16 +68,18 @@ def main() -> int:
                 page.goto(f"{base}/#{name}")
                 page.wait_for_function("() => window.graphcPlayground && window.graphcPlayground.ready()")
                 lines = page.evaluate("window.graphcPlayground.cm.lineCount()")
-                times, server_times = [], []
+                times, server_times, parts = [], [], []
                 for k in range(args.edits):
-                    ms, secs = page.evaluate(EDIT, (k * 7) % (lines - 1))
+                    ms, secs, timings = page.evaluate(EDIT, (k * 7) % (lines - 1))
                     times.append(ms)
                     server_times.append(secs * 1000)
+                    parts.append(timings)
                 print(
                     f"{name}.gc: edit -> panels updated: median {statistics.median(times):.0f} ms, "
                     f"worst {max(times):.0f} ms over {args.edits} edits "
-                    f"(the analysis itself: median {statistics.median(server_times):.0f} ms; "
-                    "the page waits 120 ms for more keystrokes first)"
+                    f"(the analysis itself: median {statistics.median(server_times):.0f} ms, the request in all "
+                    f"{statistics.median(p['fetch'] for p in parts):.0f} ms, drawing the panels "
+                    f"{statistics.median(p['render'] for p in parts):.0f} ms; the page waits 120 ms for more keystrokes first)"
                 )
             if args.screenshot:
                 page.goto(f"{base}/#two_layer")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import math
 import multiprocessing
@@ -42,8 +43,9 @@ class Limits:
     tabs: int = 1_000  # tabs whose latest edit is remembered
 
 
-def _child(conn, kind: str, payload, memory: int) -> None:
-    """In the worker process: one analysis, its result sent back (a dict, whatever happens)."""
+def _child(conn, memory: int) -> None:
+    """A worker process: waits for one job, (kind, payload), and sends back its result (a dict, whatever
+    happens); then ends. Started ahead of need, so a job pays neither the fork nor the start-up."""
     try:
         import resource
 
@@ -52,6 +54,10 @@ def _child(conn, kind: str, payload, memory: int) -> None:
         pass
     from . import analysis
 
+    try:
+        kind, payload = conn.recv()
+    except (EOFError, OSError):  # the server let it go unused
+        return
     try:
         if kind == "npz":
             result = analysis.load_npz(*payload)
@@ -72,7 +78,8 @@ def _child(conn, kind: str, payload, memory: int) -> None:
 
 class Workers:
     """Analyses in processes of their own, `limits.workers` at once, each killed when it runs past
-    `limits.seconds` or when `cancelled()` says its result is no longer wanted."""
+    `limits.seconds` or when `cancelled()` says its result is no longer wanted. A process serves one
+    job and ends; `limits.workers` of them are kept started and waiting."""
 
     def __init__(self, limits: Limits):
         self.limits = limits
@@ -84,12 +91,42 @@ class Workers:
             self.ctx.set_forkserver_preload(["graphc.app.warm"])
         self.slots = asyncio.Semaphore(limits.workers)
         self.waiting = 0
+        self.spares: list = []  # (process, connection) started and waiting for a job
+        self.refilling = 0
+        self.closed = False
+
+    def _start(self):
+        mine, theirs = self.ctx.Pipe()
+        p = self.ctx.Process(target=_child, args=(theirs, self.limits.memory), daemon=True)
+        p.start()
+        theirs.close()
+        return p, mine
 
     def warm(self) -> None:
-        """Start the fork server (and load graphc in it) now, not on the first edit."""
-        p = self.ctx.Process(target=time.sleep, args=(0,))
-        p.start()
-        p.join()
+        """Start the fork server (and load graphc in it) and the waiting workers now, not on the first edit."""
+        while len(self.spares) < self.limits.workers:
+            self.spares.append(self._start())
+
+    def _refill(self, loop) -> None:
+        """Start processes in the background until `limits.workers` are waiting."""
+        while not self.closed and len(self.spares) + self.refilling < self.limits.workers:
+            self.refilling += 1
+            future = loop.run_in_executor(None, self._start)
+
+            def done(f):
+                self.refilling -= 1
+                if f.exception() is None:
+                    if self.closed:
+                        _end(*f.result())
+                    else:
+                        self.spares.append(f.result())
+
+            future.add_done_callback(done)
+
+    def close(self) -> None:
+        self.closed = True
+        while self.spares:
+            _end(*self.spares.pop())
 
     async def run(self, kind: str, payload, cancelled) -> dict | None:
         """The result; None when cancelled; {"fail": why} when it timed out, crashed or the server is busy."""
@@ -114,14 +151,21 @@ class Workers:
 
     async def _run(self, kind: str, payload, cancelled) -> dict | None:
         loop = asyncio.get_running_loop()
-        r, w = self.ctx.Pipe(duplex=False)
-        p = self.ctx.Process(target=_child, args=(w, kind, payload, self.limits.memory), daemon=True)
-        await loop.run_in_executor(None, p.start)
-        w.close()
+        p, conn = None, None
+        while self.spares:
+            p, conn = self.spares.pop()
+            if p.is_alive():
+                break
+            _end(p, conn)
+            p = None
+        if p is None:
+            p, conn = await loop.run_in_executor(None, self._start)
+        self._refill(loop)
         ready = loop.create_future()
-        loop.add_reader(r.fileno(), lambda: ready.done() or ready.set_result(None))
-        deadline = time.monotonic() + self.limits.seconds
         try:
+            await loop.run_in_executor(None, conn.send, (kind, payload))
+            loop.add_reader(conn.fileno(), lambda: ready.done() or ready.set_result(None))
+            deadline = time.monotonic() + self.limits.seconds
             while not ready.done():
                 await asyncio.wait([ready], timeout=0.05)
                 if ready.done():
@@ -133,22 +177,26 @@ class Workers:
                     }
                 if await cancelled():
                     return None
-            loop.remove_reader(r.fileno())
-            try:
-                return await loop.run_in_executor(None, r.recv)
-            except (EOFError, OSError):
-                return {"fail": "the analysis stopped without a result (it may have run out of memory)"}
+            loop.remove_reader(conn.fileno())
+            return await loop.run_in_executor(None, conn.recv)
+        except (EOFError, OSError):
+            return {"fail": "the analysis stopped without a result (it may have run out of memory)"}
         finally:
             if not ready.done():
                 ready.cancel()
             try:
-                loop.remove_reader(r.fileno())
+                loop.remove_reader(conn.fileno())
             except (ValueError, OSError):
                 pass
-            r.close()
-            if p.is_alive():
-                p.kill()
-            await loop.run_in_executor(None, p.join, 5)
+            await loop.run_in_executor(None, _end, p, conn)
+
+
+def _end(p, conn) -> None:
+    """A worker process ended (killed if it still runs) and reaped; its connection closed."""
+    conn.close()
+    if p.is_alive():
+        p.kill()
+    p.join(5)
 
 
 def _json(data, status: int = 200):
@@ -344,7 +392,15 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         Route("/api/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: failed})
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        if state["workers"] is not None:
+            state["workers"].close()
+
+    app = Starlette(
+        routes=routes, exception_handlers={404: not_found, 405: not_found, Exception: failed}, lifespan=lifespan
+    )
     app.state.warm = lambda: workers().warm()
     return _Headers(app, loopback_only)
 

@@ -75,7 +75,9 @@ async function analyze() {
     return;
   }
   if (seq !== state.seq) return;
+  const t1 = performance.now();
   render(r);
+  state.timings = { fetch: t1 - t0, render: performance.now() - t1, analysis: (r.seconds || 0) * 1000 };
   state.shown = seq;
   state.lastSeconds = r.seconds || 0;
   const ms = Math.round(performance.now() - t0);
