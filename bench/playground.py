@@ -79,7 +79,8 @@ def main() -> int:
                     f"worst {max(times):.0f} ms over {args.edits} edits "
                     f"(the analysis itself: median {statistics.median(server_times):.0f} ms, the request in all "
                     f"{statistics.median(p['fetch'] for p in parts):.0f} ms, drawing the panels "
-                    f"{statistics.median(p['render'] for p in parts):.0f} ms; the page waits 120 ms for more keystrokes first)"
+                    f"{statistics.median(p['render'] for p in parts):.0f} ms; "
+                    "the page waits 120 ms for more keystrokes first)"
                 )
             if args.screenshot:
                 page.goto(f"{base}/#two_layer")
