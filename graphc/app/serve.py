@@ -392,6 +392,7 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         Route("/api/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
@@ -412,6 +413,26 @@ def missing() -> GraphcError:
     )
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port taken (another server) or an address this machine does not have: said before anything starts."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise GraphcError(f"cannot serve on {host}: {e.strerror}", hint="--host 127.0.0.1", usage=True) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            raise GraphcError(
+                f"cannot serve on {host}:{port}: {e.strerror}",
+                hint="another program has that port: give another with --port" if e.errno == 98 else None,
+            ) from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None = None, quiet: bool = False) -> None:
     """Run the playground until interrupted."""
     try:
@@ -419,6 +440,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, limits: Limits | None = Non
         import uvicorn
     except ImportError:
         raise missing() from None
+    _check_port(host, port)
     loopback = host in LOOPBACK
     if not loopback:
         print(

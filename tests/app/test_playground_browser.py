@@ -206,3 +206,32 @@ def test_many_tabs_at_once(browser, base):
     finally:
         for pg in pages:
             pg.close()
+
+
+def test_values_from_an_uploaded_npz_and_a_slider(page, base):
+    page.goto(base + "/#two_layer")
+    ready(page)
+    page.set_input_files("#npz", str(REPO / "examples" / "two_layer.npz"))
+    page.wait_for_function("() => document.getElementById('upload-info').textContent.includes('x [2]')")
+    ready(page)
+    assert "[0.5, -1]" in page.inner_html("[data-test=forward]")  # x's value, drawn in its box
+    # a scalar param: a slider, and the pictures follow it
+    set_text(page, "input x: [2]\nparam a: [] = 1\nL = sum(a * x)\nloss L\n")
+    ready(page)
+    slider = page.locator("#sliders input[type=range][data-name=a]")
+    assert slider.count() == 1
+    slider.fill("2.5")
+    ready(page)
+    assert page.evaluate("window.graphcPlayground.state.values") == {"a": 2.5}
+    assert ">2.5<" in page.inner_html("[data-test=forward]")
+
+
+def test_the_code_downloads_as_a_module(page, base):
+    page.goto(base + "/#two_layer")
+    ready(page)
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename == "two_layer.py"
+    text = Path(download.path()).read_text()
+    assert text == page.inner_text("[data-test=code]") and "def loss_and_grad(" in text

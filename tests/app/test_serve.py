@@ -288,3 +288,18 @@ def test_serve_says_what_to_install_when_the_extra_is_missing(monkeypatch, capsy
     assert main(["serve", "--port", "1"]) == 1
     err = capsys.readouterr().err
     assert "Starlette and uvicorn" in err and "pip install 'graphc[serve]'" in err
+
+
+def test_a_taken_port_or_unknown_host_is_said_plainly(capsys):
+    from graphc.app.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in err and "--port" in err
+    assert main(["serve", "--host", "no-such-host.invalid"]) == 2
+    assert "cannot serve on no-such-host.invalid" in capsys.readouterr().err
+    assert main(["serve", "--port", "70000"]) == 2
