@@ -39,7 +39,8 @@ class Limits:
     memory: int = 2_000_000_000  # bytes of address space of one analysis process
     workers: int = 2  # analyses at once
     queue: int = 64  # analyses waiting for a worker, beyond which the server says it is busy
-    uploads: int = 32  # uploads kept (the oldest are dropped)
+    uploads: int = 32  # uploads kept (the oldest are dropped) ...
+    kept: int = 256_000_000  # ... and bytes of their arrays kept in all
     tabs: int = 1_000  # tabs whose latest edit is remembered
 
 
@@ -374,7 +375,7 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
             return _bad(result.get("fail") or result["error"], 503 if result.get("busy") else 400)
         key = secrets.token_hex(8)
         uploads[key] = result["arrays"]
-        while len(uploads) > limits.uploads:
+        while len(uploads) > limits.uploads or sum(a.nbytes for u in uploads.values() for a in u.values()) > limits.kept:
             uploads.popitem(last=False)
         shapes = {k: list(a.shape) for k, a in result["arrays"].items()}
         return _json({"id": key, "arrays": shapes})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import io
+import json
 import os
 import socket
 import subprocess
@@ -303,3 +304,16 @@ def test_a_taken_port_or_unknown_host_is_said_plainly(capsys):
     assert main(["serve", "--host", "no-such-host.invalid"]) == 2
     assert "cannot serve on no-such-host.invalid" in capsys.readouterr().err
     assert main(["serve", "--port", "70000"]) == 2
+
+
+def test_a_page_that_leaves_frees_its_worker():
+    """With one worker: a slow analysis whose client hangs up is killed, so the next one starts at once."""
+    with running(Limits(workers=1, seconds=60)) as base:
+        body = json.dumps({"source": slow_model(3000)}).encode()
+        head = b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(body)
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as s:
+            s.sendall(head + body)
+            time.sleep(0.5)  # (it is running)
+        t0 = time.monotonic()
+        assert analyze(base, {"source": TWO_LAYER})[1]["errors"] == []
+        assert time.monotonic() - t0 < 4  # not after the slow one (seconds more)
