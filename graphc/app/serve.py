@@ -375,7 +375,11 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
             return _bad(result.get("fail") or result["error"], 503 if result.get("busy") else 400)
         key = secrets.token_hex(8)
         uploads[key] = result["arrays"]
-        while len(uploads) > limits.uploads or sum(a.nbytes for u in uploads.values() for a in u.values()) > limits.kept:
+
+        def kept() -> int:
+            return sum(a.nbytes for arrays in uploads.values() for a in arrays.values())
+
+        while len(uploads) > limits.uploads or kept() > limits.kept:
             uploads.popitem(last=False)
         shapes = {k: list(a.shape) for k, a in result["arrays"].items()}
         return _json({"id": key, "arrays": shapes})
