@@ -248,6 +248,10 @@ def analyze(request: dict) -> dict:
         {"name": n, "kind": k, "shape": s, "line": ln} for n, k, s, ln in m.summary()
     ]  # as `graphc check` prints them
     out["loss"], out["outputs"] = m.loss_name, m.output_names
+    outs = ", ".join(m.output_names) or "none"  # (the last line of `graphc check`)
+    out["summary"] = (
+        f"ok: {len(out['shapes'])} values; loss {m.loss_name}; outputs {outs}; params {', '.join(m.params) or 'none'}"
+    )
 
     def attempt(what: str, fn):
         try:

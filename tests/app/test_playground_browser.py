@@ -122,6 +122,7 @@ def test_typing_the_two_layer_network_shows_both_pictures_equations_and_code(pag
     assert "flops" in page.inner_text("[data-test=cost]")
     shapes = page.inner_text("[data-test=shapes]")
     assert "W1" in shapes and "[3, 2]" in shapes
+    assert "ok: 10 values; loss L; outputs y; params W1, b1, W2, b2" in shapes  # as `graphc check` ends
     # the backward picture draws error signals; the forward one does not
     assert page.locator("[data-test=backward] g.node.signal").count() >= 4
     assert page.locator("[data-test=forward] g.node.signal").count() == 0
@@ -135,6 +136,7 @@ def test_a_syntax_error_shows_at_its_line_and_column(page, base):
     first = page.locator("[data-test=errors] li").first
     assert first.inner_text().startswith("2:8: unexpected `*`")
     assert page.locator(".CodeMirror .cm-squiggle").count() == 1  # the squiggle under it
+    assert page.locator("[data-test=forward].stale").count() == 1  # the last pictures stay, dimmed
     # fixed: the errors go and the pictures follow
     set_text(page, "input x: [2]\nz = sum(x * 2)\nloss z\n")
     ready(page)

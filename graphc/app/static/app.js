@@ -96,8 +96,8 @@ function el(tag, attrs, text) {
 function render(r) {
   renderErrors(r.errors || [], r.notes || []);
   const ok = !(r.errors || []).length || r.shapes && r.shapes.length;
-  if (r.shapes && r.shapes.length) renderShapes(r.shapes);
-  for (const id of ["forward", "backward", "equations", "cost", "code"]) $(id).classList.toggle("stale", !ok);
+  if (r.shapes && r.shapes.length) renderShapes(r.shapes, r.summary || "");
+  for (const id of ["forward", "backward", "equations", "cost", "code", "shapes"]) $(id).classList.toggle("stale", !ok);
   if (!ok) return;  // a model that does not compile: the last pictures stay, dimmed
   for (const id of ["forward", "backward"]) {
     $(id).innerHTML = r[id + "_svg"] || "";
@@ -151,9 +151,10 @@ function renderErrors(errors, notes) {
   $("notes").textContent = notes.join("\n");
 }
 
-function renderShapes(rows) {
+function renderShapes(rows, summary) {
   const t = $("shapes");
   t.replaceChildren();
+  t.append(el("caption", {}, summary));
   const head = el("tr");
   for (const h of ["name", "kind", "shape", "line"]) head.append(el("th", {}, h));
   t.append(head);
