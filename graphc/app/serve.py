@@ -224,6 +224,13 @@ async def _body(request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def _foreign(request) -> bool:
+    """A request a page of another site sent (its browser says where it came from): refused, so that a
+    site the user visits cannot spend this machine's time through the user's browser."""
+    origin = request.headers.get("origin")
+    return origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
 def _finite_dict(obj, what: str, cast, low, high, count: int = 100) -> dict:
     if obj is None:
         return {}
@@ -329,6 +336,8 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         return _json(state["examples"])
 
     async def analyze(request):
+        if _foreign(request):
+            return _bad("a page of another site cannot use the playground", 403)
         body = await _body(request, limits.body)
         if body is None:
             return _bad(f"the request is larger than the playground takes ({limits.body} bytes)", 413)
@@ -365,6 +374,8 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         return _json(result)
 
     async def upload(request):
+        if _foreign(request):
+            return _bad("a page of another site cannot use the playground", 403)
         body = await _body(request, limits.upload)
         if body is None:
             return _bad(f"the upload is larger than the playground takes ({limits.upload} bytes)", 413)

@@ -317,3 +317,11 @@ def test_a_page_that_leaves_frees_its_worker():
         t0 = time.monotonic()
         assert analyze(base, {"source": TWO_LAYER})[1]["errors"] == []
         assert time.monotonic() - t0 < 4  # not after the slow one (seconds more)
+
+
+def test_a_page_of_another_site_cannot_post(url):
+    host = url.removeprefix("http://")
+    body = {"source": TWO_LAYER}
+    assert analyze(url, body, headers={"Origin": "http://evil.example"})[0] == 403
+    assert request(url + "/api/upload", b"PK", headers={"Origin": "http://evil.example"})[0] == 403
+    assert analyze(url, body, headers={"Origin": f"http://{host}"})[0] == 200  # (the page's own)
