@@ -106,8 +106,7 @@ def set_text(pg, text: str) -> None:
 def test_typing_the_two_layer_network_shows_both_pictures_equations_and_code(page, base):
     page.goto(base + "/#no-such-example")  # (an empty editor)
     page.wait_for_selector("[data-test=examples] button")
-    page.click(".CodeMirror")
-    page.focus("[data-test=source]")
+    page.click(".CodeMirror")  # the editor: keystrokes as a user types them
     page.keyboard.type(TWO_LAYER)
     t0 = time.monotonic()
     ready(page, 2)
@@ -126,6 +125,19 @@ def test_typing_the_two_layer_network_shows_both_pictures_equations_and_code(pag
     # the backward picture draws error signals; the forward one does not
     assert page.locator("[data-test=backward] g.node.signal").count() >= 4
     assert page.locator("[data-test=forward] g.node.signal").count() == 0
+
+
+def test_the_source_hook_is_the_editors_text(page, base):
+    page.goto(base + "/#two_layer")
+    ready(page)
+    assert page.input_value("[data-test=source]") == (REPO / "examples" / "two_layer.gc").read_text()
+    page.fill("[data-test=source]", TWO_LAYER)  # replaces the editor's text
+    ready(page)
+    assert page.evaluate("window.graphcPlayground.cm.getValue()") == TWO_LAYER
+    page.type("[data-test=source]", "output h\n")  # typed at its end
+    ready(page)
+    assert page.evaluate("window.graphcPlayground.cm.getValue()") == TWO_LAYER + "output h\n"
+    assert "outputs y, h" in page.inner_text("[data-test=shapes]")
 
 
 def test_a_syntax_error_shows_at_its_line_and_column(page, base):

@@ -27,9 +27,15 @@ const cm = CodeMirror.fromTextArea($("source-init"), {
   mode: "graphc", lineNumbers: true, indentUnit: 2, tabSize: 2, viewportMargin: 200,
   extraKeys: { Tab: (c) => c.replaceSelection("  ") },
 });
-cm.getInputField().setAttribute("data-test", "source");
 window.graphcPlayground = { cm, state };
-cm.on("change", () => schedule(120));  // (a burst of keystrokes is one request)
+const mirror = $("source");  // (data-test="source": the editor's text as a plain text area, both ways)
+cm.on("change", () => {
+  if (mirror.value !== cm.getValue()) mirror.value = cm.getValue();
+  schedule(120);  // (a burst of keystrokes is one request)
+});
+mirror.addEventListener("input", () => {
+  if (mirror.value !== cm.getValue()) cm.setValue(mirror.value);
+});
 
 function schedule(delay) {
   clearTimeout(state.timer);
