@@ -325,3 +325,18 @@ def test_a_page_of_another_site_cannot_post(url):
     assert analyze(url, body, headers={"Origin": "http://evil.example"})[0] == 403
     assert request(url + "/api/upload", b"PK", headers={"Origin": "http://evil.example"})[0] == 403
     assert analyze(url, body, headers={"Origin": f"http://{host}"})[0] == 200  # (the page's own)
+
+
+@pytest.mark.parametrize("example", [e["name"] for e in analysis.examples()])
+def test_the_steps_are_the_backward_nodes_of_the_picture(example):
+    """In every shipped example: each node the backward picture draws as backward (an error signal, a
+    backward operation, a fan-out sum) is a step, and each step is a node of the picture."""
+    import re
+
+    r = analysis.analyze({"source": (analysis.EXAMPLES / f"{example}.gc").read_text()})
+    assert r["errors"] == []
+    drawn = re.findall(r'<g id="node\d+" class="node ([a-z]+)">\s*<title>[no](\d+)</title>', r["backward_svg"])
+    backward = {int(i) for kind, i in drawn if kind in ("signal", "bop", "fanout")}
+    steps = [s["id"] for s in r["steps"]]
+    assert len(steps) == len(set(steps))  # each once
+    assert backward <= set(steps) <= {int(i) for _, i in drawn}
