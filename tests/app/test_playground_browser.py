@@ -176,6 +176,8 @@ def test_the_step_control_visits_every_backward_node(page, base):
     assert seen == [s["id"] for s in steps]
     page.click("[data-test=step]")  # round again
     assert page.get_attribute("[data-test=backward]", "data-step-node") == str(steps[0]["id"])
+    page.click("#step-back")  # and back
+    assert page.get_attribute("[data-test=backward]", "data-step-node") == str(steps[-1]["id"])
 
 
 def test_every_example_is_one_click_away(page, base):

@@ -261,6 +261,11 @@ $("step").addEventListener("click", () => {
   state.step = (state.step + 1) % state.steps.length;
   showStep();
 });
+$("step-back").addEventListener("click", () => {
+  if (!state.steps.length) return;
+  state.step = state.step <= 0 ? state.steps.length - 1 : state.step - 1;
+  showStep();
+});
 $("step-reset").addEventListener("click", () => { state.step = -1; showStep(); });
 
 for (const id of ["forward", "backward"]) {
