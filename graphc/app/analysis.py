@@ -258,8 +258,12 @@ def analyze(request: dict) -> dict:
             return fn()
         except GraphcError as e:
             out["errors"].append(_error(e))
-        except (ValueError, ArithmeticError, MemoryError) as e:
+        except (ValueError, ArithmeticError) as e:
             out["errors"].append(_error(f"{what}: {e}"))
+        except MemoryError:
+            out["errors"].append(_error(f"{what}: out of memory (the playground bounds it)"))
+        except Exception as e:  # a bug in graphc: said in its panel's place, and the other panels still shown
+            out["errors"].append(_error(f"internal error in graphc ({what}): {type(e).__name__}: {e}"))
         return None
 
     values, out["dims"], out["notes"], out["sliders"] = _values(

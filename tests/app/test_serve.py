@@ -340,3 +340,16 @@ def test_the_steps_are_the_backward_nodes_of_the_picture(example):
     steps = [s["id"] for s in r["steps"]]
     assert len(steps) == len(set(steps))  # each once
     assert backward <= set(steps) <= {int(i) for _, i in drawn}
+
+
+def test_a_bug_in_one_panel_leaves_the_others(monkeypatch):
+    from graphc import api
+
+    def broken(self, *a, **kw):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(api.Model, "emit", broken)
+    r = analysis.analyze({"source": TWO_LAYER})
+    (e,) = r["errors"]
+    assert e["message"] == "internal error in graphc (emit): KeyError: 'oops'"
+    assert r["code"] is None and r["forward_svg"] and r["equations"] and r["cost"]
