@@ -449,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="stop an analysis that takes longer (default 10)",
     )
+    c.add_argument(
+        "--workers",
+        type=_number(int, 1, False, "a whole number >= 1"),
+        default=2,
+        metavar="N",
+        help="analyses at once, each in a process of its own (default 2)",
+    )
     c.add_argument("--quiet", action="store_true", help="no log line per request")
     c.set_defaults(run=cmd_serve)  # no MODEL: the page edits its own
     return p
@@ -590,7 +597,7 @@ def cmd_serve(_: None, args) -> int:
 
     if args.port > 65535:
         raise GraphcError(f"--port must be a port number (0 to 65535), got {args.port}", usage=True)
-    serve(args.host, args.port, Limits(seconds=args.timeout), quiet=args.quiet)
+    serve(args.host, args.port, Limits(seconds=args.timeout, workers=args.workers), quiet=args.quiet)
     return 0
 
 

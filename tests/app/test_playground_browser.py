@@ -251,3 +251,13 @@ def test_the_code_downloads_as_a_module(page, base):
     assert download.suggested_filename == "two_layer.py"
     text = Path(download.path()).read_text()
     assert text == page.inner_text("[data-test=code]") and "def loss_and_grad(" in text
+
+
+def test_a_symbolic_dim_the_inputs_are_made_in(page, base):
+    page.goto(base + "/#digits_mlp")
+    ready(page)
+    assert "[4, 64]" in page.inner_html("[data-test=forward]")  # N = 4 unless set
+    page.fill("#dims input", "6")
+    page.dispatch_event("#dims input", "change")
+    ready(page)
+    assert "[6, 64]" in page.inner_html("[data-test=forward]")
