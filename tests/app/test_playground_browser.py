@@ -261,3 +261,17 @@ def test_a_symbolic_dim_the_inputs_are_made_in(page, base):
     page.dispatch_event("#dims input", "change")
     ready(page)
     assert "[6, 64]" in page.inner_html("[data-test=forward]")
+
+
+def test_the_text_is_kept_for_the_next_visit(page, base):
+    page.goto(base + "/#two_layer")
+    ready(page)
+    set_text(page, TWO_LAYER + "# mine\n")
+    ready(page)
+    page.goto(base + "/")  # (no example named: the last text typed here)
+    ready(page)
+    assert page.evaluate("window.graphcPlayground.cm.getValue()") == TWO_LAYER + "# mine\n"
+    page.goto(base + "/#xor_mlp")  # an example named wins
+    ready(page)
+    assert page.evaluate("window.graphcPlayground.cm.getValue()").startswith("#")
+    assert "xor" in page.evaluate("window.graphcPlayground.cm.getValue()").lower()

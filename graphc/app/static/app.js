@@ -29,6 +29,7 @@ const cm = CodeMirror.fromTextArea($("source-init"), {
 });
 window.graphcPlayground = { cm, state };
 const mirror = $("source");  // (data-test="source": the editor's text as a plain text area, both ways)
+const SAVED = "graphc-playground-source";  // the editor's text, kept for the next visit
 cm.on("change", () => {
   if (mirror.value !== cm.getValue()) mirror.value = cm.getValue();
   schedule(120);  // (a burst of keystrokes is one request)
@@ -58,6 +59,7 @@ async function analyze() {
   if (state.controller) state.controller.abort();  // the previous edit's answer is no longer wanted
   const controller = new AbortController();
   state.controller = controller;
+  try { localStorage.setItem(SAVED, cm.getValue()); } catch (e) { /* (storage off or full) */ }
   const body = {
     tab, seq, source: cm.getValue(), values: state.values, dims: state.dims,
     seed: Math.max(0, parseInt($("seed").value, 10) || 0),
@@ -343,7 +345,15 @@ async function loadExamples() {
     ul.append(li);
     if (ex.name === wanted) first = [ex, b];
   }
-  if (first) openExample(...first);
+  window.addEventListener("hashchange", () => {  // (#digits_mlp typed in the address bar)
+    const b = ul.querySelector(`button[data-name="${CSS.escape(location.hash.slice(1))}"]`);
+    const ex = b && list.find((e) => e.name === b.dataset.name);
+    if (ex) openExample(ex, b);
+  });
+  let saved = null;
+  try { saved = localStorage.getItem(SAVED); } catch (e) { /* (storage off) */ }
+  if (first && (location.hash || saved === null)) openExample(...first);
+  else if (!location.hash && saved !== null) cm.setValue(saved);  // the last text typed here
   else schedule(0);
 }
 loadExamples();
