@@ -196,7 +196,8 @@ function renderControls(sliders, dims) {
     const v = state.values[s.name] ?? s.value ?? 0;
     const row = el("div", { class: "slider" });
     const out = el("span", {}, Number(v).toFixed(2));
-    const input = el("input", { type: "range", min: "-5", max: "5", step: "0.01", value: String(v), "data-name": s.name });
+    const reach = Math.max(5, Math.ceil(2 * Math.abs(v)));  // (-5..5, or wider for a larger start)
+    const input = el("input", { type: "range", min: String(-reach), max: String(reach), step: "0.01", value: String(v), "data-name": s.name });
     input.addEventListener("input", () => {
       state.values[s.name] = parseFloat(input.value);
       out.textContent = parseFloat(input.value).toFixed(2);
