@@ -278,7 +278,9 @@ def analyze(request: dict) -> dict:
     ]
     out["equations_text"] = text
     out["forward_rows"] = sum(1 for ln in text.split("\n\n", 1)[0].splitlines() if ln and ln[0] != "#")
-    out["code"] = attempt("emit", m.emit)
+    target = request.get("target") or "numpy"
+    out["code"] = attempt("emit", lambda: m.emit(target=target))
+    out["target"] = target
     cost = attempt("cost", lambda: m.cost(values) if values else m.cost())
     out["cost"] = cost.text() if cost is not None else None
     digraphs = {}
@@ -335,7 +337,11 @@ def load_npz(data: bytes, max_total: int) -> dict:
 def warm() -> None:
     """Run every stage once (the parser's tables, the kernels, the printers are made on first use), so
     that the processes forked from one that called this answer the first edit as fast as the next."""
-    try:
-        analyze({"source": "input x: [2]\nparam W: [2, 2]\ny = sigmoid(W @ x)\nL = sum(y^2)\nloss L\n"})
-    except Exception:  # (warming is only for speed)
-        pass
+    from ..backends import targets
+
+    for target in targets():  # (each target's printer, made on its first use)
+        try:
+            source = "input x: [2]\nparam W: [2, 2]\ny = sigmoid(W @ x)\nL = sum(y^2)\nloss L\n"
+            analyze({"source": source, "target": target})
+        except Exception:  # (warming is only for speed)
+            pass

@@ -28,6 +28,7 @@ from ..errors import GraphcError
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+TARGETS = ("numpy", "array-api", "numba")  # graphc.backends.targets(), the emitted code's (not imported here)
 
 
 @dataclass
@@ -259,6 +260,9 @@ def _parse_request(body: bytes) -> dict:
         raise ValueError('"seq" must be a whole number >= 0')
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         raise ValueError('"seed" must be a whole number from 0 to 2^32 - 1')
+    target = req.get("target", "numpy")
+    if target not in TARGETS:
+        raise ValueError(f'"target" must be one of {", ".join(TARGETS)}')
     upload = req.get("upload")
     if upload is not None and not isinstance(upload, str):
         raise ValueError('"upload" must be the id /api/upload gave')
@@ -268,6 +272,7 @@ def _parse_request(body: bytes) -> dict:
         "seq": seq,
         "seed": seed,
         "upload": upload,
+        "target": target,
         "values": _finite_dict(req.get("values"), "values", float, -1e6, 1e6),
         "dims": _finite_dict(req.get("dims"), "dims", int, 1, 4096, 20),
     }

@@ -251,6 +251,9 @@ def test_the_code_downloads_as_a_module(page, base):
     assert download.suggested_filename == "two_layer.py"
     text = Path(download.path()).read_text()
     assert text == page.inner_text("[data-test=code]") and "def loss_and_grad(" in text
+    page.select_option("#target", "array-api")  # the module for another array library
+    ready(page)
+    assert "array_namespace" in page.inner_text("[data-test=code]")
 
 
 def test_a_symbolic_dim_the_inputs_are_made_in(page, base):

@@ -107,6 +107,7 @@ def test_values_follow_uploads_sliders_and_dims(url):
         (b'{"source": "", "values": {"a": "x"}}', 400, "values.a"),
         (b'{"source": "", "dims": {"N": 1e9}}', 400, "dims.N"),
         (b'{"source": "", "upload": "nope"}', 410, "upload it again"),
+        (b'{"source": "", "target": "cuda"}', 400, "target"),
         (b"\xff\xfe", 400, "not JSON"),
         (b"[" * 100_000, 400, "not JSON"),
     ],
@@ -353,3 +354,14 @@ def test_a_bug_in_one_panel_leaves_the_others(monkeypatch):
     (e,) = r["errors"]
     assert e["message"] == "internal error in graphc (emit): KeyError: 'oops'"
     assert r["code"] is None and r["forward_svg"] and r["equations"] and r["cost"]
+
+
+def test_the_code_for_each_target(url):
+    from graphc.app.serve import TARGETS
+    from graphc.backends import targets
+
+    assert set(TARGETS) == set(targets())
+    for target in TARGETS:
+        r = analyze(url, {"source": TWO_LAYER, "target": target})[1]
+        assert r["errors"] == [] and r["target"] == target and "def loss_and_grad(" in r["code"]
+    assert "array_namespace" in analyze(url, {"source": TWO_LAYER, "target": "array-api"})[1]["code"]

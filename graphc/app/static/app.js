@@ -62,7 +62,7 @@ async function analyze() {
   try { localStorage.setItem(SAVED, cm.getValue()); } catch (e) { /* (storage off or full) */ }
   const body = {
     tab, seq, source: cm.getValue(), values: state.values, dims: state.dims,
-    seed: Math.max(0, parseInt($("seed").value, 10) || 0),
+    seed: Math.max(0, parseInt($("seed").value, 10) || 0), target: $("target").value,
   };
   if (state.upload) body.upload = state.upload.id;
   const t0 = performance.now();
@@ -318,6 +318,7 @@ $("npz").addEventListener("change", async () => {
   }
 });
 $("seed").addEventListener("change", () => schedule(0));
+$("target").addEventListener("change", () => schedule(0));
 
 // ---- examples ------------------------------------------------------------------------------------
 function openExample(ex, button) {
