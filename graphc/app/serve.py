@@ -401,7 +401,10 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         return _json({"id": key, "arrays": shapes})
 
     async def not_found(request, exc):
-        return _bad(f"no such page: {request.url.path}", getattr(exc, "status_code", 404))
+        status = getattr(exc, "status_code", 404)
+        if status == 405:
+            return _bad(f"{request.url.path} does not take {request.method}", 405)
+        return _bad(f"no such page: {request.url.path}", status)
 
     async def failed(request, exc):
         return _bad(f"internal error in graphc's server: {type(exc).__name__}", 500)

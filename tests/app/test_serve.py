@@ -221,7 +221,8 @@ def test_page_and_headers(url):
     names = [e["name"] for e in examples]
     assert "two_layer" in names and "digits_mlp" in names and "layers" not in names
     assert request(url + "/nope")[0] == 404
-    assert request(url + "/api/analyze")[0] == 405
+    got, r, _ = request(url + "/api/analyze")
+    assert got == 405 and r["error"] == "/api/analyze does not take GET"
 
 
 def test_a_loopback_server_answers_only_loopback_names(url):
