@@ -22,7 +22,8 @@ MAX_PICTURE = 1_500  # nodes of a picture's graph beyond which it is drawn colla
 MAX_DRAWN = 6_000  # ... and beyond which it is not drawn at all
 MAX_ELEMENTS = 2_000_000  # entries of a generated value
 DEFAULT_DIM = 4  # a symbolic dim (N) no uploaded array fixes
-_USE = re.compile(r'^([ \t]*)use[ \t]+"([^"\n]*)"', re.MULTILINE)
+_USE = re.compile(r'(?<![A-Za-z0-9_.])use[ \t]+"([^"\n]*)"')  # (a `use` anywhere: `x = 1; use "f.gc"` too)
+_CODE = re.compile(r'(?:"[^"\n]*"|[^"#\n])*')  # a line's text before its comment
 
 
 def _error(e: GraphcError | str, line: int = 0, col: int = 0) -> dict:
@@ -43,16 +44,27 @@ def _error(e: GraphcError | str, line: int = 0, col: int = 0) -> dict:
 def _check_uses(source: str) -> list[dict]:
     """A `use` may bring in a shipped example's file of functions, nothing else from the disk."""
     out = []
-    for m in _USE.finditer(source):
-        rel = m.group(2)
-        line = source.count("\n", 0, m.start()) + 1
-        col = len(m.group(1)) + 1
-        real = Path(EXAMPLES, rel).resolve()
-        if real.parent != EXAMPLES or real.suffix != ".gc" or not real.is_file():
-            have = ", ".join(sorted(p.name for p in _used_files())) or "none"
-            out.append(_error(f'the playground\'s `use` takes a shipped file of functions ({have}), not "{rel}"'))
-            out[-1].update(line=line, col=col, end_line=line, end_col=col + len(m.group(0).strip()))
+    for number, text in enumerate(source.splitlines(), 1):
+        for m in _USE.finditer(_CODE.match(text).group(0)):
+            if not _shipped(m.group(1)):
+                have = ", ".join(sorted(p.name for p in _used_files())) or "none"
+                what = f'the playground\'s `use` takes a shipped file of functions ({have}), not "{m.group(1)}"'
+                out.append(_error(what))
+                out[-1].update(line=number, col=m.start() + 1, end_line=number, end_col=m.end() + 1)
     return out
+
+
+def _shipped(path: str) -> bool:
+    real = Path(EXAMPLES, path).resolve()
+    return real.parent == EXAMPLES and real.suffix == ".gc" and real.is_file()
+
+
+def _guarded_open(path, *args, **kwargs):
+    """The frontend's `open` while the playground compiles: the shipped files only (the check above
+    finds every `use` in the text; this is there should one slip past it)."""
+    if not _shipped(str(path)):
+        raise FileNotFoundError(path)
+    return open(path, *args, **kwargs)
 
 
 def _used_files() -> list[Path]:
@@ -232,7 +244,9 @@ def analyze(request: dict) -> dict:
     if out["errors"]:
         return out
     from .. import api
+    from ..frontend import builder
 
+    builder.open = _guarded_open  # (a module global: it comes before the builtin)
     try:
         m = api.compile(source, str(EXAMPLES / "playground.gc"))
     except GraphcError as e:
@@ -241,6 +255,8 @@ def analyze(request: dict) -> dict:
     except RecursionError:
         out["errors"].append(_error("the model nests too deeply to compile"))
         return out
+    finally:
+        del builder.open
     if len(m.graph.nx) > MAX_NODES:
         out["errors"].append(_error(f"the model has {len(m.graph.nx)} nodes: the playground takes {MAX_NODES}"))
         return out

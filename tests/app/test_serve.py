@@ -163,8 +163,23 @@ def test_use_reads_no_file_but_the_shipped_ones(url):
     r = analyze(url, {"source": 'use "/etc/passwd"\ninput x: [2]\nL = sum(x)\nloss L\n'})[1]
     (e,) = r["errors"]
     assert (e["line"], e["col"]) == (1, 1) and "shipped file" in e["message"]
+    # after a `;`, or with the path made up: found all the same, at its place; in a comment: not a `use`
+    r = analyze(url, {"source": 'input x: [2]; use "/etc/passwd"\nL = sum(x) # use "/etc/x"\nloss L\n'})[1]
+    (e,) = r["errors"]
+    assert (e["line"], e["col"]) == (1, 15) and "/etc/passwd" in e["message"]
+    r = analyze(url, {"source": 'input x: [2]; use "../README.md"\nL = sum(x)\nloss L\n'})[1]
+    assert r["errors"][0]["line"] == 1
     source = (REPO / "examples" / "two_layer_layers.gc").read_text()
     assert analyze(url, {"source": source})[1]["errors"] == []
+
+
+def test_the_frontend_reads_no_other_file_even_past_the_check(monkeypatch):
+    monkeypatch.setattr(analysis, "_check_uses", lambda source: [])  # (as if a `use` slipped past it)
+    r = analysis.analyze({"source": 'use "/etc/passwd"\ninput x: [2]\nL = sum(x)\nloss L\n'})
+    (e,) = r["errors"]
+    assert e["line"] == 1 and e["message"].startswith("no such file: /etc/passwd")
+    r = analysis.analyze({"source": (REPO / "examples" / "two_layer_layers.gc").read_text()})
+    assert r["errors"] == []  # (the shipped files still are)
 
 
 def test_size_limits(url, monkeypatch):
