@@ -84,7 +84,8 @@ def examples() -> list[dict]:
         if _is_library(text):
             continue
         first = next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")), p.stem)
-        out.append({"name": p.stem, "title": first, "source": text})
+        data = p.with_suffix(".npz").is_file()  # (its values: the lecture's, as `--inputs examples/x.npz`)
+        out.append({"name": p.stem, "title": first, "source": text, "data": p.stem if data else None})
     return out
 
 
@@ -137,6 +138,29 @@ def _values(m, arrays: dict, scalars: dict, dims: dict, seed: int):
         if g[i]["shape"] == ()
     ]
     return values, used, notes, sliders
+
+
+def _example_data(m, name: str | None) -> tuple[dict, list[str]]:
+    """The values of a shipped example's .npz (examples/NAME.npz) that fit the model as it is now: an
+    array whose shape no longer fits its declaration (the text was edited) is left out, with a note."""
+    if not name or not re.fullmatch(r"[A-Za-z0-9_]+", name) or not (EXAMPLES / f"{name}.npz").is_file():
+        return {}, []
+    from ..data import load_npz
+    from ..ir import shapes as S
+
+    g, out, notes = m.graph, {}, []
+    for k, a in load_npz(str(EXAMPLES / f"{name}.npz"), keep=g.names).items():
+        i = g.names[k]
+        shape = g[i]["shape"]
+        if g[i]["op"] not in ("input", "param"):
+            continue
+        if shape is not None and (
+            len(shape) != a.ndim or any(isinstance(d, int) and d != n for d, n in zip(shape, a.shape))
+        ):
+            notes.append(f"not using `{k}` {list(a.shape)} from {name}.npz: the model declares it {S.fmt(shape)}")
+            continue
+        out[k] = a
+    return out, notes
 
 
 def _digraph(g, vals, backward: bool):
@@ -282,9 +306,12 @@ def analyze(request: dict) -> dict:
             out["errors"].append(_error(f"internal error in graphc ({what}): {type(e).__name__}: {e}"))
         return None
 
+    arrays, notes = _example_data(m, request.get("example"))
+    arrays.update(request.get("arrays") or {})  # (an upload wins)
     values, out["dims"], out["notes"], out["sliders"] = _values(
-        m, request.get("arrays") or {}, request.get("values") or {}, request.get("dims") or {}, request.get("seed", 0)
+        m, arrays, request.get("values") or {}, request.get("dims") or {}, request.get("seed", 0)
     )
+    out["notes"][:0] = notes
     text = attempt("equations", m.equations) or ""
     tex = attempt("equations", lambda: m.equations(latex=True)) or ""
     lhs = _equation_rows(text)

@@ -263,6 +263,9 @@ def _parse_request(body: bytes) -> dict:
     target = req.get("target", "numpy")
     if target not in TARGETS:
         raise ValueError(f'"target" must be one of {", ".join(TARGETS)}')
+    example = req.get("example")
+    if example is not None and (not isinstance(example, str) or not example.isidentifier() or len(example) > 100):
+        raise ValueError('"example" must be the name of a shipped example')
     upload = req.get("upload")
     if upload is not None and not isinstance(upload, str):
         raise ValueError('"upload" must be the id /api/upload gave')
@@ -273,6 +276,7 @@ def _parse_request(body: bytes) -> dict:
         "seed": seed,
         "upload": upload,
         "target": target,
+        "example": example,
         "values": _finite_dict(req.get("values"), "values", float, -1e6, 1e6),
         "dims": _finite_dict(req.get("dims"), "dims", int, 1, 4096, 20),
     }

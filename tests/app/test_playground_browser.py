@@ -278,3 +278,12 @@ def test_the_text_is_kept_for_the_next_visit(page, base):
     ready(page)
     assert page.evaluate("window.graphcPlayground.cm.getValue()").startswith("#")
     assert "xor" in page.evaluate("window.graphcPlayground.cm.getValue()").lower()
+
+
+def test_an_example_shows_its_own_values(page, base):
+    page.goto(base + "/#two_layer")
+    ready(page)
+    assert "[0.5, -1]" in page.inner_html("[data-test=forward]")  # x of examples/two_layer.npz
+    page.uncheck("#use-example-data")  # generated ones instead
+    ready(page)
+    assert "[0.5, -1]" not in page.inner_html("[data-test=forward]")

@@ -108,6 +108,7 @@ def test_values_follow_uploads_sliders_and_dims(url):
         (b'{"source": "", "dims": {"N": 1e9}}', 400, "dims.N"),
         (b'{"source": "", "upload": "nope"}', 410, "upload it again"),
         (b'{"source": "", "target": "cuda"}', 400, "target"),
+        (b'{"source": "", "example": "../x"}', 400, "example"),
         (b"\xff\xfe", 400, "not JSON"),
         (b"[" * 100_000, 400, "not JSON"),
     ],
@@ -381,3 +382,14 @@ def test_the_code_for_each_target(url):
         r = analyze(url, {"source": TWO_LAYER, "target": target})[1]
         assert r["errors"] == [] and r["target"] == target and "def loss_and_grad(" in r["code"]
     assert "array_namespace" in analyze(url, {"source": TWO_LAYER, "target": "array-api"})[1]["code"]
+
+
+def test_an_examples_own_values(url):
+    r = analyze(url, {"source": TWO_LAYER, "example": "two_layer"})[1]
+    assert r["errors"] == [] and "[0.5, &#45;1]" in r["forward_svg"]  # x of examples/two_layer.npz (- as &#45;)
+    edited = TWO_LAYER.replace("input x: [2] ", "input x: [3] ").replace("param W1: [3, 2]", "param W1: [3, 3]")
+    r = analyze(url, {"source": edited, "example": "two_layer"})[1]
+    assert r["errors"] == [] and r["notes"][0] == "not using `x` [2] from two_layer.npz: the model declares it [3]"
+    assert analyze(url, {"source": TWO_LAYER, "example": "no_such"})[1]["errors"] == []  # (none: generated)
+    names = {e["name"]: e["data"] for e in request(url + "/api/examples")[1]}
+    assert names["two_layer"] == "two_layer" and names["digits_mlp"] is None

@@ -65,6 +65,7 @@ async function analyze() {
     seed: Math.max(0, parseInt($("seed").value, 10) || 0), target: $("target").value,
   };
   if (state.upload) body.upload = state.upload.id;
+  if (state.exampleData && $("use-example-data").checked) body.example = state.exampleData;
   const t0 = performance.now();
   status("updating…", "busy");
   let r;
@@ -218,7 +219,9 @@ function renderControls(sliders, dims) {
     row.append(el("span", {}, `${d} =`), input, el("span", { class: "muted" }, "(a dim the inputs are generated in)"));
     dbox.append(row);
   }
-  $("controls-panel").classList.toggle("empty", !sliders.length && !Object.keys(dims).length);
+  $("example-data").hidden = !state.exampleData;
+  $("example-data").querySelector("span").textContent = `the values of examples/${state.exampleData}.npz`;
+  $("controls-panel").classList.toggle("empty", !sliders.length && !Object.keys(dims).length && !state.exampleData);
 }
 
 // ---- the step control: the backward pass, node by node, in the order it runs -------------------
@@ -319,12 +322,14 @@ $("npz").addEventListener("change", async () => {
 });
 $("seed").addEventListener("change", () => schedule(0));
 $("target").addEventListener("change", () => schedule(0));
+$("use-example-data").addEventListener("change", () => schedule(0));
 
 // ---- examples ------------------------------------------------------------------------------------
 function openExample(ex, button) {
   state.values = {};
   state.dims = {};
   state.example = ex.name;
+  state.exampleData = ex.data || null;  // (its .npz, used until unticked or another example is opened)
   for (const b of $("examples").querySelectorAll("button")) b.classList.toggle("current", b === button);
   cm.setValue(ex.source);
   cm.clearHistory();
