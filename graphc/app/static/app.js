@@ -77,6 +77,7 @@ async function analyze() {
     if (resp.status === 409) return;  // superseded: a newer edit is on its way
     r = await resp.json();
     if (resp.status === 410) { state.upload = null; $("upload-info").textContent = ""; schedule(0); return; }
+    if (resp.status === 503 && seq === state.seq) { status("the server is busy: trying again…", "busy"); schedule(700); return; }
     if (!resp.ok) r = { errors: [{ line: 0, col: 0, message: r.error || `error ${resp.status}` }] };
   } catch (e) {
     if (e.name === "AbortError") return;
