@@ -432,6 +432,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffling (default 0)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(run=cmd_demo)  # no MODEL: the demo trains its own
+
+    c = sub.add_parser(
+        "serve",
+        help="the playground: a local web page where a model is edited and its pictures, equations and code follow",
+        description="Serve the playground on http://HOST:PORT/ (default http://127.0.0.1:8765/): an editor, and "
+        "beside it the shapes, errors, forward and backward pictures with values, equations, cost and code of "
+        "the model as it is typed. Needs the serve extra: pip install 'graphc[serve]'.",
+    )
+    c.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine)")
+    c.add_argument("--port", type=_number(int, 0, False, "a port number"), default=8765, help="default 8765")
+    c.add_argument(
+        "--timeout",
+        type=_number(float, 0, True, "a number of seconds > 0"),
+        default=10.0,
+        metavar="SECONDS",
+        help="stop an analysis that takes longer (default 10)",
+    )
+    c.add_argument(
+        "--workers",
+        type=_number(int, 1, False, "a whole number >= 1"),
+        default=2,
+        metavar="N",
+        help="analyses at once, each in a process of its own (default 2)",
+    )
+    c.add_argument("--quiet", action="store_true", help="no log line per request")
+    c.set_defaults(run=cmd_serve)  # no MODEL: the page edits its own
     return p
 
 
@@ -563,6 +589,15 @@ def cmd_demo(_: None, args) -> int:
     from .demo import run
 
     run(out=args.out, epochs=args.epochs, seed=args.seed, quiet=args.quiet)
+    return 0
+
+
+def cmd_serve(_: None, args) -> int:
+    from .serve import Limits, serve
+
+    if args.port > 65535:
+        raise GraphcError(f"--port must be a port number (0 to 65535), got {args.port}", usage=True)
+    serve(args.host, args.port, Limits(seconds=args.timeout, workers=args.workers), quiet=args.quiet)
     return 0
 
 
