@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-all lint bench golden clean
+.PHONY: setup demo serve test test-all lint bench golden clean
 
 setup: $(VENV)/.done
 $(VENV)/.done: pyproject.toml
@@ -17,6 +17,10 @@ demo: setup
 	@$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/pip install -q -e '.[plot]' \
 		|| echo "could not install matplotlib: the demo will skip the loss plot"
 	$(BIN)/graphc demo --out out
+
+serve: setup  # the playground: open http://127.0.0.1:8765
+	@$(BIN)/python -c "import starlette, uvicorn" 2>/dev/null || $(BIN)/pip install -q -e '.[serve]'
+	$(BIN)/graphc serve
 
 test: setup
 	$(BIN)/python -m pytest
