@@ -125,7 +125,7 @@ def main():
             loop_epochs.append((now - loop_marks[-1]) / steps)
         loop_marks.append(time.perf_counter())
 
-    def no_op_step(model, wrt):
+    def no_op_step(model, wrt, target="numpy"):
         f = lambda values: (1.0, grads0)  # noqa: E731
         f.engine = "none"
         return f
