@@ -36,7 +36,7 @@ class Torch:
     def __init__(self, device: str):
         torch = _library("torch", "pip install torch")
         if device == "cuda" and not torch.cuda.is_available():
-            raise GraphcError("--device cuda: PyTorch sees no CUDA device here", hint="train with --device cpu")
+            raise GraphcError(f"{option('device', device)}: PyTorch sees no CUDA device here", hint=_on_cpu())
         self.torch, self.device, self.xp = torch, torch.device(device), torch
         self.name = f"torch, {device}"
 
@@ -69,7 +69,7 @@ class Jax:
         try:
             self.device = jax.devices("gpu" if device == "cuda" else "cpu")[0]
         except RuntimeError:
-            raise GraphcError("--device cuda: JAX sees no GPU here", hint="train with --device cpu") from None
+            raise GraphcError(f"{option('device', device)}: JAX sees no GPU here", hint=_on_cpu()) from None
         self.jax, self.jnp = jax, jax.numpy
         self.xp = Immutable(jax.numpy)
         self.name = f"jax, {device}"
@@ -105,6 +105,10 @@ class Immutable:
         return lambda *args, out=None: f(*args)
 
 
+def _on_cpu() -> str:
+    return f"train on the CPU (leave out {option('device')})"
+
+
 def library(backend: str, device: str | None):
     return (Torch if backend == "torch" else Jax)(device or "cpu")
 
@@ -113,7 +117,7 @@ def _library(name: str, install: str):
     try:
         return __import__(name)
     except ImportError:
-        raise GraphcError(f"--backend {name} needs {name}, which is not installed", hint=install) from None
+        raise GraphcError(f"{option('backend', name)} needs {name}, which is not installed", hint=install) from None
 
 
 def descend(
@@ -175,16 +179,15 @@ def descend(
         history["val_loss"] = []
         if metric:
             history["val_" + metric] = []
-    start = measured({**data, **every}, None)[0]  # the objective at the initial params, as the NumPy loop's
-    if l2:
-        start += 0.5 * l2 * float(xp.vdot(opt.theta, opt.theta))
-    if not math.isfinite(start):
-        raise GraphcError(
-            f"the loss is {start} at the initial params: there is nothing to descend",
-            hint="check the data and the params' initial values (init, seed)",
-        )
     steps, stopped, epoch, best = 0, "epochs", 0, (math.inf, None)
-    if saved is not None:  # the run as its checkpoint left it; the params were loaded by the caller
+    if saved is None:  # the objective at the initial params, as the NumPy loop's
+        start = measured({**data, **every}, None)[0] + (0.5 * l2 * float(xp.vdot(theta, theta)) if l2 else 0.0)
+        if not math.isfinite(start):
+            raise GraphcError(
+                f"the loss is {start} at the initial params: there is nothing to descend",
+                hint=f"check the data and the params' initial values ({option('init')}, {option('seed')})",
+            )
+    else:  # the run as its checkpoint left it; the params were loaded by the caller
         _, arrays, meta = saved
         opt.t, opt.state = int(meta["opt_t"]), {k: lib.put(arrays[f"opt/{k}"]) for k in opt.state}
         rng.bit_generator.state = meta["rng"]
