@@ -277,6 +277,9 @@ _SEEDED = {
     "a number's op": ("param w: []\nL = sigmoid(transpose(w))", {"w": 0.5}),
     "where": ("param w: []\nL = where(w > 0, w, 2 * w)", {"w": -0.5}),
     "clip": ("param w: []\nL = clip(w, 0, 1)", {"w": 0.5}),
+    # a signal that is the fan-out's seeds summed, y_bar = 1.0 + 1.0: a number too (CI's differential run)
+    "seeds summed, where": ("param w: []\ny = relu(exp(w))\nz = y\nL = sum(y) + sum(z)", {"w": -2.0}),
+    "seeds summed, index": ("param w: [1, 1]\nv = w[0, 0]\nu = v\nL = v + u", {"w": [[-2.0]]}),
 }
 
 

@@ -105,6 +105,7 @@ LOWERED = _WRITTEN | {"unbroadcast", "size_ratio", "transpose", "where", "reshap
 _TAKES_NUMBERS = frozenset(
     {op for op in CODE if O.OPS[op].infix} | {"neg", "identity", "where", "broadcast", "transpose", "zeros_like"}
 )
+_NUMBERS_IN_NUMBERS_OUT = frozenset({"add", "sub", "mul", "div", "pow", "neg", "identity"})  # Python's arithmetic
 _HELPER = re.compile(r"(?<![\w.])(_[a-z_]+)\(")
 _COMPARISONS = frozenset(("gt", "ge", "lt", "le", "eq", "ne"))
 
@@ -186,8 +187,8 @@ def _where(p, i: int):
         test = f"{p.wrap(test, 1, strict=True)} != 0", 1
     dtype = f"{p.lib}.{p.dtype}"
     if _is_number(p, a) and _is_number(p, b):
-        values = g[a]["attrs"]["value"], g[b]["attrs"]["value"]
-        if values == (1.0, 0.0):  # a comparison's value: its bools as numbers
+        values = [g[k]["attrs"]["value"] if g[k]["op"] == "const" else None for k in (a, b)]
+        if values == [1.0, 0.0]:  # a comparison's value: its bools as numbers
             return f"{p.lib}.astype({test[0]}, {dtype})", ATOM
         a_text = f"{p.lib}.full_like({p.wrap(test, ATOM)}, {p.expr(a)[0]}, dtype={dtype})"
         return f"{p.lib}.where({test[0]}, {a_text}, {p.expr(b)[0]})", ATOM
@@ -195,9 +196,19 @@ def _where(p, i: int):
 
 
 def _is_number(p, i: int) -> bool:
-    """Is node i a Python number: a constant but the model's named ones (the function's arrays)?"""
-    n = p.g[i]
-    return n["op"] == "const" and (n["name"] is None or bool(n.get("signal")))
+    """Is node i's value a Python number: a constant but the model's named ones (the function's arrays),
+    or an operator's of numbers (`y_bar = 1.0 + 1.0`: a fan-out's seeds summed)?"""
+    todo = [i]
+    while todo:
+        n = p.g[todo.pop()]
+        if n["op"] == "const":
+            if n["name"] is not None and not n.get("signal"):
+                return False
+        elif n["op"] in _NUMBERS_IN_NUMBERS_OUT:
+            todo.extend(n["args"])
+        else:
+            return False
+    return True
 
 
 def _is_test(g, i: int) -> bool:
