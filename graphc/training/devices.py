@@ -24,6 +24,7 @@ from ..data import option
 from ..errors import GraphcError
 from . import checkpoints
 from .inputs import EXPLODE
+from .log import new_history
 from .metrics import accuracy
 from .optimizers import clip_norm as clip
 from .optimizers import make
@@ -172,13 +173,7 @@ def descend(
         loss = float(out[model.loss_name])
         return loss, (accuracy(lib.host(out[output]), targets) if targets is not None else None)
 
-    history: dict[str, list[float]] = {"loss": [], "lr": []}
-    if metric:
-        history[metric] = []
-    if val is not None:
-        history["val_loss"] = []
-        if metric:
-            history["val_" + metric] = []
+    history = new_history(metric, val is not None, saved=saved[2]["history"] if saved else None)
     steps, stopped, epoch, best = 0, "epochs", 0, (math.inf, None)
     if saved is None:  # the objective at the initial params, as the NumPy loop's
         start = measured({**data, **every}, None)[0] + (0.5 * l2 * float(xp.vdot(theta, theta)) if l2 else 0.0)
@@ -191,8 +186,6 @@ def descend(
         _, arrays, meta = saved
         opt.t, opt.state = int(meta["opt_t"]), {k: lib.put(arrays[f"opt/{k}"]) for k in opt.state}
         rng.bit_generator.state = meta["rng"]
-        done = len(meta["history"]["loss"])  # (a record asked for now and not then: nan before)
-        history = {k: meta["history"].get(k, [math.nan] * done) for k in history}
         steps, epoch, start = meta["steps"], meta["epoch"], meta["start"]
         if meta["best_epoch"] is not None:
             best = (meta["best_loss"], meta["best_epoch"])

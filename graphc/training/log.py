@@ -11,6 +11,16 @@ from ..data import option
 from ..errors import GraphcError
 
 
+def new_history(metric: str | None, val: bool, tol: bool = False, saved: dict | None = None) -> dict[str, list]:
+    """A run's per-epoch lists: loss and lr, and grad_norm (tol), the metric, val_loss and val_<metric> when
+    asked for; continuing `saved` (a checkpoint's history; a record asked for now and not then: nan before)."""
+    keys = ["loss", "lr"] + (["grad_norm"] if tol else []) + ([metric] if metric else [])
+    if val:
+        keys += ["val_loss"] + (["val_" + metric] if metric else [])
+    done = len(saved["loss"]) if saved else 0
+    return {k: list(saved.get(k, [math.nan] * done)) if saved else [] for k in keys}
+
+
 def check(path: str) -> None:
     """Refuse, before training, a log that could not be appended to."""
     if os.path.isdir(path):

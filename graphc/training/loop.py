@@ -47,7 +47,7 @@ from .inputs import (
     same_examples,
     split,
 )
-from .log import MetricLog
+from .log import MetricLog, new_history
 from .metrics import accuracy, target_name
 from .optimizers import clip_norm as clip
 from .optimizers import make
@@ -293,15 +293,7 @@ def train(
         _, grads = step({**all_inputs, **fixed, **learn})
         return math.sqrt(float(np.dot(flat(grads), gbuf)))
 
-    history: dict[str, list[float]] = {"loss": [], "lr": []}
-    if tol is not None:
-        history["grad_norm"] = []
-    if metric:
-        history[metric] = []
-    if val is not None:
-        history["val_loss"] = []
-        if metric:
-            history["val_" + metric] = []
+    history = new_history(metric, val is not None, tol is not None)
 
     notes: list[str] = []
     steps, stopped, epoch, grad_norm = 0, "epochs", 0, None
@@ -349,8 +341,7 @@ def train(
         _, arrays, meta = saved
         opt.restore({"t": meta["opt_t"], **{k: arrays[f"opt/{k}"] for k in opt.state}})
         rng.bit_generator.state = meta["rng"]
-        done = len(meta["history"]["loss"])  # (a record asked for now and not then: nan before)
-        history = {k: meta["history"].get(k, [math.nan] * done) for k in history}
+        history = new_history(metric, val is not None, tol is not None, meta["history"])
         notes, steps, epoch, wait, halvings = (
             meta["notes"],
             meta["steps"],
