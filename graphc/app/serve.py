@@ -225,6 +225,17 @@ async def _body(request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+async def _posted(request, limit: int, what: str):
+    """A POST's body, or the error response to send instead: a page of another site (403), or more than
+    limit bytes (413)."""
+    if _foreign(request):
+        return _bad("a page of another site cannot use the playground", 403)
+    body = await _body(request, limit)
+    if body is None:
+        return _bad(f"{what} is larger than the playground takes ({limit} bytes)", 413)
+    return body
+
+
 def _foreign(request) -> bool:
     """A request a page of another site sent (its browser says where it came from): refused, so that a
     site the user visits cannot spend this machine's time through the user's browser."""
@@ -345,11 +356,9 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         return _json(state["examples"])
 
     async def analyze(request):
-        if _foreign(request):
-            return _bad("a page of another site cannot use the playground", 403)
-        body = await _body(request, limits.body)
-        if body is None:
-            return _bad(f"the request is larger than the playground takes ({limits.body} bytes)", 413)
+        body = await _posted(request, limits.body, "the request")
+        if not isinstance(body, bytes):
+            return body
         try:
             req = _parse_request(body)
         except ValueError as e:
@@ -383,11 +392,9 @@ def make_app(limits: Limits | None = None, loopback_only: bool = True):
         return _json(result)
 
     async def upload(request):
-        if _foreign(request):
-            return _bad("a page of another site cannot use the playground", 403)
-        body = await _body(request, limits.upload)
-        if body is None:
-            return _bad(f"the upload is larger than the playground takes ({limits.upload} bytes)", 413)
+        body = await _posted(request, limits.upload, "the upload")
+        if not isinstance(body, bytes):
+            return body
         result = await workers().run("npz", (body, limits.unpacked), request.is_disconnected)
         if result is None:
             return _bad("the page went away", 409)
