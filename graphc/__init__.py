@@ -17,8 +17,15 @@ def _graph_mimebundle(self, include=None, exclude=None) -> dict:
     return mimebundle(lambda: to_digraph(self), repr(self), include, exclude)
 
 
+def playground(model=None):
+    """The playground in a notebook: edit a model and watch its pictures, equations, cost and code."""
+    from .app.widget import playground  # (anywidget only when a notebook asks for it)
+
+    return playground(model)
+
+
 # The IR knows nothing of pictures: the package's face registers how Jupyter displays a Graph.
 Graph._repr_mimebundle_ = _graph_mimebundle
 
-__all__ = ["Graph", "GraphcError", "Model", "Span", "compile", "load"]
+__all__ = ["Graph", "GraphcError", "Model", "Span", "compile", "load", "playground"]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ examples' (a `use` of another file is refused) and runs no user code: a model is
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ MAX_NODES = 5_000  # nodes of the compiled model's forward graph
 MAX_PICTURE = 1_500  # nodes of a picture's graph beyond which it is drawn collapsed (a box per named value)
 MAX_DRAWN = 6_000  # ... and beyond which it is not drawn at all
 MAX_ELEMENTS = 2_000_000  # entries of a generated value
+TARGETS = ("numpy", "array-api", "numba")  # graphc.backends.targets(), the emitted code's (not imported here)
 DEFAULT_DIM = 4  # a symbolic dim (N) no uploaded array fixes
 _USE = re.compile(r'(?<![A-Za-z0-9_.])use[ \t]+"([^"\n]*)"')  # (a `use` anywhere: `x = 1; use "f.gc"` too)
 _CODE = re.compile(r'(?:"[^"\n]*"|[^"#\n])*')  # a line's text before its comment
@@ -254,6 +256,53 @@ def _equation_rows(text: str) -> list[str]:
 def _latex_rows(tex: str) -> list[str]:
     body = [ln for ln in tex.splitlines() if not ln.startswith(("%", "\\begin", "\\end"))]
     return [ln.removesuffix(" \\\\").replace(" &= ", " = ", 1) for ln in body]
+
+
+def _finite_dict(obj, what: str, cast, low, high, count: int = 100) -> dict:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict) or len(obj) > count:
+        raise ValueError(f"`{what}` must be an object of at most {count} names")
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not low <= v <= high:
+            raise ValueError(f"`{what}.{k}` must be a number from {low} to {high}")
+        out[str(k)[:200]] = cast(v)
+    return out
+
+
+def parse_request(req) -> dict:
+    """An analysis request as a page or a widget sends it (decoded JSON), checked: the request analyze()
+    takes, with the tab, seq and upload id for the caller. ValueError says what is wrong with it."""
+    if not isinstance(req, dict) or not isinstance(req.get("source"), str):
+        raise ValueError('the body must be a JSON object with the model text as "source"')
+    tab, seq, seed = req.get("tab", ""), req.get("seq", 0), req.get("seed", 0)
+    if not isinstance(tab, str) or len(tab) > 100:
+        raise ValueError('"tab" must be a string of at most 100 characters')
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError('"seq" must be a whole number >= 0')
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError('"seed" must be a whole number from 0 to 2^32 - 1')
+    target = req.get("target", "numpy")
+    if target not in TARGETS:
+        raise ValueError(f'"target" must be one of {", ".join(TARGETS)}')
+    example = req.get("example")
+    if example is not None and (not isinstance(example, str) or not example.isidentifier() or len(example) > 100):
+        raise ValueError('"example" must be the name of a shipped example')
+    upload = req.get("upload")
+    if upload is not None and not isinstance(upload, str):
+        raise ValueError('"upload" must be the id /api/upload gave')
+    return {
+        "source": req["source"],
+        "tab": tab,
+        "seq": seq,
+        "seed": seed,
+        "upload": upload,
+        "target": target,
+        "example": example,
+        "values": _finite_dict(req.get("values"), "values", float, -1e6, 1e6),
+        "dims": _finite_dict(req.get("dims"), "dims", int, 1, 4096, 20),
+    }
 
 
 def analyze(request: dict) -> dict:

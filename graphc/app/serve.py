@@ -15,7 +15,6 @@ import asyncio
 import collections
 import contextlib
 import json
-import math
 import multiprocessing
 import os
 import secrets
@@ -28,7 +27,6 @@ from ..errors import GraphcError
 
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TARGETS = ("numpy", "array-api", "numba")  # graphc.backends.targets(), the emitted code's (not imported here)
 
 
 @dataclass
@@ -243,54 +241,15 @@ def _foreign(request) -> bool:
     return origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
-def _finite_dict(obj, what: str, cast, low, high, count: int = 100) -> dict:
-    if obj is None:
-        return {}
-    if not isinstance(obj, dict) or len(obj) > count:
-        raise ValueError(f"`{what}` must be an object of at most {count} names")
-    out = {}
-    for k, v in obj.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not low <= v <= high:
-            raise ValueError(f"`{what}.{k}` must be a number from {low} to {high}")
-        out[str(k)[:200]] = cast(v)
-    return out
-
-
 def _parse_request(body: bytes) -> dict:
     """The analysis request in the body, checked; ValueError says what is wrong with it."""
+    from . import analysis
+
     try:
         req = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise ValueError('the body is not JSON: send {"source": "model text"}') from None
-    if not isinstance(req, dict) or not isinstance(req.get("source"), str):
-        raise ValueError('the body must be a JSON object with the model text as "source"')
-    tab, seq, seed = req.get("tab", ""), req.get("seq", 0), req.get("seed", 0)
-    if not isinstance(tab, str) or len(tab) > 100:
-        raise ValueError('"tab" must be a string of at most 100 characters')
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise ValueError('"seq" must be a whole number >= 0')
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        raise ValueError('"seed" must be a whole number from 0 to 2^32 - 1')
-    target = req.get("target", "numpy")
-    if target not in TARGETS:
-        raise ValueError(f'"target" must be one of {", ".join(TARGETS)}')
-    example = req.get("example")
-    if example is not None and (not isinstance(example, str) or not example.isidentifier() or len(example) > 100):
-        raise ValueError('"example" must be the name of a shipped example')
-    upload = req.get("upload")
-    if upload is not None and not isinstance(upload, str):
-        raise ValueError('"upload" must be the id /api/upload gave')
-    return {
-        "source": req["source"],
-        "tab": tab,
-        "seq": seq,
-        "seed": seed,
-        "upload": upload,
-        "target": target,
-        "example": example,
-        "values": _finite_dict(req.get("values"), "values", float, -1e6, 1e6),
-        "dims": _finite_dict(req.get("dims"), "dims", int, 1, 4096, 20),
-    }
+    return analysis.parse_request(req)
 
 
 class _Headers:

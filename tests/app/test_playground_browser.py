@@ -4,76 +4,21 @@ graphc serve serves. Skipped with a reason where Playwright or Chromium is missi
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from .browsertools import TWO_LAYER, pytestmark  # noqa: F401 (the skip where there is no browser)
 from .servetools import running
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",  # (on a closed network its connections are refused, and slow it)
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TWO_LAYER = """input x: [2]
-input t: [2]
-param W1: [3, 2]
-param b1: [3] = 0
-param W2: [2, 3]
-param b2: [2] = 0
-
-z = W1 @ x + b1
-h = sigmoid(z)
-y = W2 @ h + b2
-L = 0.5*sum((t - y)^2)
-
-loss L
-output y
-"""
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright is not installed (pip install playwright)"
-    if CHROMIUM is None:
-        return "no Chromium on this machine (apt-get install chromium)"
-    return None
-
-
-why = _missing()
-if why and os.environ.get("CI"):
-    pytest.fail(f"CI runs the browser tests: {why}", pytrace=False)
-pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
 
 
 @pytest.fixture(scope="module")
 def base():
     with running() as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True, viewport={"width": 1600, "height": 1000}
-        )
-        yield context
-        context.close()
 
 
 @pytest.fixture()

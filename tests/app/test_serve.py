@@ -374,7 +374,7 @@ def test_a_bug_in_one_panel_leaves_the_others(monkeypatch):
 
 
 def test_the_code_for_each_target(url):
-    from graphc.app.serve import TARGETS
+    from graphc.app.analysis import TARGETS
     from graphc.backends import targets
 
     assert set(TARGETS) == set(targets())
