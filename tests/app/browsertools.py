@@ -3,6 +3,7 @@ either is missing (CI installs both, and there a missing one is a failure, not a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -49,3 +50,23 @@ why = _missing()
 if why and os.environ.get("CI"):
     pytest.fail(f"CI runs the browser tests: {why}", pytrace=False)
 pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
+
+
+@contextlib.contextmanager
+def watched(browser, base: str, what: str, statuses_ok: bool = False):
+    """A fresh tab that records every request: on exit none may have left `base` (127.0.0.1), and the tab
+    may have reported no error. statuses_ok: a console error for an HTTP status (a 409 for a superseded
+    edit, say) is the network's, not the page's."""
+    pg = browser.new_page()
+    requests, problems = [], []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    network = "Failed to load resource" if statuses_ok else None
+    pg.on("console", lambda m: m.type == "error" and not (network and network in m.text) and problems.append(m.text))
+    pg.requests = requests
+    yield pg
+    pg.close()
+    assert requests, f"the {what} made no request"
+    elsewhere = [u for u in requests if not u.startswith(base + "/") and not u.startswith(("data:", "blob:"))]
+    assert elsewhere == [], f"requests left {base}: {elsewhere}"
+    assert problems == [], f"the {what} reported errors: {problems}"

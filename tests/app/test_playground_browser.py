@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .browsertools import TWO_LAYER, pytestmark  # noqa: F401 (the skip where there is no browser)
+from .browsertools import TWO_LAYER, pytestmark, watched  # noqa: F401 (the skip where there is no browser)
 from .servetools import running
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,20 +24,8 @@ def base():
 @pytest.fixture()
 def page(browser, base):
     """A fresh tab; every request it makes is recorded, and none may leave 127.0.0.1 (and this server)."""
-    pg = browser.new_page()
-    requests, problems = [], []
-    pg.on("request", lambda r: requests.append(r.url))
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    # (a console error for an HTTP status, a 409 for a superseded edit say, is the network's, not the page's)
-    network = "Failed to load resource"
-    pg.on("console", lambda m: m.type == "error" and network not in m.text and problems.append(m.text))
-    pg.requests = requests
-    yield pg
-    pg.close()
-    assert requests, "the page made no request"
-    elsewhere = [u for u in requests if not u.startswith(base + "/") and not u.startswith(("data:", "blob:"))]
-    assert elsewhere == [], f"requests left the server: {elsewhere}"
-    assert problems == [], f"the page reported errors: {problems}"
+    with watched(browser, base, "page", statuses_ok=True) as pg:
+        yield pg
 
 
 def ready(pg, timeout: float = 10) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .browsertools import TWO_LAYER, pytestmark  # noqa: F401 (the skip where there is no browser)
+from .browsertools import TWO_LAYER, pytestmark, watched  # noqa: F401 (the skip where there is no browser)
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -92,16 +92,8 @@ def notebook():
 
 @pytest.fixture()
 def tab(browser, notebook):
-    pg = browser.new_page()
-    requests, problems = [], []
-    pg.on("request", lambda r: requests.append(r.url))
-    pg.on("pageerror", lambda e: problems.append(str(e)))
-    pg.on("console", lambda m: m.type == "error" and problems.append(m.text))
-    yield pg
-    pg.close()
-    elsewhere = [u for u in requests if not u.startswith(notebook[0] + "/") and not u.startswith(("data:", "blob:"))]
-    assert elsewhere == [], f"requests left the notebook: {elsewhere}"
-    assert problems == [], f"the widget reported errors: {problems}"
+    with watched(browser, notebook[0], "widget") as pg:
+        yield pg
 
 
 def ready(pg, view: str = "w1") -> None:
