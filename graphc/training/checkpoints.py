@@ -14,6 +14,7 @@ costs only params.npz's freshness, never a torn checkpoint.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import threading
@@ -80,6 +81,20 @@ def _sync_folder(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def meta(
+    *, optimizer, epoch, steps, lr, start, opt_t, rng, history, stopped="epochs", prev_loss=math.inf, halvings=0,
+    grad_norm=None, wait=0, best_loss=math.inf, best_epoch=None, prev_t=None, prev_factor=None, notes=(),
+) -> dict:  # fmt: skip
+    """The loop's numbers a checkpoint holds (both loops write them, either resumes them): the defaults
+    are a run with no halving, no patience, no tol and no val that a loop without them has made."""
+    return {
+        "optimizer": optimizer, "epoch": epoch, "steps": steps, "lr": lr, "halvings": halvings,
+        "prev_loss": prev_loss, "start": start, "grad_norm": grad_norm, "wait": wait, "stopped": stopped,
+        "best_loss": best_loss, "best_epoch": best_epoch, "opt_t": opt_t, "prev_t": prev_t,
+        "prev_factor": prev_factor, "rng": rng.bit_generator.state, "history": history, "notes": list(notes),
+    }  # fmt: skip
 
 
 def save(folder: Path, params: dict, arrays: dict, meta: dict) -> None:

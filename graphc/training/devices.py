@@ -193,12 +193,10 @@ def descend(
 
     def save_checkpoint():
         learnt = {p: lib.host(v) for p, v in unflat(opt.theta).items()}
-        meta = {
-            "optimizer": optimizer, "epoch": epoch, "steps": steps, "lr": lr, "halvings": 0,
-            "prev_loss": history["loss"][-1], "start": start, "grad_norm": None, "wait": 0, "stopped": stopped,
-            "best_loss": best[0], "best_epoch": best[1], "opt_t": opt.t, "prev_t": None, "prev_factor": None,
-            "rng": rng.bit_generator.state, "history": history, "notes": [],
-        }  # fmt: skip
+        meta = checkpoints.meta(
+            optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
+            history=history, stopped=stopped, prev_loss=history["loss"][-1], best_loss=best[0], best_epoch=best[1],
+        )  # fmt: skip
         arrays = {f"opt/{k}": lib.host(v) for k, v in opt.state.items()}
         checkpoints.save(folder, {p: learnt.get(p, params[p]) for p in params}, arrays, meta)
 

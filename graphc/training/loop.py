@@ -366,26 +366,12 @@ def train(
         if prev is not None:
             arrays.update({"prev/theta": prev[0], "prev/grad": prev[1]})
             arrays.update({f"prev/opt/{k}": prev[2][k] for k in opt.state})
-        meta = {
-            "optimizer": optimizer,
-            "epoch": epoch,
-            "steps": steps,
-            "lr": lr,
-            "halvings": halvings,
-            "prev_loss": prev_loss,
-            "start": start,
-            "grad_norm": grad_norm,
-            "wait": wait,
-            "stopped": stopped,
-            "best_loss": best[0],
-            "best_epoch": best[1],
-            "opt_t": opt.t,
-            "prev_t": prev[2]["t"] if prev is not None else None,
-            "prev_factor": prev[3] if prev is not None else None,
-            "rng": rng.bit_generator.state,
-            "history": history,
-            "notes": notes,
-        }
+        meta = checkpoints.meta(
+            optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
+            history=history, stopped=stopped, prev_loss=prev_loss, halvings=halvings, grad_norm=grad_norm,
+            wait=wait, best_loss=best[0], best_epoch=best[1], prev_t=prev[2]["t"] if prev is not None else None,
+            prev_factor=prev[3] if prev is not None else None, notes=notes,
+        )  # fmt: skip
         checkpoints.save(folder, {p: (learn[p] if p in learn else fixed[p]) for p in model.params}, arrays, meta)
 
     def exploded(loss) -> bool:
