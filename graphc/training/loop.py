@@ -269,9 +269,13 @@ def train(
         slots.append((p, gbuf[at : at + params[p].size].reshape(params[p].shape)))
         at += params[p].size
     opt = make(optimizer, theta, **hyper)
-    update = opt.step
     code = "numba" if backend == "numba" else "numpy"  # the emitted module's target
-    step = gradient_step(model, wrt, code)
+    step = gradient_step(model, wrt, code)  # (an error, when numba is asked for and missing)
+    update = opt.step
+    if code == "numba":  # the update compiled too: one loop over theta, not a NumPy call per operation
+        from . import fused
+
+        update = fused.step(opt)
     all_inputs = {**batched, **whole}
     forward = forward_step(model, wrt, seed, code)
 

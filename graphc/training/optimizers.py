@@ -12,6 +12,10 @@ are immutable (JAX) runs the same code with a namespace that ignores `out=`; and
 `update(g, *coefficients(lr))`: the numbers that depend on the step count, worked out in Python,
 then array math only, which jax.jit traces once (devices.py).
 
+Each optimizer's math is written once, as a rule (`sgd_rule`, `adam_rule`) that reads the namespace
+as its global `xp`, bound per library by `bound`; the numba backend binds it to operations on one
+float and compiles it into one loop over the buffer (fused.py), which gives the same bits.
+
 The formulas are torch.optim's (torch 2.x, single-tensor path):
 - sgd, momentum, nesterov (torch.optim.SGD, dampening 0): d = g + wd·θ; b = μ·b + d (b = d at the
   first step: b starts at 0); nesterov: d = d + μ·b, else d = b; θ = θ - lr·d.
@@ -23,6 +27,7 @@ The formulas are torch.optim's (torch 2.x, single-tensor path):
 from __future__ import annotations
 
 import math
+import types
 
 import numpy as np
 
@@ -37,30 +42,85 @@ HYPER = {
 }
 
 
+xp = np  # the rules' namespace: NumPy, unless `bound` gives them another
+
+
+def sgd_rule(theta, g, b, _, s1, s2, lr, momentum, nesterov, wd):
+    """torch.optim.SGD's step (dampening 0); b is the momentum buffer, _ unused. Returns (theta, b, _)."""
+    if wd:  # d = g + wd·θ, coupled
+        s1 = xp.multiply(theta, wd, out=s1)
+        g = xp.add(g, s1, out=s1)
+    d = g
+    if momentum:
+        b = xp.multiply(b, momentum, out=b)
+        b = xp.add(b, d, out=b)
+        if nesterov:
+            s2 = xp.multiply(b, momentum, out=s2)
+            d = s2 = xp.add(d, s2, out=s2)
+        else:
+            d = b
+    # θ - (lr·d): the lecture's update, to the bit (two rounded operations, as `theta -= lr * g`)
+    s2 = xp.multiply(d, lr, out=s2)
+    theta = xp.subtract(theta, s2, out=theta)
+    return theta, b, _
+
+
+def adam_rule(theta, g, m, v, s1, s2, lr, step_size, root, b1, b2, eps, wd, decoupled):
+    """torch.optim.Adam's step (AdamW's when decoupled); m, v its moments. Returns (theta, m, v)."""
+    if decoupled:
+        if wd:
+            theta = xp.multiply(theta, 1 - lr * wd, out=theta)
+    elif wd:  # d = g + wd·θ, coupled
+        s1 = xp.multiply(theta, wd, out=s1)
+        g = xp.add(g, s1, out=s1)
+    s2 = xp.subtract(g, m, out=s2)  # m.lerp_(g, 1 - β1)
+    s2 = xp.multiply(s2, 1 - b1, out=s2)
+    m = xp.add(m, s2, out=m)
+    v = xp.multiply(v, b2, out=v)  # v.mul_(β2).addcmul_(g, g, value=1 - β2)
+    s2 = xp.multiply(g, g, out=s2)
+    s2 = xp.multiply(s2, 1 - b2, out=s2)
+    v = xp.add(v, s2, out=v)
+    # θ.addcdiv_(m, √v / √(1 - β2ᵗ) + ε, value=-step_size), as θ - (step_size·√(1 - β2ᵗ))·m / (√v + ε·√(1 - β2ᵗ)):
+    # one pass fewer, the same to a rounding
+    s2 = xp.sqrt(v, out=s2)
+    s2 = xp.add(s2, eps * root, out=s2)
+    s2 = xp.divide(m, s2, out=s2)
+    s2 = xp.multiply(s2, step_size * root, out=s2)
+    theta = xp.subtract(theta, s2, out=theta)
+    return theta, m, v
+
+
+def bound(rule, namespace):
+    """The rule with its global `xp` bound to `namespace` (a module, or an object with its functions)."""
+    return types.FunctionType(rule.__code__, {**rule.__globals__, "xp": namespace}, rule.__name__)
+
+
 class Optimizer:
-    """The update's state: `t` (steps made) and the named buffers in `state` (saved by checkpoints)."""
+    """The update's state: `t` (steps made) and the named buffers in `state` (saved by checkpoints);
+    `rule` its math, `hyper` the rule's hyper-parameters after the coefficients."""
 
     name = ""
     buffers: tuple[str, ...] = ()
+    rule = None
 
-    def __init__(self, theta, xp=np, weight_decay: float = 0.0):
-        self.theta, self.xp, self.wd = theta, xp, weight_decay
+    def __init__(self, theta, xp, hyper: tuple):
+        self.theta, self.xp, self.hyper = theta, xp, hyper
         self.t = 0
         self.state = {k: xp.zeros_like(theta) for k in self.buffers}
         self.s1, self.s2 = xp.zeros_like(theta), xp.zeros_like(theta)  # scratch
+        self.apply = bound(type(self).rule, xp)
 
     def step(self, g, lr: float) -> None:
         """One update of theta (in place) by the gradient g (only read) at learning rate lr."""
         self.t += 1
         self.update(g, *self.coefficients(lr))
 
-    def decayed(self, g):
-        """g + wd·θ (torch's coupled weight_decay), in scratch; g itself when wd is 0."""
-        if not self.wd:
-            return g
-        xp = self.xp
-        s = xp.multiply(self.theta, self.wd, out=self.s1)
-        return xp.add(g, s, out=s)
+    def update(self, g, *coefficients) -> None:
+        """The rule on theta and the state: in place, and bound again (a library with immutable arrays
+        gives new ones)."""
+        a, b = [self.state[k] for k in self.buffers] + [None] * (2 - len(self.buffers))
+        self.theta, *ab = self.apply(self.theta, g, a, b, self.s1, self.s2, *coefficients, *self.hyper)
+        self.state.update(zip(self.buffers, ab))
 
     def snapshot(self) -> dict:
         """A copy of the state, for `restore` (redoing a step) or a checkpoint."""
@@ -73,66 +133,29 @@ class Optimizer:
 
 
 class SGD(Optimizer):
+    rule = staticmethod(sgd_rule)
+
     def __init__(self, theta, xp=np, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
-        self.momentum, self.nesterov = momentum, nesterov
         self.buffers = ("momentum_buffer",) if momentum else ()
-        super().__init__(theta, xp, weight_decay)
+        super().__init__(theta, xp, (momentum, nesterov, weight_decay))
         self.name = "nesterov" if nesterov else "momentum" if momentum else "sgd"
 
     def coefficients(self, lr: float) -> tuple:
         return (lr,)
 
-    def update(self, g, lr) -> None:
-        xp, s2 = self.xp, self.s2
-        d = self.decayed(g)
-        if self.momentum:
-            b = xp.multiply(self.state["momentum_buffer"], self.momentum, out=self.state["momentum_buffer"])
-            b = self.state["momentum_buffer"] = xp.add(b, d, out=b)
-            if self.nesterov:
-                s2 = xp.multiply(b, self.momentum, out=s2)
-                d = s2 = xp.add(d, s2, out=s2)
-            else:
-                d = b
-        # θ - (lr·d): the lecture's update, to the bit (two rounded operations, as `theta -= lr * g`)
-        s2 = xp.multiply(d, lr, out=s2)
-        self.theta = xp.subtract(self.theta, s2, out=self.theta)
-
 
 class Adam(Optimizer):
     buffers = ("exp_avg", "exp_avg_sq")
+    rule = staticmethod(adam_rule)
 
     def __init__(self, theta, xp=np, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False):
-        super().__init__(theta, xp, weight_decay)
-        self.b1, self.b2, self.eps, self.decoupled = beta1, beta2, eps, decoupled
+        super().__init__(theta, xp, (beta1, beta2, eps, weight_decay, decoupled))
+        self.b1, self.b2 = beta1, beta2
         self.name = "adamw" if decoupled else "adam"
 
     def coefficients(self, lr: float) -> tuple:
         """(lr, lr / (1 - β1ᵗ), √(1 - β2ᵗ)): the rate and the bias corrections at step t."""
         return lr, lr / (1 - self.b1**self.t), math.sqrt(1 - self.b2**self.t)
-
-    def update(self, g, lr, step_size, root) -> None:
-        xp, th, s2 = self.xp, self.theta, self.s2
-        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        if self.decoupled:
-            if self.wd:
-                th = xp.multiply(th, 1 - lr * self.wd, out=th)
-        else:
-            g = self.decayed(g)
-        s2 = xp.subtract(g, m, out=s2)  # m.lerp_(g, 1 - β1)
-        s2 = xp.multiply(s2, 1 - self.b1, out=s2)
-        m = xp.add(m, s2, out=m)
-        v = xp.multiply(v, self.b2, out=v)  # v.mul_(β2).addcmul_(g, g, value=1 - β2)
-        s2 = xp.multiply(g, g, out=s2)
-        s2 = xp.multiply(s2, 1 - self.b2, out=s2)
-        v = xp.add(v, s2, out=v)
-        # θ.addcdiv_(m, √v / √(1 - β2ᵗ) + ε, value=-step_size), as θ - (step_size·√(1 - β2ᵗ))·m / (√v + ε·√(1 - β2ᵗ)):
-        # one pass fewer, the same to a rounding
-        s2 = xp.sqrt(v, out=s2)
-        s2 = xp.add(s2, self.eps * root, out=s2)
-        s2 = xp.divide(m, s2, out=s2)
-        s2 = xp.multiply(s2, step_size * root, out=s2)
-        self.theta = xp.subtract(th, s2, out=th)
-        self.state["exp_avg"], self.state["exp_avg_sq"] = m, v
 
 
 def make(name: str, theta, xp=np, **hyper) -> Optimizer:

@@ -134,6 +134,25 @@ def test_the_update_runs_on_another_array_librarys_buffer(name):
     np.testing.assert_allclose(t.numpy(), theta, rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("wd", [0.0, 0.01])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_numba_backends_compiled_update_is_numpys_to_the_bit(name, wd):
+    """fused.step: the same rule compiled for one entry, in one loop; the same operations in the same
+    order, so the same bits (theta and every state buffer, in the buffers it was given)."""
+    fused = pytest.importorskip("graphc.training.fused", reason="numba is not installed")
+    a, b = make(name, THETA0.copy(), weight_decay=wd), make(name, THETA0.copy(), weight_decay=wd)
+    buffers = (b.theta, *b.state.values())
+    update = fused.step(b)
+    for k in range(STEPS):
+        g = GRAD(a.theta, k)
+        a.step(g, 0.01 * (k + 1))
+        update(g, 0.01 * (k + 1))
+    assert b.t == a.t == STEPS and all(x is y for x, y in zip((b.theta, *b.state.values()), buffers, strict=True))
+    assert np.array_equal(b.theta, a.theta) and not np.array_equal(a.theta, THETA0)
+    for k in a.state:
+        assert np.array_equal(b.state[k], a.state[k]), k
+
+
 # ---- schedules against torch.optim.lr_scheduler -----------------------------------------------
 def torch_rates(make_scheduler, epochs):
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
