@@ -1,9 +1,10 @@
 """Per-step overhead of `graphc train` over calling its gradient step directly, on the digits model.
 
-    python bench/train_overhead.py [--epochs 30] [--repeat 11]
+    python bench/train_overhead.py [--epochs 30] [--repeat 11] [--backend numpy|numba]
 
 Both sides run the same gradient step (`graphc.training.step.gradient_step`: the emitted `loss_and_grad`
-loaded in memory when the API offers `Model.compiled`, else the interpreter) on mini-batches of 32
+loaded in memory when the API offers `Model.compiled`, else the interpreter; with --backend numba, the
+numba target's, and train's update compiled too: training/fused.py) on mini-batches of 32
 of the 1437 training images (45 steps an epoch):
 
 - direct: a bare loop calling the step on batches sliced beforehand, nothing else;
@@ -30,6 +31,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -44,8 +46,6 @@ from graphc.data import load_npz  # noqa: E402
 from graphc.training.optimizers import OPTIMIZERS  # noqa: E402
 from graphc.training.step import gradient_step  # noqa: E402
 
-train = trainmod.train
-
 BATCH, LR = 32, 0.5
 
 
@@ -53,6 +53,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30, help="epochs of the timed runs (default 30, as in the README)")
     ap.add_argument("--repeat", type=int, default=11)
+    ap.add_argument("--backend", choices=("numpy", "numba"), default="numpy")
     a = ap.parse_args()
 
     m = graphc.load(REPO / "examples" / "digits_mlp.gc")
@@ -61,7 +62,7 @@ def main():
     X, T = data["X"], data["T"]
     n = len(X)
     params = {k: v for k, v in m.evaluate({"X": X[:1], "T": T[:1]}).items() if k in m.params}
-    step = gradient_step(m, list(m.params))
+    step = gradient_step(m, list(m.params), a.backend)
     steps = -(-n // BATCH)
     rng = np.random.default_rng(0)
     batches = []
@@ -81,6 +82,7 @@ def main():
         assert r.steps == epochs * steps
         return time.perf_counter() - t
 
+    train = functools.partial(trainmod.train, backend=a.backend)
     direct(1), trained(1)  # warm up: compile, caches
     E = a.epochs
 

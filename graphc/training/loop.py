@@ -19,8 +19,9 @@ What each number means:
 
 The pieces: `step.py` (the gradient step: the compiled `loss_and_grad` when the API offers one, else
 the interpreter), `inputs.py` (the data and options checked, the starting params), `optimizers.py`
-(the update of the flat parameter buffer), `schedules.py` (the rate each epoch), `checkpoints.py`
-(the run's state saved and resumed, interrupts), `log.py` (the metric log); this module is the loop.
+(the update of the flat parameter buffer; `fused.py` compiles it for the numba backend),
+`schedules.py` (the rate each epoch), `checkpoints.py` (the run's state saved and resumed,
+interrupts), `log.py` (the metric log); this module is the loop.
 """
 
 from __future__ import annotations
