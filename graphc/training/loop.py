@@ -55,7 +55,7 @@ from .optimizers import make
 from .plot import check_format, plot_history, require_matplotlib
 from .progress import Progress, terminal
 from .schedules import factor
-from .step import forward_step, gradient_step
+from .step import compiled_module, forward_step, gradient_step
 
 MAX_HALVINGS = 1100  # 2^-1100 takes any finite step below the smallest float64
 
@@ -312,10 +312,16 @@ def train(
         loss, grads = step({**all_inputs, **fixed, **learn})
         return (loss + penalty() if l2 else loss), flat(grads).copy()
 
+    compiled_epoch = None  # numba: the whole epoch one compiled function (the options it lacks aside)
+    if code == "numba" and not full and not l2 and clip_norm is None:
+        compiled_epoch = fused.epoch(compiled_module(model, wrt, code)[0], opt, wrt, batched, whole, fixed, learn)
+
     def sgd_epoch(rate: float) -> tuple[float, int]:
         """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss.
         The hot loop: the gradient step, then as few NumPy calls as can be (see bench/train_overhead.py)."""
         perm = rng.permutation(n)
+        if compiled_epoch is not None:
+            return compiled_epoch(perm, bs, rate, EXPLODE * max(abs(start), 1.0))
         values = {**whole, **fixed, **learn}  # learn's arrays are updated in place
         total, b = 0.0, 0
         inputs = list(batched.items())

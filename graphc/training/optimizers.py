@@ -140,7 +140,7 @@ class SGD(Optimizer):
         super().__init__(theta, xp, (momentum, nesterov, weight_decay))
         self.name = "nesterov" if nesterov else "momentum" if momentum else "sgd"
 
-    def coefficients(self, lr: float) -> tuple:
+    def coefficients(self, lr: float, t: int | None = None) -> tuple:
         return (lr,)
 
 
@@ -153,9 +153,10 @@ class Adam(Optimizer):
         self.b1, self.b2 = beta1, beta2
         self.name = "adamw" if decoupled else "adam"
 
-    def coefficients(self, lr: float) -> tuple:
-        """(lr, lr / (1 - β1ᵗ), √(1 - β2ᵗ)): the rate and the bias corrections at step t."""
-        return lr, lr / (1 - self.b1**self.t), math.sqrt(1 - self.b2**self.t)
+    def coefficients(self, lr: float, t: int | None = None) -> tuple:
+        """(lr, lr / (1 - β1ᵗ), √(1 - β2ᵗ)): the rate and the bias corrections at step t (default: self.t)."""
+        t = self.t if t is None else t
+        return lr, lr / (1 - self.b1**t), math.sqrt(1 - self.b2**t)
 
 
 def make(name: str, theta, xp=np, **hyper) -> Optimizer:
