@@ -125,6 +125,8 @@ def load(source: str, name: str):
     if importlib.util.find_spec("numba") is None:
         raise GraphcError("the numba target's module needs Numba, which is not installed", hint="pip install numba")
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:24]
+    if digest in _loaded:  # (its kernels compiled or loaded already in this process)
+        return _loaded[digest]
     folder = cache_folder()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"model_{digest}.py"
@@ -135,4 +137,8 @@ def load(source: str, name: str):
     module.__graphc_name__ = name
     sys.modules[spec.name] = module  # (Numba's cache finds a kernel's module by name)
     spec.loader.exec_module(module)
+    _loaded[digest] = module
     return module
+
+
+_loaded: dict = {}  # load's modules by their source's digest
