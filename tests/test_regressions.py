@@ -1,5 +1,6 @@
 """Regressions: inputs that once gave an internal error (exit 3) instead of a result or a clear error."""
 
+import importlib.util
 import math
 
 import numpy as np
@@ -40,6 +41,71 @@ def test_emitted_module_prints_inf_and_nan_as_numpy_names_and_runs(source):
         loss, grads = m.compiled().loss_and_grad()
     want_loss, want_grad = NONFINITE[source]
     assert same(float(loss), want_loss) and same(float(grads["b"]), want_grad)
+
+
+# Named scalars and signed zeros: NumPy float64 arithmetic on every path (interpreter, each target, each
+# array library): a division by zero is inf or nan, an overflow inf, -0.0 keeps its sign, a test on a
+# number is an array's. (loss, dL/dx) at x = [0.5, 2.0]; found by a differential hunt.
+INF = math.inf
+SCALARS = {
+    "L = sum(x / -0.0)": (-INF, [-INF, -INF]),  # -0.0 is not 0.0: no merging them as one constant
+    "L = sum(x / -0.0) + sum(x / 0)": (math.nan, [math.nan, math.nan]),
+    "L = sum(x / (-0))": (-INF, [-INF, -INF]),
+    "c = 0\nL = sum(x / c)": (INF, [INF, INF]),
+    "c = 0\nd = 1 / c\nL = sum(x * d)": (INF, [INF, INF]),
+    "c = 0\nL = sum(x * c^-1)": (INF, [INF, INF]),
+    "c = 10\nL = sum(x * c^400)": (INF, [INF, INF]),
+    "c = 3\nL = sum(x / (c - 3))": (INF, [INF, INF]),
+    "c = 2\nL = sum(x^c)": (4.25, [1.0, 4.0]),
+    "c = 2\nL = sum(where(c, x, -x))": (2.5, [1.0, 1.0]),
+    "c = 2\nL = sum(x * (c > 1))": (2.5, [1.0, 1.0]),
+    "c = 2\nL = sum(x * where(c > 0, c, 0))": (5.0, [2.0, 2.0]),
+}
+
+
+def same_values(got, want) -> bool:
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    return got.shape == want.shape and bool(np.all((got == want) | (np.isnan(got) & np.isnan(want))))
+
+
+def scalar_paths():
+    """(name, f(model, x) -> (loss, dL/dx)) for the interpreter, evaluate, and every target and library."""
+    from arraylibs import installed
+
+    paths = [
+        ("interpreter", lambda m, x: m.loss_and_grad({"x": x}, wrt=["x"])),
+        ("evaluate", lambda m, x: (m.evaluate({"x": x})["L"], {"x": None})),
+        ("numpy", lambda m, x: m.compiled(["x"]).loss_and_grad(x=x)),
+    ]
+    if importlib.util.find_spec("numba"):
+        paths.append(("numba", lambda m, x: m.compiled(["x"], target="numba").loss_and_grad(x=x)))
+    for lib in installed() if importlib.util.find_spec("array_api_compat") else []:
+
+        def run(m, x, lib=lib):
+            loss, grads = m.compiled(["x"], target="array-api").loss_and_grad(x=lib.to(x))
+            return lib.back(loss), {"x": lib.back(grads["x"])}
+
+        paths.append((f"array-api on {lib.name}", run))
+    return paths
+
+
+@pytest.mark.parametrize("source", SCALARS)
+def test_named_scalars_and_signed_zeros_follow_numpy_on_every_path(source):
+    m = graphc.compile("input x: [2]\n" + source + "\n")
+    want_loss, want_grad = SCALARS[source]
+    x = np.array([0.5, 2.0])
+    wrong = []
+    for name, f in scalar_paths():
+        try:
+            with np.errstate(all="ignore"):
+                loss, grads = f(m, x)
+                grad = grads["x"]
+        except Exception as e:  # noqa: BLE001 (each path's failure is reported, not the first alone)
+            wrong.append(f"{name}: {type(e).__name__}: {e}")
+            continue
+        if not same_values(loss, want_loss) or (grad is not None and not same_values(grad, want_grad)):
+            wrong.append(f"{name}: ({loss}, {grad})")
+    assert not wrong, f"want ({want_loss}, {want_grad}); " + "; ".join(wrong)
 
 
 def test_a_constant_gradient_is_defined_in_the_emitted_module():

@@ -25,7 +25,7 @@ from ..transforms import pipeline
 from ..transforms.autodiff import hvp_input_name
 from . import targets
 from .numpy.kernels import evaluate
-from .printer import Printer, number_text
+from .printer import ATOM, Printer, number_text
 
 WIDTH = 88  # ruff's default line length: the output passes `ruff format --check` unchanged
 
@@ -297,7 +297,7 @@ def emit(
     needed = gb.upstream([gb.loss, *gb.grads.values()])
     loss_ids = gb.upstream([gb.loss])
     forward_ids = loss_ids | (values & needed)
-    printer = _Body(gb, dtype, ns, _named_consts(gb, ns), target.dialect)
+    printer = _Body(gb, dtype, ns, _named_consts(gb, ns), target)
     body_f = printer.statements([i for i in steps if i in forward_ids], needed | values)
     body_b = printer.statements([i for i in steps if i not in forward_ids and i in needed], needed)
     fwd_body = body_f + printer.statements([i for i in steps if i in values and i not in forward_ids], values)
@@ -383,7 +383,7 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
     again -- and hessian(), its columns H·e_k: ([the two functions' source], helpers they use). The
     direction is hvp's one positional(-only) argument: its name can never meet a model name's keyword."""
     loss, hv = gh.label(gh.loss), gh.grads[w]
-    printer = _Body(gh, dtype, ns, _named_consts(gh, ns), target.dialect)
+    printer = _Body(gh, dtype, ns, _named_consts(gh, ns), target)
     needed = printer.upstream([hv])  # (not the loss: its mean's 1 / N reads only its shape)
     body = printer.statements([i for i in gh.order() if i in needed], needed)
     v = ns.py[vname]
@@ -447,8 +447,9 @@ def _function(name: str, sig: str, doc: str, body: list[str]) -> str:
 class _Body(Printer):
     """Statements for a list of nodes: named values, values used twice or more, and long expressions."""
 
-    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str], dialect):
+    def __init__(self, g: Graph, dtype: str, ns: _Names, consts: dict[int, str], target):
         node = g._node
+        dialect, self.target = target.dialect, target
         names = {i: ns.py[n["name"]] for i, n in node.items() if n["name"] and n["op"] in LEAVES}
         names.update(consts)
         for i in [i for i in names if node[i].get("signal") and node[i]["op"] == "const"]:
@@ -498,6 +499,9 @@ class _Body(Printer):
                 out.append("\n".join([lines[0] + comment, *lines[1:]]))
                 self.names[i] = name
                 continue
+            number = self.number_of(i)
+            if number is not None:  # a value that is a number (c = 0): the library's scalar, not a Python float
+                e = (self.target.scalar(self.ns, number_text(number, self.lib), self.dtype), ATOM)  # (1 / c is inf)
             text = self._fit(i, name, e[0], out)
             line = f"{name} = {text}"
             comment = f"  # line {n['span'].lines()}" if n["span"] else ""
@@ -507,6 +511,13 @@ class _Body(Printer):
             out.append(line + comment)
             self.names[i] = name
         return out
+
+    def number_of(self, i: int) -> float | None:
+        """The number node i is (a constant, or an alias of one), else None."""
+        node = self.g._node
+        while node[i]["op"] == "identity":
+            i = node[i]["args"][0]
+        return node[i]["attrs"]["value"] if node[i]["op"] == "const" else None
 
     def upstream(self, roots: list[int]) -> set[int]:
         """The nodes roots' values are computed from, but not through an argument whose shape alone is read

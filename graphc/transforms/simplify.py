@@ -3,6 +3,7 @@ merge common subexpressions, drop dead nodes."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -258,8 +259,9 @@ def _key(n: dict):
     """What makes two nodes the same value (None: a node never merged), from its node dict."""
     if n["op"] in ("input", "param"):
         return None
-    if n["op"] == "const":
-        return ("const", n["attrs"]["value"]) if n["name"] is None else None
+    if n["op"] == "const":  # (-0.0 == 0.0, but 1 / -0.0 is -inf: the sign is part of the value)
+        v = n["attrs"]["value"]
+        return ("const", v, math.copysign(1.0, v)) if n["name"] is None else None
     attrs = n["attrs"]
     return (n["op"], n["args"], tuple(sorted(attrs.items())) if attrs else ())
 

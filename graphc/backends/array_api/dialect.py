@@ -196,15 +196,16 @@ def _where(p, i: int):
 
 
 def _is_number(p, i: int) -> bool:
-    """Is node i's value a Python number: a constant but the model's named ones (the function's arrays),
-    or an operator's of numbers (`y_bar = 1.0 + 1.0`: a fan-out's seeds summed)?"""
+    """Is node i's value a Python number: a constant but the model's named values (the function's arrays:
+    `const c = 2`, `c = 2`), or an operator's of numbers (`y_bar = 1.0 + 1.0`: a fan-out's seeds summed)?"""
     todo = [i]
     while todo:
         n = p.g[todo.pop()]
+        if n["name"] is not None and not n.get("signal"):
+            return False
         if n["op"] == "const":
-            if n["name"] is not None and not n.get("signal"):
-                return False
-        elif n["op"] in _NUMBERS_IN_NUMBERS_OUT:
+            continue
+        if n["op"] in _NUMBERS_IN_NUMBERS_OUT:
             todo.extend(n["args"])
         else:
             return False
