@@ -363,14 +363,14 @@ def emit(
 def _check_ops(target: Target, graphs: list[Graph]) -> None:
     """A located error for the first op the target's dialect cannot write, before any is printed."""
     code = target.dialect.CODE
+    refuses = getattr(target.dialect, "refuses", None)  # (what of an op it has it cannot compute)
     for g in graphs:
         for i in g.order():
             n = g[i]
-            if n["op"] not in code:
+            why = f"`{n['op']}`" if n["op"] not in code else refuses(g, i) if refuses else None
+            if why:
                 others = ", ".join(t for t in targets() if t != target.name)
-                raise GraphcError(
-                    f"the {target.name} target cannot compute `{n['op']}`", n["span"], f"emit it for {others}"
-                )
+                raise GraphcError(f"the {target.name} target cannot compute {why}", n["span"], f"emit it for {others}")
 
 
 def _named_consts(g: Graph, ns: _Names) -> dict[int, str]:

@@ -334,6 +334,26 @@ def test_an_op_the_dialect_lacks_is_a_located_error_naming_it(tmp_path, monkeypa
     assert e.value.span.line == 2 and "numpy" in e.value.hint
 
 
+def test_batched_matmul_is_a_located_error_at_emit_time_not_a_typing_error_at_the_call(tmp_path):
+    """Numba's @ is of vectors and matrices: a 3-d operand is refused when emitting, at its line."""
+    (tmp_path / "m.gc").write_text("input A: [2, 4, 3]\ninput B: [3, 2]\nL = sum(A @ B)\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", "emit", "m.gc", "--target", "numba"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "m.gc:3:9: error: the numba target cannot compute `@` of arrays of more than 2 dims" in r.stderr, r.stderr
+    assert "emit it for" in r.stderr
+
+
+def test_a_stack_of_scalars(tmp_path):
+    """Inputs are 0-d arrays and computed scalars floats in a kernel: np.array([...]) takes neither as it is."""
+    m = graphc.compile("input a: []\ninput b: []\nc = sum(a * b)\nL = sum(stack(a, b, c) * stack(1, 2, 3))\n")
+    got = m.compiled(["a", "b"], target="numba").loss_and_grad(a=1.5, b=2.0)
+    want = m.loss_and_grad({"a": 1.5, "b": 2.0}, wrt=["a", "b"])
+    assert got[0] == want[0] and all(float(got[1][k]) == float(want[1][k]) for k in ("a", "b"))
+
+
 NO_NUMBA = """
 import sys
 sys.modules["numba"] = None  # (as if it were not installed)

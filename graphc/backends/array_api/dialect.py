@@ -230,12 +230,27 @@ def _key(key) -> str:
     return f"({', '.join(items)}{',' * (len(items) == 1)})"
 
 
+def _in_bounds(key: tuple, shape) -> tuple:
+    """The key with each slice of a known axis (positive step) clamped to [-n, n], which selects what
+    Python's slicing does: the standard leaves a start or stop out of bounds unspecified (Z[-10:2] of 4
+    rows is Z[-4:2])."""
+    out = list(key)
+    for axis, k in enumerate(key):
+        if k is Ellipsis:
+            break
+        n = shape[axis] if shape is not None and axis < len(shape) else None
+        if type(k) is tuple and type(n) is int and (k[2] is None or k[2] > 0):
+            out[axis] = (*(None if b is None else min(max(b, -n), n) for b in k[:2]), k[2])
+    return tuple(out)
+
+
 def _written(p, i: int) -> tuple[str, int]:
     """Node i by its CODE template, given the key, the dtype of the module's floats, and the arguments of
     an op of any number of them. A key with a negative step is the helper _index's."""
     n = p.g[i]
     op, attrs, args = n["op"], dict(n["attrs"]), p.args(i)
     if "key" in attrs:
+        attrs["key"] = _in_bounds(attrs["key"], p.g[n["args"][-1] if op == "unindex" else n["args"][0]]["shape"])
         if Ellipsis not in attrs["key"]:  # the standard wants every axis named: x[0] of a matrix is x[0, ...]
             attrs["key"] = (*attrs["key"], Ellipsis)
         flips = any(type(k) is tuple and k[2] is not None and k[2] < 0 for k in attrs["key"])

@@ -422,13 +422,21 @@ def _taken(p, i: int, axis: int) -> str:
     return _dims(p, p.g[i]["shape"]) or _around(p, x, axis, _written(p, "np.shape({0})", p.expr(idx)[0]))
 
 
+def refuses(g, i: int) -> str | None:
+    """What of node i Numba's nopython NumPy cannot compute (its op being one CODE has), else None."""
+    n = g[i]
+    if n["op"] == "matmul" and any(len(g[a]["shape"] or ()) > 2 for a in n["args"]):
+        return "`@` of arrays of more than 2 dims (Numba's is of vectors and matrices)"
+    return None
+
+
 def _joined(p, i: int):
     """concat and stack of arrays; a stack of scalars as an array of them."""
     n = p.g[i]
     arrays = [p.expr(a)[0] for a in n["args"]]
     axis = n["attrs"].get("axis", 0)
-    if n["op"] == "stack" and all(p.g[a]["shape"] == () for a in n["args"]):
-        return _written(p, "np.array([{0}])", ", ".join(arrays)), ATOM
+    if n["op"] == "stack" and all(p.g[a]["shape"] == () for a in n["args"]):  # (a 0-d array or a float each)
+        return _written(p, "np.array([{0}])", ", ".join(f"np.asarray({a}).item()" for a in arrays)), ATOM
     fields = {"arrays": ", ".join(arrays) + "," * (len(arrays) == 1), "kw": f", axis={axis}" if axis else ""}
     return _written(p, CODE[n["op"]], **fields), ATOM
 
