@@ -202,6 +202,21 @@ def check_output(path: str | None, protect=()) -> None:
     os.unlink(tmp)
 
 
+def distinct_outputs(outputs: dict) -> None:
+    """Refuse, before the work, two outputs that are one file (where their symlinks lead): {what: path},
+    what naming it in the message (an option, or a checkpoint's file); a path None or "" is none."""
+    seen: dict[str, str] = {}
+    for what, path in outputs.items():
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise GraphcError(
+                f"two outputs are one file: {seen[real]} and {what} {path}", hint="give each its own path", usage=True
+            )
+        seen[real] = f"{what} {path}"
+
+
 def _temporary(path: str, target: Path) -> tuple[int, str]:
     """A new file beside target, for writing it atomically (or for learning that one can)."""
     try:

@@ -416,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(run=cmd_train)
 
     c = sub.add_parser("plot", help="draw a training log (graphc train --log) after the fact")
-    c.add_argument("log", metavar="METRICS.jsonl", help="the log: one JSON record per epoch")
+    c.add_argument("metrics", metavar="METRICS.jsonl", help="the log: one JSON record per epoch")
     c.add_argument("-o", "--output", required=True, metavar="LOSS.png", help="the picture (png, svg, pdf, jpg)")
     c.set_defaults(run=cmd_plot)
 
@@ -579,8 +579,8 @@ def cmd_plot(_: None, args) -> int:
     from ..training.plot import check_format, plot_history
 
     check_format(args.output)
-    history = read(args.log)
-    plot_history(history, args.output, title=os.path.basename(args.log), protect=[args.log])
+    history = read(args.metrics)
+    plot_history(history, args.output, title=os.path.basename(args.metrics), protect=[args.metrics])
     print(f"wrote the loss plot of {len(history['loss'])} epochs to {args.output}")
     return 0
 
@@ -613,29 +613,28 @@ def console() -> None:
     os._exit(code)
 
 
-OUTPUTS = ("output", "plot")  # every option that names a file a command writes
+OUTPUTS = ("output", "plot", "log")  # every option that names a file a command writes (the log: appends)
 
 
 def _read(args) -> list[str]:
     """The files a command reads: no output may replace one of them."""
-    one = [getattr(args, k, None) for k in ("model", "data", "val", "init", "log")]
+    one = [getattr(args, k, None) for k in ("model", "data", "val", "init", "metrics")]
     return [p for p in one + list(getattr(args, "inputs", None) or []) if p]
 
 
 def _check_outputs(args) -> None:
-    """Every output path checked before the work starts (data.check_output), and no two alike."""
-    seen = {}
-    for key in OUTPUTS:
-        path = getattr(args, key, None)
-        if not path:
-            continue
-        data.check_output(path, _read(args))
-        real = os.path.realpath(path)
-        if real in seen:
-            raise GraphcError(
-                f"two outputs are one file: {seen[real]} and {path}", hint="give each its own path", usage=True
-            )
-        seen[real] = path
+    """Every output path checked before the work starts (data.check_output), and no two alike: nor one of
+    the files a checkpoint folder holds."""
+    outputs = {FLAGS.get(k, "-o"): getattr(args, k, None) for k in OUTPUTS}
+    folder = getattr(args, "checkpoint", None) or getattr(args, "resume", None)
+    if folder:
+        from ..training import checkpoints
+
+        data.distinct_outputs({**outputs, **checkpoints.files(folder)})
+    data.distinct_outputs(outputs)
+    for key in ("output", "plot"):  # (the log, appended to, is checked by train: in a folder it may make)
+        if getattr(args, key, None):
+            data.check_output(getattr(args, key), _read(args))
 
 
 # The library's errors name options by their API keywords (data.option); here, by these flags.

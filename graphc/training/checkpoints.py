@@ -31,6 +31,13 @@ STATE, PARAMS = "state.npz", "params.npz"
 FORMAT = 1
 
 
+def files(folder: str | None) -> dict[str, str]:
+    """The files a checkpoint folder holds, by what they are (for data.distinct_outputs): none for None."""
+    if not folder:
+        return {}
+    return {f"the checkpoint's {name} in": str(Path(folder) / name) for name in (STATE, PARAMS)}
+
+
 def prepare(folder: str, protect=()) -> Path:
     """The checkpoint folder, made if missing; refused (before training) when it cannot hold one."""
     path = Path(folder)

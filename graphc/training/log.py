@@ -7,7 +7,7 @@ import json
 import math
 import os
 
-from ..data import option
+from ..data import option, output_target
 from ..errors import GraphcError
 
 
@@ -21,10 +21,12 @@ def new_history(metric: str | None, val: bool, tol: bool = False, saved: dict | 
     return {k: list(saved.get(k, [math.nan] * done)) if saved else [] for k in keys}
 
 
-def check(path: str) -> None:
-    """Refuse, before training, a log that could not be appended to."""
+def check(path: str, protect=()) -> None:
+    """Refuse, before training, a log that could not be appended to, or must not be: an input (`protect`),
+    or anything but a regular file (a FIFO would block the run; data.output_target)."""
     if os.path.isdir(path):
         raise GraphcError(f"{option('log', path)}: it is a folder", hint="give a file name, e.g. metrics.jsonl")
+    output_target(path, protect)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GraphcError(f"cannot write {path}: there is no folder {folder}", hint="create it first (mkdir -p)")
@@ -38,8 +40,8 @@ def check(path: str) -> None:
 class MetricLog:
     """Appends a record per epoch, each line flushed: the log is whole up to the last finished epoch."""
 
-    def __init__(self, path: str):
-        check(path)
+    def __init__(self, path: str, protect=()):
+        check(path, protect)
         self.path = path
         self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed by close())
 

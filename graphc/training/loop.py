@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import check_output, option
+from ..data import check_output, distinct_outputs, option
 from ..errors import GraphcError
 from . import checkpoints, devices
 from .inputs import (
@@ -179,6 +179,7 @@ def train(
     if resume:
         checkpoints.find(resume)  # before making any folder
     checkpoint = checkpoint or resume
+    distinct_outputs({option("plot"): plot, option("log"): log, **checkpoints.files(checkpoint)})
     folder = checkpoints.prepare(checkpoint, protect) if checkpoint else None
 
     batched, whole, n = split(model, data, "training data")
@@ -218,7 +219,7 @@ def train(
                 hint=f"resume with {option('optimizer', saved[2]['optimizer'])}",
             )
     if log is not None:
-        metric_log = MetricLog(log)  # checked (and opened) before training
+        metric_log = MetricLog(log, protect)  # checked (and opened) before training
     if val is not None:
         same_examples(model, batched, whole, vbatched, vwhole)
         try:  # the interpreter reports a value that does not fit at its model line

@@ -191,3 +191,41 @@ def test_graphc_plot_draws_a_log_and_refuses_what_is_not_one(tmp_path):
 def test_a_log_in_a_missing_folder_is_refused_before_training(tmp_path):
     with pytest.raises(GraphcError, match="there is no folder"):
         train(epochs=1, log=str(tmp_path / "no" / "m.jsonl"))
+
+
+# ---- a run's files: the log and the checkpoint are outputs too -------------------------------------
+LSQ = ["train", "least_squares.gc", "--data", "least_squares.npz", "--quiet", "--epochs", "2"]
+CLASHES = {  # (options, what the error says): each refused before any training, every file as it was
+    "log onto the data": (["--log", "least_squares.npz"], "refusing to overwrite the input file least_squares.npz"),
+    "log onto the model": (["--log", "least_squares.gc"], "refusing to overwrite the input file least_squares.gc"),
+    "log onto the init": (["--init", "p0.npz", "--log", "p0.npz"], "refusing to overwrite the input file p0.npz"),
+    "log onto -o": (["-o", "p.npz", "--log", "p.npz"], "two outputs are one file: -o p.npz and --log p.npz"),
+    "log onto the plot": (["--plot", "s.png", "--log", "s.png"], "two outputs are one file: --plot s.png and --log"),
+    "-o onto the checkpoint": (["--checkpoint", "ck", "-o", "ck/state.npz"], "and the checkpoint's state.npz in"),
+    "log onto the checkpoint": (["--checkpoint", "ck", "--log", "ck/params.npz"], "the checkpoint's params.npz in"),
+    "plot onto the resumed": (["--resume", "ck", "--plot", "ck/state.npz"], "the checkpoint's state.npz in"),
+    "log onto a FIFO": (["--log", "fifo"], "it is a FIFO (named pipe), not a regular file"),
+    "log through a link to the model": (["--log", "link"], "refusing to overwrite the input file least_squares.gc"),
+}
+
+
+@pytest.mark.parametrize("case", CLASHES)
+def test_the_log_and_the_checkpoint_never_write_over_another_file_of_the_run(case, tmp_path):
+    for name in ("least_squares.gc", "least_squares.npz"):
+        (tmp_path / name).write_bytes((EXAMPLES / name).read_bytes())
+    lsq = graphc.load(EXAMPLES / "least_squares.gc")
+    trained = lsq.train(load_npz(str(EXAMPLES / "least_squares.npz")), epochs=1, quiet=True)
+    np.savez(tmp_path / "p0.npz", **trained.params)  # an --init file
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("least_squares.gc")
+    (tmp_path / "ck").mkdir()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and not p.is_symlink()}
+    options, message = CLASHES[case]
+    r = subprocess.run(
+        [sys.executable, "-m", "graphc", *LSQ, *options], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode in (1, 2) and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert "trained" not in r.stdout  # refused before training
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and not p.is_symlink()}
+    assert after == before and not any((tmp_path / "ck").iterdir())
