@@ -141,8 +141,10 @@ def load(folder: str, shapes: dict[str, tuple]) -> tuple[dict, dict, dict]:
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as e:
         raise GraphcError(f"cannot read the checkpoint {state} ({type(e).__name__}: {e})") from None
-    if meta.get("format") != FORMAT:
-        raise GraphcError(f"{state} is not a checkpoint graphc can read (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise GraphcError(f"{state} is not a checkpoint graphc can read (format {got!r})")
+    _check_meta(state, meta, arrays)
     params = {k[len("param/") :]: arrays.pop(k) for k in list(arrays) if k.startswith("param/")}
     saved = {k: tuple(v.shape) for k, v in params.items()}
     if saved != {k: tuple(s) for k, s in shapes.items()}:
@@ -153,6 +155,35 @@ def load(folder: str, shapes: dict[str, tuple]) -> tuple[dict, dict, dict]:
             hint=f"resume with the model that wrote it, or start afresh with another {option('checkpoint')} folder",
         )
     return params, arrays, meta
+
+
+def _check_meta(state: Path, meta: dict, arrays: dict) -> None:
+    """What resuming reads of a checkpoint, of the kinds meta() writes (a damaged file: an error naming
+    what is wrong, not a traceback from deep in the loop)."""
+    counts = ("epoch", "steps", "opt_t", "halvings", "wait")
+    kinds = {
+        **dict.fromkeys(counts, int), "lr": (int, float), "start": (int, float), "prev_loss": (int, float),
+        "best_loss": (int, float), "history": dict, "notes": list, "rng": dict, "optimizer": str, "stopped": str,
+    }  # fmt: skip
+    for key, kind in kinds.items():
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (key in counts and value < 0):
+            raise GraphcError(f"the checkpoint {state} is damaged: its {key} is {value!r}")
+    if not all(isinstance(v, list) for v in meta["history"].values()):
+        raise GraphcError(f"the checkpoint {state} is damaged: its history is not lists of numbers")
+    for k, v in arrays.items():
+        if k.startswith(("param/", "opt/", "best/", "prev/")) and v.dtype.kind not in "fiu":
+            raise GraphcError(f"the checkpoint {state} is damaged: {k} holds {v.dtype} values, not numbers")
+
+
+def restored(folder: str, restore) -> None:
+    """restore() (the loop's own: the optimizer's state and the generator's from the checkpoint), with a
+    part missing or of the wrong form an error naming the checkpoint."""
+    try:
+        restore()
+    except (KeyError, TypeError, ValueError) as e:
+        what = f"it has no {e.args[0]}" if isinstance(e, KeyError) else str(e)
+        raise GraphcError(f"the checkpoint in {folder} is damaged: {what}") from None
 
 
 @contextmanager

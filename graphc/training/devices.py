@@ -184,8 +184,12 @@ def descend(
             )
     else:  # the run as its checkpoint left it; the params were loaded by the caller
         _, arrays, meta = saved
-        opt.t, opt.state = int(meta["opt_t"]), {k: lib.put(arrays[f"opt/{k}"]) for k in opt.state}
-        rng.bit_generator.state = meta["rng"]
+
+        def restore():
+            opt.t, opt.state = int(meta["opt_t"]), {k: lib.put(arrays[f"opt/{k}"]) for k in opt.state}
+            rng.bit_generator.state = meta["rng"]
+
+        checkpoints.restored(folder, restore)
         steps, epoch, start = meta["steps"], meta["epoch"], meta["start"]
         if meta["best_epoch"] is not None:
             best = (meta["best_loss"], meta["best_epoch"])

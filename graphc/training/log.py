@@ -82,6 +82,11 @@ def read(path: str) -> dict[str, list[float]]:
         if not isinstance(rec, dict) or "loss" not in rec:
             raise GraphcError(f"{path}:{i}: a record without a `loss`", hint="is this a `graphc train --log` file?")
         for k, v in rec.items():
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+                raise GraphcError(
+                    f"{path}:{i}: its {k} is {json.dumps(v)}, not a number",
+                    hint="a metric log's values are numbers (null for one that was not finite)",
+                )
             history.setdefault(k, [math.nan] * rows).append(math.nan if v is None else v)
         rows += 1
         for v in history.values():

@@ -351,8 +351,12 @@ def train(
     prev = None  # full batch with --schedule halve: (params before the last step, its gradient, opt state, factor)
     if saved is not None:  # the loop's state as the checkpoint left it (checkpoints.py)
         _, arrays, meta = saved
-        opt.restore({"t": meta["opt_t"], **{k: arrays[f"opt/{k}"] for k in opt.state}})
-        rng.bit_generator.state = meta["rng"]
+
+        def restore():
+            opt.restore({"t": meta["opt_t"], **{k: arrays[f"opt/{k}"] for k in opt.state}})
+            rng.bit_generator.state = meta["rng"]
+
+        checkpoints.restored(resume, restore)
         history = new_history(metric, val is not None, tol is not None, meta["history"])
         notes, steps, epoch, wait, halvings = (
             meta["notes"],

@@ -229,3 +229,38 @@ def test_the_log_and_the_checkpoint_never_write_over_another_file_of_the_run(cas
     assert "trained" not in r.stdout  # refused before training
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and not p.is_symlink()}
     assert after == before and not any((tmp_path / "ck").iterdir())
+
+
+DAMAGE = {  # a checkpoint changed as a damaged file might be: each an error naming what is wrong, never a traceback
+    "an optimizer buffer missing": (lambda d, m: d.pop("opt/exp_avg"), "it has no opt/exp_avg"),
+    "meta a list": (lambda d, m: d.update(meta=np.frombuffer(b"[1, 2]", np.uint8)), "not a checkpoint graphc can"),
+    "a negative epoch": (lambda d, m: m.update(epoch=-5), "damaged: its epoch is -5"),
+    "an epoch that is text": (lambda d, m: m.update(epoch="x"), "damaged: its epoch is 'x'"),
+    "no generator state": (lambda d, m: m.update(rng={}), "damaged: state must be for a PCG64"),
+    "params that are text": (lambda d, m: d.update({"param/w": np.array(["a", "b", "c"])}), "holds <U1 values"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_checkpoint_is_an_error_naming_the_damage(case, tmp_path):
+    lsq = graphc.load(EXAMPLES / "least_squares.gc")
+    lsq_data = load_npz(str(EXAMPLES / "least_squares.npz"))
+    lsq.train(lsq_data, epochs=2, quiet=True, optimizer="adam", checkpoint=str(tmp_path / "ck"))
+    arrays = state(tmp_path / "ck")
+    meta = json.loads(arrays["meta"].tobytes())
+    damage, message = DAMAGE[case]
+    damage(arrays, meta)
+    if "meta" not in arrays or arrays["meta"].tobytes()[:1] == b"{":
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "ck" / "state.npz", **arrays)
+    with pytest.raises(GraphcError, match=message):
+        lsq.train(lsq_data, epochs=4, quiet=True, optimizer="adam", resume=str(tmp_path / "ck"))
+
+
+@pytest.mark.parametrize("value", ['"x"', "[1, 2]", "true"])
+def test_graphc_plot_refuses_a_record_whose_value_is_not_a_number(value, tmp_path):
+    log = tmp_path / "m.jsonl"
+    log.write_text(f'{{"epoch": 1, "loss": 0.5}}\n{{"epoch": 2, "loss": {value}}}\n')
+    p = cli("plot", str(log), "-o", str(tmp_path / "x.png"))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1 and "m.jsonl:2: its loss is" in err and "not a number" in err and "Traceback" not in err
