@@ -34,6 +34,12 @@ def split(model, data: dict, what: str) -> tuple[dict, dict, int]:
     batched, whole = {}, {}
     for name in model.inputs:
         a = as_float(name, data[name])
+        if a.dtype.kind == "f" and not np.isfinite(a).all():  # (a nan in an input makes every loss nan)
+            at = tuple(int(k) for k in np.argwhere(~np.isfinite(a))[0])
+            raise GraphcError(
+                f"the {what}'s `{name}` holds {a[at]} at {list(at)}",
+                hint="training needs finite numbers: drop those examples, or fill them in",
+            )
         (batched if a.ndim else whole)[name] = a
     sizes = {n: a.shape[0] for n, a in batched.items()}
     if len(set(sizes.values())) > 1:

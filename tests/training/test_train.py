@@ -898,3 +898,17 @@ def test_cli_summary_counts_in_words(monkeypatch, capsys):
     )
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("trained 1 epoch (1 step) of gradient descent on 1 example, lr 0.1")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["data", "val"])
+def test_a_value_that_is_not_finite_in_the_data_is_an_error_naming_it(bad, where):
+    """(a nan in the validation data once made every val loss nan and --patience keep no epoch)"""
+    m = graphc.compile(MEAN)
+    x = np.linspace(-1, 1, 10)
+    spoilt = x.copy()
+    spoilt[7] = bad
+    kw = {"val": {"x": spoilt}} if where == "val" else {}
+    with pytest.raises(GraphcError, match=r"data's `x` holds -?(nan|inf) at \[7\]") as e:
+        quiet_train(m, {"x": spoilt if where == "data" else x}, lr=0.1, epochs=2, batch_size=5, **kw)
+    assert ("validation" in e.value.message) == (where == "val") and "finite" in e.value.hint
