@@ -482,7 +482,7 @@ def _train_dask(m: api.Model, args):
         )
     return train_dask(
         m, args.data, lr=args.lr, epochs=args.epochs, scheduler=args.scheduler, n_workers=args.workers,
-        chunk=args.chunk, seed=args.seed, l2=args.l2, init=args.init, quiet=args.quiet,
+        chunk=args.chunk, seed=args.seed, l2=args.l2, init=args.init, quiet=args.quiet, handle_signals=True,
     )  # fmt: skip
 
 

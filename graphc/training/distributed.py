@@ -26,6 +26,7 @@ import numpy as np
 
 from ..data import load_npz, option
 from ..errors import GraphcError
+from .checkpoints import interrupts
 from .inputs import EXPLODE, as_float, check_options, initial_params
 from .loop import TrainResult
 from .progress import Progress, terminal
@@ -53,6 +54,7 @@ def train_dask(
     file=None,
     log_every: int | None = None,
     callback=None,
+    handle_signals: bool = False,
 ) -> TrainResult:
     """Fit the model's params (or `wrt`) to `data` by full-batch gradient descent on a Dask cluster.
 
@@ -60,7 +62,8 @@ def train_dask(
     chunk (default: a Zarr store's or Dask arrays' own chunks, else one chunk per worker thread).
     scheduler: an address, a Client or a cluster; None starts a LocalCluster of `n_workers`
     processes (`threads_per_worker` threads each). timeout: seconds to wait for a scheduler.
-    seed, l2, init, progress, quiet, file, log_every and callback as in graphc.training.train.
+    seed, l2, init, progress, quiet, file, log_every, callback and handle_signals as in
+    graphc.training.train (an interrupt lets the epoch on the cluster finish, then stops).
     """
     check_options(lr, epochs, None, "constant", None, None, None, l2, None, seed)
     _check_chunk(chunk)
@@ -76,7 +79,8 @@ def train_dask(
         first = {**whole, **{k: _native(v[: sizes[0]]) for k, v in batched.items()}}
         params = initial_params(model, init, first, seed, list(model.params))
         placed, held = _place(client, batched, sizes)  # the chunks live while `held` does
-        return _descend(model, client, placed, whole, params, wrt, lr, epochs, l2, n, bar, callback)
+        with interrupts(handle_signals) as signalled:
+            return _descend(model, client, placed, whole, params, wrt, lr, epochs, l2, n, bar, callback, signalled)
     finally:
         for thing in opened:
             thing.close()
@@ -289,7 +293,7 @@ def _module(model, wrt):
 
 
 # ---- the loop ---------------------------------------------------------------------------------
-def _descend(model, client, data, whole, params, wrt, lr, epochs, l2, n, bar, callback):
+def _descend(model, client, data, whole, params, wrt, lr, epochs, l2, n, bar, callback, signalled):
     """`epochs` steps of gradient descent, each gradient summed on the cluster; the TrainResult."""
     loss_and_grad, forward = _module(model, wrt)
     fixed = {p: v for p, v in params.items() if p not in wrt}
@@ -325,7 +329,10 @@ def _descend(model, client, data, whole, params, wrt, lr, epochs, l2, n, bar, ca
                 rec = {"epoch": epoch, "loss": loss, "lr": lr}
                 if callback is not None and callback(dict(rec)):
                     stopped = "callback"
-                bar.epoch(rec, last=stopped != "epochs" or epoch == epochs)
+                bar.epoch(rec, last=stopped != "epochs" or epoch == epochs or bool(signalled))
+                if signalled and stopped == "epochs" and epoch < epochs:
+                    stopped = "interrupted"
+                    bar.note(f"{signalled[0]}: stopped after epoch {epoch} of {epochs}")
                 if stopped != "epochs":
                     break
     finally:

@@ -264,3 +264,38 @@ def test_the_command_line_refuses_what_the_dask_backend_does_not_do(tmp_path):
     assert r.returncode == 2 and "takes no --batch-size" in r.stderr and "Traceback" not in r.stderr
     r = run_graphc("train", "ls.gc", "--data", "x.npz", "--scheduler", "tcp://x:1", cwd=tmp_path)
     assert r.returncode == 2 and "add --backend dask" in r.stderr
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_an_interrupt_lets_the_epoch_finish_and_writes_the_params_of_the_last(cluster, least_squares, tmp_path, sig):
+    """SPEC §5 on the cluster too: the epoch in progress finishes, -o holds the last one's params, exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    c, _ = cluster
+    model, values = least_squares
+    np.savez(tmp_path / "ls.npz", **values)
+    (tmp_path / "ls.gc").write_text((EXAMPLES / "least_squares.gc").read_text())
+    args = ["train", "ls.gc", "--data", "ls.npz", "--lr", "0.1", "--epochs", "100000"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphc", *args, "-o", "p.npz", "--backend", "dask", "--scheduler", c.scheduler_address],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    line = ""
+    while "epoch" not in line:  # (the progress log's first line: the loop runs)
+        assert proc.poll() is None and time.monotonic() < deadline
+        line = proc.stdout.readline()
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: stopped after epoch" in err
+    done = int(err.split("stopped after epoch ")[1].split()[0])
+    want = _numpy_run(model, values, 0.1, done)
+    got = dict(np.load(tmp_path / "p.npz"))
+    for k in want.params:
+        np.testing.assert_allclose(got[k], want.params[k], rtol=TOL)
