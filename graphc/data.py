@@ -79,6 +79,14 @@ def _sniff(path: str) -> bytes:
         raise GraphcError(f"cannot read {path}: {e.strerror}") from None
 
 
+class Arrays(dict):
+    """load_npz's arrays by name; `unread`: the file's other keys (not in `keep`), for an error's hint."""
+
+    def __init__(self):
+        super().__init__()
+        self.unread: list[str] = []
+
+
 def load_npz(path: str, keep=None) -> dict[str, np.ndarray]:
     """The arrays of a .npz file, each checked to hold real numbers. With `keep` (a container of
     names), only those keys are read: the others may hold anything (labels as text, say)."""
@@ -95,11 +103,12 @@ def load_npz(path: str, keep=None) -> dict[str, np.ndarray]:
             f"{path} is not a .npz file{' (it is empty)' if not head else ''}: a .npz is a zip archive of arrays",
             hint=NPZ_HINT,
         )
-    out = {}
+    out = Arrays()
     try:
         with np.load(path, allow_pickle=False) as f:
             for k in f.files:
                 if keep is not None and k not in keep:
+                    out.unread.append(k)
                     continue
                 try:
                     a = np.asarray(f[k])

@@ -29,7 +29,7 @@ def split(model, data: dict, what: str) -> tuple[dict, dict, int]:
         raise GraphcError(
             f"the {what} has no `{missing[0]}`" + (f" (nor {', '.join(missing[1:])})" if missing[1:] else ""),
             hint=f"the model's inputs: {', '.join(model.inputs)}; the {what} holds: "
-            f"{', '.join(sorted(data)) or 'nothing'}",
+            f"{', '.join(sorted([*data, *getattr(data, 'unread', ())])) or 'nothing'}",
         )
     batched, whole = {}, {}
     for name in model.inputs:

@@ -912,3 +912,12 @@ def test_a_value_that_is_not_finite_in_the_data_is_an_error_naming_it(bad, where
     with pytest.raises(GraphcError, match=r"data's `x` holds -?(nan|inf) at \[7\]") as e:
         quiet_train(m, {"x": spoilt if where == "data" else x}, lr=0.1, epochs=2, batch_size=5, **kw)
     assert ("validation" in e.value.message) == (where == "val") and "finite" in e.value.hint
+
+
+def test_a_missing_input_s_hint_names_every_key_of_the_file_even_those_not_read(tmp_path):
+    """(the command line reads only the model's names from --data: a mistyped `x` for `X` went unshown)"""
+    np.savez(tmp_path / "d.npz", x=np.ones((4, 3)), t=np.ones(4), notes=np.zeros(1))
+    m = graphc.load(EXAMPLES / "least_squares.gc")
+    with pytest.raises(GraphcError, match="the training data has no `X`") as e:
+        quiet_train(m, load_npz(str(tmp_path / "d.npz"), keep={"X", "t", "w"}), lr=0.1, epochs=1)
+    assert "the training data holds: notes, t, x" in e.value.hint
