@@ -490,8 +490,9 @@ def cmd_train(m: api.Model, args) -> int:
     from ..training import train
 
     protect = _read(args)
-    if args.scheduler and args.backend != "dask":
-        raise GraphcError("--scheduler is the address of a Dask cluster", hint="add --backend dask", usage=True)
+    for flag, given in (("--scheduler", args.scheduler), ("--workers", args.workers), ("--chunk", args.chunk)):
+        if given is not None and args.backend != "dask":
+            raise GraphcError(f"{flag} is for the Dask cluster", hint="add --backend dask", usage=True)
     keep = {*m.graph.names, args.target}  # the data's other keys may hold anything
     r = (
         _train_dask(m, args)
@@ -665,6 +666,8 @@ FLAGS = {
     "checkpoint": "--checkpoint",
     "resume": "--resume",
     "log": "--log",
+    "chunk": "--chunk",
+    "n_workers": "--workers",
     "backend": "--backend",
     "device": "--device",
     "wrt": "--wrt",

@@ -67,6 +67,8 @@ def train_dask(
     """
     check_options(lr, epochs, None, "constant", None, None, None, l2, None, seed)
     _check_chunk(chunk)
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
+        raise GraphcError(f"{option('n_workers')} must be a whole number >= 1, got {n_workers}", usage=True)
     da, distributed = _dask()
     wrt = _check_wrt(model, wrt)
     batched, whole, n = _inputs(model, open_data(data), chunk, da)

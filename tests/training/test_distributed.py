@@ -262,8 +262,12 @@ def test_the_command_line_refuses_what_the_dask_backend_does_not_do(tmp_path):
     (tmp_path / "ls.gc").write_text((EXAMPLES / "least_squares.gc").read_text())
     r = run_graphc("train", "ls.gc", "--data", "x.npz", "--backend", "dask", "--batch-size", "8", cwd=tmp_path)
     assert r.returncode == 2 and "takes no --batch-size" in r.stderr and "Traceback" not in r.stderr
-    r = run_graphc("train", "ls.gc", "--data", "x.npz", "--scheduler", "tcp://x:1", cwd=tmp_path)
-    assert r.returncode == 2 and "add --backend dask" in r.stderr
+    for flag, value in (("--scheduler", "tcp://x:1"), ("--workers", "2"), ("--chunk", "10")):
+        r = run_graphc("train", "ls.gc", "--data", "x.npz", flag, value, cwd=tmp_path)
+        assert r.returncode == 2 and f"{flag} is for the Dask cluster" in r.stderr and "add --backend dask" in r.stderr
+    for flag in ("--workers", "--chunk"):
+        r = run_graphc("train", "ls.gc", "--data", "x.npz", "--backend", "dask", flag, "0", cwd=tmp_path)
+        assert r.returncode == 2 and f"{flag} " in r.stderr and "must be a whole number >= 1" in r.stderr
 
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
