@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import option, write_atomic
+from ..data import option, output_target, write_atomic
 from ..errors import GraphcError
 
 STATE, PARAMS = "state.npz", "params.npz"
@@ -57,12 +57,8 @@ def prepare(folder: str, protect=()) -> Path:
             f"cannot write the checkpoint folder {folder}: permission denied",
             hint="choose a folder you can write to",
         )
-    for name in (STATE, PARAMS):
-        for p in protect:
-            if p and os.path.exists(p) and os.path.exists(path / name) and os.path.samefile(p, path / name):
-                raise GraphcError(
-                    f"refusing to overwrite the input file {p} with a checkpoint", hint="choose another folder"
-                )
+    for name in (STATE, PARAMS):  # each replaceable: not an input, nor a folder, a FIFO, ...
+        output_target(str(path / name), protect)
     return path
 
 

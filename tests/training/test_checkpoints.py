@@ -264,3 +264,14 @@ def test_graphc_plot_refuses_a_record_whose_value_is_not_a_number(value, tmp_pat
     p = cli("plot", str(log), "-o", str(tmp_path / "x.png"))
     _, err = p.communicate(timeout=120)
     assert p.returncode == 1 and "m.jsonl:2: its loss is" in err and "not a number" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("blocker", ["folder", "fifo"])
+def test_a_checkpoint_file_that_is_not_a_regular_file_is_refused_before_training(blocker, tmp_path):
+    (tmp_path / "ck").mkdir()
+    where = tmp_path / "ck" / "params.npz"
+    where.mkdir() if blocker == "folder" else os.mkfifo(where)
+    epochs = []
+    with pytest.raises(GraphcError, match="cannot write .*params.npz: it is a"):
+        train(epochs=2, batch_size=50, lr=0.5, checkpoint=str(tmp_path / "ck"), callback=epochs.append)
+    assert epochs == [] and not (tmp_path / "ck" / "state.npz").exists()
