@@ -259,11 +259,15 @@ def _key(n: dict):
     """What makes two nodes the same value (None: a node never merged), from its node dict."""
     if n["op"] in ("input", "param"):
         return None
-    if n["op"] == "const":  # (-0.0 == 0.0, but 1 / -0.0 is -inf: the sign is part of the value)
-        v = n["attrs"]["value"]
-        return ("const", v, math.copysign(1.0, v)) if n["name"] is None else None
+    if n["op"] == "const":
+        return ("const", _signed(n["attrs"]["value"])) if n["name"] is None else None
     attrs = n["attrs"]
-    return (n["op"], n["args"], tuple(sorted(attrs.items())) if attrs else ())
+    return (n["op"], n["args"], tuple(sorted((k, _signed(v)) for k, v in attrs.items())) if attrs else ())
+
+
+def _signed(v):
+    """v, with a float's sign beside it: -0.0 == 0.0, but 1 / -0.0 is -inf (two values, never merged)."""
+    return (v, math.copysign(1.0, v)) if isinstance(v, float) else v
 
 
 def merge_common(g: Graph, order: list[int] | None = None) -> bool:
