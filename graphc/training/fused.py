@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import inspect
 import math
 import sys
@@ -173,7 +174,8 @@ def _driver(model_module, kernel, rule, args, batched, results, loss, grads, lay
         f"    return {p('total')} / {p('n')}, {p('k')}",
     ]
     return "\n".join([
-        '"""A compiled epoch of `graphc train --backend numba` (graphc/training/fused.py wrote it)."""',
+        '"""A compiled epoch of `graphc train --backend numba` (graphc/training/fused.py wrote it;'
+        f' its source {_SELF}: Numba\'s cache would not see a change there)."""',
         "import numba",
         "import numpy as np",
         "",
@@ -196,4 +198,5 @@ def _driver(model_module, kernel, rule, args, batched, results, loss, grads, lay
     ])  # fmt: skip
 
 
+_SELF = hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode()).hexdigest()[:12]
 _JIT_SOURCE = '@numba.njit(cache=True, error_model="numpy")'
