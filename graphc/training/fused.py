@@ -1,17 +1,21 @@
-"""The numba backend's update: an optimizer's rule (optimizers.py: the same function) compiled by Numba
-for one entry of the buffer, and run in one loop over all of it. NumPy makes a pass over the buffer
-per operation, each a call from Python (Adam's twelve take 10-12 µs on the digits model's 2,410
-params, a quarter of its step); the loop makes one (1.4 µs). Each entry goes through the same IEEE
-operations in the same order, none fused or reordered (no fastmath): the result is NumPy's to the bit.
+"""The numba backend's training, compiled: an optimizer's rule (optimizers.py: the same function,
+its source copied) compiled by Numba for one entry of the buffer and run in one loop over all of it;
+and a whole epoch of mini-batches as one function around the model's kernel.
 
-    update = fused.step(opt)    # needs numba; opt: an optimizers.make(...) over a NumPy buffer
+NumPy makes a pass over the buffer per operation, each a call from Python (Adam's twelve take
+10-12 µs on the digits model's 2,410 params, a quarter of its step); the loop makes one (1.4 µs).
+Each entry goes through the same IEEE operations in the same order, none fused or reordered (no
+fastmath): the result is NumPy's to the bit. Each function is a module written beside the model's in
+numba's cache folder (backends/numba/module.py's load), so a second process loads it compiled.
+
+    update = fused.step(opt)    # opt: an optimizers.make(...) over a NumPy buffer
     update(g, lr)               # as opt.step(g, lr): opt.theta and opt.state updated in place
+    run = fused.epoch(module, opt, wrt, batched, whole, fixed, learn)   # loop.py's sgd_epoch, compiled
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import hashlib
 import inspect
 import math
@@ -19,8 +23,6 @@ import sys
 
 import numba
 import numpy as np
-
-from .optimizers import bound
 
 _JIT = numba.njit(error_model="numpy", inline="always")  # NumPy's arithmetic: 1/0 is inf, not an error
 
@@ -32,24 +34,22 @@ divide = _JIT(lambda a, b, out=None: a / b)
 sqrt = _JIT(lambda a, out=None: math.sqrt(a))
 
 
-@functools.cache
 def _loop(rule):
     """The rule (a function of optimizers.py) compiled for one entry, run on every entry of theta, g and
-    the state buffers a, b; args: its coefficients and hyper-parameters."""
+    the state buffers a, b: each(theta, g, a, b, args), args its coefficients and hyper-parameters."""
+    from ..backends.numba.module import load
 
-    one = numba.njit(error_model="numpy")(bound(rule, sys.modules[__name__]))
-
-    @numba.njit(error_model="numpy")
-    def each(theta, g, a, b, args):
-        for i in range(theta.shape[0]):
-            theta[i], a[i], b[i] = one(theta[i], g[i], a[i], b[i], 0.0, 0.0, *args)
-
-    return each
+    body = [
+        _JIT_SOURCE,
+        "def each(theta, g, a, b, args):",
+        "    for i in range(theta.shape[0]):",
+        f"        theta[i], a[i], b[i] = {rule.__name__}(theta[i], g[i], a[i], b[i], 0.0, 0.0, *args)",
+    ]
+    return load(_source("the compiled update", rule, [], body), "<graphc train: compiled update>").each
 
 
 def step(opt):
-    """A function (g, lr) doing what opt.step does, compiled (a process's first call of each rule compiles
-    it: half a second; Numba cannot cache a function made at run time)."""
+    """A function (g, lr) doing what opt.step does, compiled (once: Numba caches it beside the model's)."""
     each = _loop(type(opt).rule)
     spare = np.zeros_like(opt.theta)  # the buffer a rule with fewer than two is given, and ignores
 
@@ -173,27 +173,29 @@ def _driver(model_module, kernel, rule, args, batched, results, loss, grads, lay
         f"        {p('total')} += {loss} * {p('min')}({p('bs')}, {p('n')} - {p('s')})",
         f"    return {p('total')} / {p('n')}, {p('k')}",
     ]
+    preamble = [f"{p('np')}, {p('range')}, {p('min')} = np, range, min", "", "", f"{p('rule')} = {rule.__name__}"]
+    kernel_import = [f"from {model_module} import {kernel} as {p('kernel')}"]
+    return _source("a compiled epoch", rule, kernel_import, [*preamble, "", "", _JIT_SOURCE, *lines])
+
+
+def _source(what: str, rule, imports: list[str], body: list[str]) -> str:
+    """A module of `graphc train --backend numba`: the rule, as optimizers.py has it, over this module's
+    operations on one float, then `body`."""
     return "\n".join([
-        '"""A compiled epoch of `graphc train --backend numba` (graphc/training/fused.py wrote it;'
-        f' its source {_SELF}: Numba\'s cache would not see a change there)."""',
+        f'"""{what.capitalize()} of `graphc train --backend numba` (graphc/training/fused.py wrote it;'
+        f" its source {_SELF}: a change there is one Numba's cache would not see).\"\"\"",
         "import numba",
         "import numpy as np",
         "",
         "from graphc.training import fused as xp  # the rule's namespace: operations on one float",
-        f"from {model_module} import {kernel} as {p('kernel')}",
-        "",
-        f"{p('np')}, {p('range')}, {p('min')} = np, range, min",
+        *imports,
         "",
         "",
         _JIT_SOURCE,
         inspect.getsource(rule).rstrip(),
         "",
         "",
-        f"{p('rule')} = {rule.__name__}",
-        "",
-        "",
-        _JIT_SOURCE,
-        *lines,
+        *body,
         "",
     ])  # fmt: skip
 
