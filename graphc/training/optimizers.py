@@ -13,8 +13,8 @@ are immutable (JAX) runs the same code with a namespace that ignores `out=`; and
 then array math only, which jax.jit traces once (devices.py).
 
 Each optimizer's math is written once, as a rule (`sgd_rule`, `adam_rule`) that reads the namespace
-as its global `xp`, bound per library by `bound`; the numba backend binds it to operations on one
-float and compiles it into one loop over the buffer (fused.py), which gives the same bits.
+as its global `xp`, bound per library by `bound`; the numba backend compiles its source over
+operations on one float, into one loop over the buffer (fused.py), which gives the same bits.
 
 The formulas are torch.optim's (torch 2.x, single-tensor path):
 - sgd, momentum, nesterov (torch.optim.SGD, dampening 0): d = g + wd·θ; b = μ·b + d (b = d at the
