@@ -313,13 +313,14 @@ def train(
         loss, grads = step({**all_inputs, **fixed, **learn})
         return (loss + penalty() if l2 else loss), flat(grads).copy()
 
-    compiled_epoch = None  # numba: the whole epoch one compiled function (the options it lacks aside)
-    if code == "numba" and not full and not l2 and clip_norm is None:
-        compiled_epoch = fused.epoch(compiled_module(model, wrt, code)[0], opt, wrt, batched, whole, fixed, learn)
+    # numba: the whole epoch one compiled function (but for the options it lacks)
+    module = compiled_module(model, wrt, code)[0] if code == "numba" and not (full or l2 or clip_norm) else None
+    compiled_epoch = fused.epoch(module, opt, wrt, batched, whole, fixed, learn) if module is not None else None
 
     def sgd_epoch(rate: float) -> tuple[float, int]:
         """One pass over the reshuffled data; (epoch loss, batches run), stopping at a non-finite loss.
-        The hot loop: the gradient step, then as few NumPy calls as can be (see bench/train_overhead.py)."""
+        The hot loop: the gradient step, then as few NumPy calls as can be (see bench/train_overhead.py);
+        on numba, all of it one compiled call (fused.epoch: the same operations)."""
         perm = rng.permutation(n)
         if compiled_epoch is not None:
             return compiled_epoch(perm, bs, rate, EXPLODE * max(abs(start), 1.0))
