@@ -579,7 +579,7 @@ def cmd_plot(_: None, args) -> int:
     from ..training.log import read
     from ..training.plot import check_format, plot_history
 
-    check_format(args.output)
+    check_format(args.output, "-o")
     history = read(args.metrics)
     plot_history(history, args.output, title=os.path.basename(args.metrics), protect=[args.metrics])
     print(f"wrote the loss plot of {len(history['loss'])} epochs to {args.output}")

@@ -26,13 +26,15 @@ def require_matplotlib():
     return plt
 
 
-def check_format(path: str) -> str:
+def check_format(path: str, flag: str | None = None) -> str:
+    """The picture's format, from its extension; flag: the option that named it (default: plot's)."""
     ext = Path(path).suffix.lower().lstrip(".")
+    named = f"{flag} {path}" if flag else option("plot", path)
     if ext not in PLOT_FORMATS:
         raise GraphcError(
-            f"{option('plot', path)}: cannot tell the picture format from the extension `.{ext}`"
+            f"{named}: cannot tell the picture format from the extension `.{ext}`"
             if ext
-            else f"{option('plot', path)}: the file name has no extension to tell the picture format",
+            else f"{named}: the file name has no extension to tell the picture format",
             hint=f"end the name with one of: {', '.join('.' + e for e in PLOT_FORMATS)}",
             usage=True,
         )
