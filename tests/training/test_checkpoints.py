@@ -275,3 +275,11 @@ def test_a_checkpoint_file_that_is_not_a_regular_file_is_refused_before_training
     with pytest.raises(GraphcError, match="cannot write .*params.npz: it is a"):
         train(epochs=2, batch_size=50, lr=0.5, checkpoint=str(tmp_path / "ck"), callback=epochs.append)
     assert epochs == [] and not (tmp_path / "ck" / "state.npz").exists()
+
+
+def test_graphc_plot_names_its_own_option_for_a_picture_without_a_format(tmp_path):
+    log = tmp_path / "m.jsonl"
+    log.write_text('{"epoch": 1, "loss": 0.5}\n')
+    p = cli("plot", str(log), "-o", str(tmp_path / "x.txt"))
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 2 and f"-o {tmp_path / 'x.txt'}: cannot tell the picture format" in err, err
