@@ -39,13 +39,18 @@ def _loop(rule):
     the state buffers a, b: each(theta, g, a, b, args), args its coefficients and hyper-parameters."""
     from ..backends.numba.module import load
 
-    body = [
+    return load(_source("the compiled update", rule, [], _each("each", rule)), "<graphc train: compiled update>").each
+
+
+def _each(name: str, rule) -> list[str]:
+    """The source of `name(theta, g, a, b, args)`: the rule on every entry (args: its coefficients, then
+    its hyper-parameters; the rule's scratch, unused on floats, 0.0)."""
+    return [
         _JIT_SOURCE,
-        "def each(theta, g, a, b, args):",
+        f"def {name}(theta, g, a, b, args):",
         "    for i in range(theta.shape[0]):",
         f"        theta[i], a[i], b[i] = {rule.__name__}(theta[i], g[i], a[i], b[i], 0.0, 0.0, *args)",
     ]
-    return load(_source("the compiled update", rule, [], body), "<graphc train: compiled update>").each
 
 
 def step(opt):
@@ -137,7 +142,7 @@ def _converted_to_integers(fn: ast.FunctionDef) -> dict[str, str]:
 
 def _driver(model_module, kernel, rule, args, batched, results, loss, grads, layout, coefficients) -> str:
     """The source of the compiled epoch: the rule (its source, as optimizers.py has it) and a loop over
-    the batches calling the kernel, copying its gradients into the flat buffer and updating in one pass.
+    the batches calling the kernel, copying its gradients into the flat buffer and updating (_each).
     The model's names are the kernel's; every other name starts with a prefix none of them has (the
     batches' whole data: the name + "_rows", which none of the driver's own names ends in)."""
     model_names = {*args, *results, *grads.values()}
@@ -145,8 +150,7 @@ def _driver(model_module, kernel, rule, args, batched, results, loss, grads, lay
     while any(n.startswith(local) for n in model_names):
         local += "_"
     p = lambda name: local + name  # noqa: E731
-    for_each = f"{p('theta')}[{p('i')}], {p('g')}[{p('i')}], {p('a')}[{p('i')}], {p('b')}[{p('i')}]"
-    c = ", ".join(f"{p('table')}[{p('k')}, {j}]" for j in range(coefficients))
+    c = "".join(f"{p('table')}[{p('k')}, {j}], " for j in range(coefficients))  # (a tuple's items)
     lines = [
         f"def epoch({p('perm')}, {p('bs')}, {p('limit')}, {p('table')}, {p('hyper')}, {p('theta')}, {p('g')}, "
         f"{p('a')}, {p('b')}, {', '.join(p(a + '_rows') if a in batched else a for a in args)}):",
@@ -163,19 +167,24 @@ def _driver(model_module, kernel, rule, args, batched, results, loss, grads, lay
         lines.append(f"        {p('g')}[{at} : {at + size}] = {p('np')}.asarray({grads[name]}).ravel()")
         at += size
     lines += [
-        f"        for {p('i')} in {p('range')}({p('theta')}.shape[0]):",
-        f"            {p('theta')}[{p('i')}], {p('a')}[{p('i')}], {p('b')}[{p('i')}] = {p('rule')}(",
-        f"                {for_each}, 0.0, 0.0, {c}, *{p('hyper')}",
-        "            )",
+        f"        {p('each')}({p('theta')}, {p('g')}, {p('a')}, {p('b')}, ({c.rstrip()}) + {p('hyper')})",
         f"        {p('k')} += 1",
         f"        if not {p('np')}.isfinite({loss}) or {loss} > {p('limit')}:",
         f"            return {loss}, {p('k')}",
         f"        {p('total')} += {loss} * {p('min')}({p('bs')}, {p('n')} - {p('s')})",
         f"    return {p('total')} / {p('n')}, {p('k')}",
     ]
-    preamble = [f"{p('np')}, {p('range')}, {p('min')} = np, range, min", "", "", f"{p('rule')} = {rule.__name__}"]
+    body = [
+        f"{p('np')}, {p('range')}, {p('min')} = np, range, min",
+        "",
+        "",
+        *_each(p("each"), rule),
+        "",
+        "",
+        _JIT_SOURCE,
+    ]
     kernel_import = [f"from {model_module} import {kernel} as {p('kernel')}"]
-    return _source("a compiled epoch", rule, kernel_import, [*preamble, "", "", _JIT_SOURCE, *lines])
+    return _source("a compiled epoch", rule, kernel_import, [*body, *lines])
 
 
 def _source(what: str, rule, imports: list[str], body: list[str]) -> str:
