@@ -133,13 +133,14 @@ def main():
         f.engine = "none"
         return f
 
-    real_step, trainmod.gradient_step = trainmod.gradient_step, no_op_step
-    try:
-        for _ in range(a.repeat if a.backend == "numpy" else 0):  # (numba: the epoch is compiled whole)
-            loop_marks.clear()
-            train(m, data, lr=LR, epochs=E, batch_size=BATCH, quiet=True, callback=loop_time)
-    finally:
-        trainmod.gradient_step = real_step
+    if a.backend == "numpy":  # (numba compiles the epoch whole, its step inside: no loop to time alone)
+        real_step, trainmod.gradient_step = trainmod.gradient_step, no_op_step
+        try:
+            for _ in range(a.repeat):
+                loop_marks.clear()
+                train(m, data, lr=LR, epochs=E, batch_size=BATCH, quiet=True, callback=loop_time)
+        finally:
+            trainmod.gradient_step = real_step
 
     med = statistics.median
     q = statistics.quantiles(per_epoch, n=4)

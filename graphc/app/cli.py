@@ -628,11 +628,12 @@ def _check_outputs(args) -> None:
     the files a checkpoint folder holds."""
     outputs = {FLAGS.get(k, "-o"): getattr(args, k, None) for k in OUTPUTS}
     folder = getattr(args, "checkpoint", None) or getattr(args, "resume", None)
+    held = {}  # (and the files a checkpoint folder holds)
     if folder:
         from ..training import checkpoints
 
-        data.distinct_outputs({**outputs, **checkpoints.files(folder)})
-    data.distinct_outputs(outputs)
+        held = checkpoints.files(folder)
+    data.distinct_outputs({**outputs, **held})
     for key in ("output", "plot"):  # (the log, appended to, is checked by train: in a folder it may make)
         if getattr(args, key, None):
             data.check_output(getattr(args, key), _read(args))

@@ -60,8 +60,7 @@ def step(opt):
 
     def update(g, lr: float) -> None:
         opt.t += 1
-        a, b = [opt.state[k] for k in opt.buffers] + [spare] * (2 - len(opt.buffers))
-        each(opt.theta, g, a, b, (*opt.coefficients(lr), *opt.hyper))
+        each(opt.theta, g, *opt.slots(spare), (*opt.coefficients(lr), *opt.hyper))
 
     return update
 
@@ -103,8 +102,7 @@ def epoch(module, opt, wrt: list[str], batched: dict, whole: dict, fixed: dict, 
     def sgd_epoch(perm, bs: int, rate: float, limit: float):
         steps = -(-len(perm) // bs)
         table = np.array([opt.coefficients(rate, opt.t + 1 + k) for k in range(steps)], dtype=np.float64)
-        a, b = [opt.state[k] for k in opt.buffers] + [spare] * (2 - len(opt.buffers))
-        total, made = run(perm, bs, limit, table, opt.hyper, opt.theta, gbuf, a, b, *ordered)
+        total, made = run(perm, bs, limit, table, opt.hyper, opt.theta, gbuf, *opt.slots(spare), *ordered)
         opt.t += made
         return total, made
 

@@ -115,11 +115,14 @@ class Optimizer:
         self.t += 1
         self.update(g, *self.coefficients(lr))
 
+    def slots(self, spare=None) -> list:
+        """The rule's two state arguments: the buffers, then `spare` for each the optimizer lacks."""
+        return [self.state[k] for k in self.buffers] + [spare] * (2 - len(self.buffers))
+
     def update(self, g, *coefficients) -> None:
         """The rule on theta and the state: in place, and bound again (a library with immutable arrays
         gives new ones)."""
-        a, b = [self.state[k] for k in self.buffers] + [None] * (2 - len(self.buffers))
-        self.theta, *ab = self.apply(self.theta, g, a, b, self.s1, self.s2, *coefficients, *self.hyper)
+        self.theta, *ab = self.apply(self.theta, g, *self.slots(), self.s1, self.s2, *coefficients, *self.hyper)
         self.state.update(zip(self.buffers, ab))
 
     def snapshot(self) -> dict:
