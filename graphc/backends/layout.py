@@ -23,7 +23,7 @@ from ..ir import ops as O
 from ..ir.graph import LEAVES, Graph, paused_gc
 from ..transforms import pipeline
 from ..transforms.autodiff import hvp_input_name
-from . import targets
+from . import checks, targets
 from .numpy.kernels import evaluate
 from .printer import ATOM, Printer, number_text
 
@@ -120,8 +120,7 @@ class _Names:
         for m in target.modules + target.locals:  # the modules the helpers import, and the functions' locals
             self.module[m] = m if m not in self.taken else self.fresh(m + "_")
             self.taken.add(self.module[m])
-        runtime = target.runtime
-        for h in (h for h in vars(runtime) if h.startswith("_") and callable(getattr(runtime, h))):
+        for h in _helpers(target.runtime):
             self.module[h] = h if h not in self.taken else self.fresh(h + "_")
             self.taken.add(self.module[h])
         self.renamed = any(k != v for k, v in self.module.items())  # (the usual case: none)
@@ -203,14 +202,60 @@ class _Prologue:
         self.args = [ns.py[n] for n in self.required + self.optional]
         self.lines = lines
         self.consts = []  # the named constants, where a target makes them in each function
+        # the shapes the arguments must have (an input declared without one: any), which each function tests
+        declared = [  # (a param declared without a shape is a number; an input, of any shape)
+            n
+            for n in self.required + self.optional
+            if g[g.names[n]]["op"] == "param" or g[g.names[n]]["attrs"]["declared"] is not None
+        ]
+        self.checked = {ns.py[n]: self.declared[n] for n in declared}  # (in the carriers' order)
+        self.shapes_name = ns.fresh("_DECLARED")
 
-    def head(self, first: str | None, used: set[str]) -> list[str]:
+    def head(self, first: tuple[str, str] | None, used: set[str]) -> list[str]:
         """The target's first lines, the named constants the function uses, then the arguments converted
-        (`first` too: hvp's direction)."""
+        (`first` too: hvp's direction, as (its name, the model name whose shape it has)) and their shapes
+        tested."""
         ns, target = self.ns, self.target
-        given = [f"{first} = {target.convert(ns, first, self.dtype)}"] if first else []
-        begin = target.begin(ns, [first, *self.args] if first else self.args)
-        return begin + [c for c in self.consts if _defined(c) in used] + given + self.lines
+        given = [f"{first[0]} = {target.convert(ns, first[0], self.dtype)}"] if first else []
+        begin = target.begin(ns, [first[0], *self.args] if first else self.args)
+        return begin + [c for c in self.consts if _defined(c) in used] + given + self.lines + self.check(first)
+
+    def _checked(self, first: tuple[str, str] | None) -> dict:
+        """Python name -> the shape it must have, for a function's arguments (hvp's direction last: its dims
+        are read from the others)."""
+        if first and self.ns.py[first[1]] in self.checked:
+            return {**self.checked, first[0]: self.checked[self.ns.py[first[1]]]}
+        return self.checked
+
+    def declared_line(self, first: tuple[str, str] | None) -> str | None:
+        """The module's line of the shapes the model declares for the arguments, which the error reads."""
+        items = [
+            f'"{n}": {_tuple(f"{d!r}".replace(chr(39), chr(34)) for d in s)}' for n, s in self._checked(first).items()
+        ]
+        return _bracketed(f"{self.shapes_name} = {{", items, "}", 0, call=False) if items else None
+
+    def check(self, first: tuple[str, str] | None) -> list[str]:
+        """The arguments' shapes tested against the model's in one condition; where it fails, an error that
+        names the first that differs. A symbolic dim is read from the first argument that has it, once that
+        argument's number of dims is tested (so that no test reads past the end of a shape)."""
+        checked = self._checked(first)
+        if not checked:
+            return []
+        py, tests = self.ns.py, []
+        for n, shape in checked.items():
+            reads = []
+            for k, d in enumerate(shape):
+                c, at = (n, k) if isinstance(d, int) else next((py[c], at) for c, at in self.carriers[d])
+                reads.append(str(d) if isinstance(d, int) else f"{c}.shape[{at}]")
+            if any(isinstance(d, str) and py[self.carriers[d][0][0]] == n for d in shape):  # its dims are read
+                tests.append(f"{n}.ndim != {len(shape)}")
+            if not reads or any(
+                r != f"{n}.shape[{k}]" for k, r in enumerate(reads)
+            ):  # (else its ndim is all there is to test)
+                tests.append(f"{n}.shape != {_tuple(reads)}")
+        items = [self.shapes_name, *(f"{n}.shape" for n in checked)]
+        error = _bracketed(f"raise {self.ns.module['_wrong_shape']}(", items, ")", 8)
+        return [f"{_condition('if ', tests, ':')}\n" + textwrap.indent(error, "    ")]
 
     def _dim(self, d: str, of: str, filled: list[str]) -> str:
         """Dim d's size for making param `of`, from a required argument, a param made before it, or else
@@ -289,6 +334,11 @@ def emit(
     ]
     if target.local_consts:
         pro.consts, const_lines = const_lines, []
+    declared = pro.declared_line((ns.py[vname], hvp_wrt[0]) if order == 2 else None)
+    if declared:  # (module level on every target: only a wrong call reads it)
+        const_lines.append(
+            f"# the arguments' shapes as the model declares them, for the error a wrong one gets\n{declared}"
+        )
 
     # One printing of the gradient graph (simplified once): loss_and_grad's forward pass -- the values the
     # loss or the backward pass read -- is forward()'s too, which then adds the values neither reads
@@ -304,10 +354,11 @@ def emit(
     values = [ns.py[n] for n in fwd.names]
     grads = [printer.expr(gb.loss)[0], *(printer.expr(i)[0] for i in gb.grads.values())]
     second = _second_order(graphs[2], hvp_wrt[0], vname, pro, ns, dtype, target) if order == 2 else None
-    helpers = sorted(printer.helpers | target.helpers | (second[1] if second else set()))
+    checks = {"_wrong_shape"} if pro.checked else set()
+    helpers = sorted(printer.helpers | target.helpers | checks | (second[1] if second else set()))
     runtime = target.runtime
     helper_src = [
-        ns.rename(inspect.getsource(getattr(runtime, h)), helper=True) for h in _with_dependencies(runtime, helpers)
+        ns.rename(inspect.getsource(_helpers(runtime)[h]), helper=True) for h in _with_dependencies(runtime, helpers)
     ]
 
     example_args = ", ".join(f"{ns.py[n]}=..." for n in pro.required)
@@ -393,7 +444,7 @@ def _second_order(gh: Graph, w: str, vname: str, pro: _Prologue, ns: _Names, dty
         '    """'
     )
     sig, dims, returned = f"{v}, /, {pro.sig}".rstrip(", "), pro.dim_lines(printer.used_dims), [printer.expr(hv)[0]]
-    hvp = target.function(_parts("hvp", sig, [v, *pro.args], doc, pro, dims, body, returned, _return_one, first=v))
+    hvp = target.function(_parts("hvp", sig, [v, *pro.args], doc, pro, dims, body, returned, _return_one, first=(v, w)))
     doc = f'"""The Hessian of {loss} w.r.t. {w}, shaped {w}.shape * 2: one column per H·e_k (see hvp)."""'
     hessian = _function("hessian", "**values", doc, target.hessian(ns, w, dtype))
     return [hvp, hessian], printer.helpers
@@ -416,6 +467,33 @@ def _return_one(exprs: list[str]) -> str:
     return f"return {exprs[0]}"
 
 
+def _condition(opening: str, tests: list[str], closing: str) -> str:
+    """`if a or b:` as ruff formats it: on one line; else in parentheses, on a line of its own; else one
+    test a line, each after the first starting with `or`."""
+    one = " or ".join(tests)
+    if 4 + len(opening) + len(one) + len(closing) <= WIDTH:
+        return opening + one + closing
+    if 8 + len(one) <= WIDTH:
+        return f"{opening}(\n    {one}\n){closing}"
+    return f"{opening}(\n    " + "\n    or ".join(tests) + f"\n){closing}"
+
+
+def _tuple(items) -> str:
+    items = list(items)
+    return f"({', '.join(items)}{',' * (len(items) == 1)})"
+
+
+def _bracketed(opening: str, items: list[str], closing: str, indent: int, call: bool = True) -> str:
+    """A call or a literal as ruff formats it at this column: on one line; else (a call) its items on a
+    line of their own; else one item a line, with a trailing comma."""
+    one = ", ".join(items)
+    if indent + len(opening) + len(one) + len(closing) <= WIDTH:
+        return opening + one + closing
+    if call and indent + 4 + len(one) <= WIDTH:
+        return f"{opening}\n    {one}\n{closing}"
+    return opening + "\n" + "".join(f"    {item},\n" for item in items) + closing
+
+
 def _call_lines(opening: str, items: list[str], closing: str) -> str:
     """`return {a, b}` on one line when it fits, else one item a line with a trailing comma (ruff's style)."""
     one = opening + ", ".join(items) + closing
@@ -424,12 +502,18 @@ def _call_lines(opening: str, items: list[str], closing: str) -> str:
     return opening + "\n" + "".join(f"    {item},\n" for item in items) + closing
 
 
+def _helpers(runtime) -> dict[str, Callable]:
+    """The helpers a module of this runtime may copy in: its own, and checks.py's, which every target's share."""
+    return {h: f for m in (runtime, checks) for h, f in vars(m).items() if h.startswith("_") and callable(f)}
+
+
 def _with_dependencies(runtime, helpers: list[str]) -> list[str]:
     """The helpers and every helper they call, and those call, ...: the runtime functions a module needs."""
-    names = [d for d in vars(runtime) if d.startswith("_") and callable(getattr(runtime, d))]
+    found = _helpers(runtime)
+    names = list(found)
     out, todo = set(helpers), list(helpers)
     while todo:
-        src = inspect.getsource(getattr(runtime, todo.pop()))
+        src = inspect.getsource(found[todo.pop()])
         for d in names:
             if d not in out and re.search(rf"(?<![\w.]){d}\(", src):
                 out.add(d)

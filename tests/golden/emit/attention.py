@@ -40,12 +40,41 @@ import numpy as np
 
 d = 2.0  # line 15
 e = 3.0  # line 16
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {
+    "X": ("T", "D"),
+    "Y": ("T", 3),
+    "Wq": ("D", 2),
+    "Wk": ("D", 2),
+    "Wv": ("D", 3),
+}
 
 
 def _softmax(x, axis=-1):
     x = np.asarray(x)  # (an input given as a list has no .max)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
 
 
 def forward(*, X, Y, Wq, Wk, Wv):
@@ -55,6 +84,14 @@ def forward(*, X, Y, Wq, Wk, Wv):
     Wq = np.asarray(Wq, dtype=np.float64)
     Wk = np.asarray(Wk, dtype=np.float64)
     Wv = np.asarray(Wv, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or Y.shape != (X.shape[0], 3)
+        or Wq.shape != (X.shape[1], 2)
+        or Wk.shape != (X.shape[1], 2)
+        or Wv.shape != (X.shape[1], 3)
+    ):
+        raise _wrong_shape(_DECLARED, X.shape, Y.shape, Wq.shape, Wk.shape, Wv.shape)
     Q = X @ Wq  # line 23
     K = X @ Wk  # line 24
     V = X @ Wv  # line 25
@@ -91,6 +128,14 @@ def loss_and_grad(*, X, Y, Wq, Wk, Wv):
     Wq = np.asarray(Wq, dtype=np.float64)
     Wk = np.asarray(Wk, dtype=np.float64)
     Wv = np.asarray(Wv, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or Y.shape != (X.shape[0], 3)
+        or Wq.shape != (X.shape[1], 2)
+        or Wk.shape != (X.shape[1], 2)
+        or Wv.shape != (X.shape[1], 3)
+    ):
+        raise _wrong_shape(_DECLARED, X.shape, Y.shape, Wq.shape, Wk.shape, Wv.shape)
     # forward pass
     Q = X @ Wq  # line 23
     K = X @ Wk  # line 24

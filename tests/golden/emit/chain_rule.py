@@ -32,10 +32,36 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"t": ()}
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
 
 def forward(*, t):
     """Every named value of the forward pass."""
     t = np.asarray(t, dtype=np.float64)
+    if t.shape != ():
+        raise _wrong_shape(_DECLARED, t.shape)
     x = np.cos(t)  # line 19
     y = t**2.0  # line 20
     tmp1 = np.exp(x * y)  # line 21
@@ -49,6 +75,8 @@ def loss_and_grad(*, t):
     Error signals are named <value>_bar: y_bar = df/dy.
     """
     t = np.asarray(t, dtype=np.float64)
+    if t.shape != ():
+        raise _wrong_shape(_DECLARED, t.shape)
     # forward pass
     x = np.cos(t)  # line 19
     y = t**2.0  # line 20

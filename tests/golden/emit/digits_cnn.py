@@ -51,6 +51,16 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {
+    "X": ("N", 64),
+    "T": ("N", 10),
+    "K": (16, 1, 3, 3),
+    "W": (256, 10),
+    "c": (16, 1, 1),
+    "b": (10,),
+}
+
 
 def _conv(x, w, stride=1, padding=0):
     """torch.nn.functional.conv2d without bias (a cross-correlation): x [N, C, H, W] and
@@ -137,6 +147,27 @@ def _windows(x, kh, kw, stride, padding=0):
     return np.lib.stride_tricks.as_strided(x, shape, steps, writeable=False)
 
 
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
+
 def forward(*, X, T, K, W, c=None, b=None):
     """Every named value of the forward pass."""
     X = np.asarray(X, dtype=np.float64)
@@ -145,6 +176,18 @@ def forward(*, X, T, K, W, c=None, b=None):
     W = np.asarray(W, dtype=np.float64)
     c = np.full((16, 1, 1), 0.0) if c is None else np.asarray(c, dtype=np.float64)
     b = np.full((10,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 64)
+        or T.shape != (X.shape[0], 10)
+        or K.shape != (16, 1, 3, 3)
+        or W.shape != (256, 10)
+        or c.shape != (16, 1, 1)
+        or b.shape != (10,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, T.shape, K.shape, W.shape, c.shape, b.shape
+        )
     N = X.shape[0]  # the model's dim N
     V = np.reshape(X, (N, 1, 8, 8))  # line 34
     tmp1 = _conv(V, K, padding=1) + c  # line 35
@@ -182,6 +225,18 @@ def loss_and_grad(*, X, T, K, W, c=None, b=None):
     W = np.asarray(W, dtype=np.float64)
     c = np.full((16, 1, 1), 0.0) if c is None else np.asarray(c, dtype=np.float64)
     b = np.full((10,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 64)
+        or T.shape != (X.shape[0], 10)
+        or K.shape != (16, 1, 3, 3)
+        or W.shape != (256, 10)
+        or c.shape != (16, 1, 1)
+        or b.shape != (10,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, T.shape, K.shape, W.shape, c.shape, b.shape
+        )
     N = X.shape[0]  # the model's dim N
     # forward pass
     V = np.reshape(X, (N, 1, 8, 8))  # line 34

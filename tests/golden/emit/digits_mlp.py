@@ -43,6 +43,16 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {
+    "X": ("N", 64),
+    "T": ("N", 10),
+    "W1": (64, 32),
+    "W2": (32, 10),
+    "b1": (32,),
+    "b2": (10,),
+}
+
 
 def _log_softmax(x, axis=-1):
     x = np.asarray(x)
@@ -56,6 +66,27 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
+
 def forward(*, X, T, W1, W2, b1=None, b2=None):
     """Every named value of the forward pass."""
     X = np.asarray(X, dtype=np.float64)
@@ -64,6 +95,18 @@ def forward(*, X, T, W1, W2, b1=None, b2=None):
     W2 = np.asarray(W2, dtype=np.float64)
     b1 = np.full((32,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.full((10,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 64)
+        or T.shape != (X.shape[0], 10)
+        or W1.shape != (64, 32)
+        or W2.shape != (32, 10)
+        or b1.shape != (32,)
+        or b2.shape != (10,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, T.shape, W1.shape, W2.shape, b1.shape, b2.shape
+        )
     N = X.shape[0]  # the model's dim N
     H = _sigmoid(X @ W1 + b1)  # line 28
     Z = H @ W2 + b2  # line 29
@@ -95,6 +138,18 @@ def loss_and_grad(*, X, T, W1, W2, b1=None, b2=None):
     W2 = np.asarray(W2, dtype=np.float64)
     b1 = np.full((32,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.full((10,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 64)
+        or T.shape != (X.shape[0], 10)
+        or W1.shape != (64, 32)
+        or W2.shape != (32, 10)
+        or b1.shape != (32,)
+        or b2.shape != (10,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, T.shape, W1.shape, W2.shape, b1.shape, b2.shape
+        )
     N = X.shape[0]  # the model's dim N
     # forward pass
     H = _sigmoid(X @ W1 + b1)  # line 28

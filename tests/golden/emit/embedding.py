@@ -47,6 +47,14 @@ import numpy as np
 V = 24.0  # line 19
 D = 8.0  # line 20
 K = 3.0  # line 21
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {
+    "tokens": ("N", "T"),
+    "labels": ("N",),
+    "E": (24, 8),
+    "W": (8, 3),
+    "b": (3,),
+}
 
 
 def _broadcast(g, x, axis=None):
@@ -118,6 +126,27 @@ def _untake(g, idx, x, axis=0):
     return out
 
 
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
+
 def forward(*, tokens, labels, E, W=None, b=None):
     """Every named value of the forward pass."""
     tokens = np.asarray(tokens)
@@ -125,6 +154,16 @@ def forward(*, tokens, labels, E, W=None, b=None):
     E = np.asarray(E, dtype=np.float64)
     W = np.full((8, 3), 0.0) if W is None else np.asarray(W, dtype=np.float64)
     b = np.full((3,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        tokens.ndim != 2
+        or labels.shape != (tokens.shape[0],)
+        or E.shape != (24, 8)
+        or W.shape != (8, 3)
+        or b.shape != (3,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, tokens.shape, labels.shape, E.shape, W.shape, b.shape
+        )
     N = tokens.shape[0]  # the model's dim N
     T = tokens.shape[1]  # the model's dim T
     tmp1 = _take(E, tokens)  # line 29
@@ -162,6 +201,16 @@ def loss_and_grad(*, tokens, labels, E, W=None, b=None):
     E = np.asarray(E, dtype=np.float64)
     W = np.full((8, 3), 0.0) if W is None else np.asarray(W, dtype=np.float64)
     b = np.full((3,), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        tokens.ndim != 2
+        or labels.shape != (tokens.shape[0],)
+        or E.shape != (24, 8)
+        or W.shape != (8, 3)
+        or b.shape != (3,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, tokens.shape, labels.shape, E.shape, W.shape, b.shape
+        )
     N = tokens.shape[0]  # the model's dim N
     T = tokens.shape[1]  # the model's dim T
     # forward pass

@@ -36,12 +36,38 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"X": ("N", "D"), "t": ("N",), "w": ("D",)}
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
 
 def forward(*, X, t, w=None):
     """Every named value of the forward pass."""
     X = np.asarray(X, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     w = np.full((X.shape[1],), 0.0) if w is None else np.asarray(w, dtype=np.float64)
+    if X.ndim != 2 or t.shape != (X.shape[0],) or w.shape != (X.shape[1],):
+        raise _wrong_shape(_DECLARED, X.shape, t.shape, w.shape)
     N = X.shape[0]  # the model's dim N
     r = X @ w - t  # line 24
     E = 0.5 * ((r * r).sum() / N)  # line 25
@@ -56,6 +82,8 @@ def loss_and_grad(*, X, t, w=None):
     X = np.asarray(X, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     w = np.full((X.shape[1],), 0.0) if w is None else np.asarray(w, dtype=np.float64)
+    if X.ndim != 2 or t.shape != (X.shape[0],) or w.shape != (X.shape[1],):
+        raise _wrong_shape(_DECLARED, X.shape, t.shape, w.shape)
     N = X.shape[0]  # the model's dim N
     # forward pass
     r = X @ w - t  # line 24

@@ -45,6 +45,8 @@ Usage:
 import numpy as np
 
 lam = 0.1  # line 26
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"x": (), "t": (), "w": (), "b": ()}
 
 
 @np.errstate(over="ignore")  # as a decorator: half the cost of a `with` block per call
@@ -53,12 +55,35 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
+
 def forward(*, x, t, w=None, b=None):
     """Every named value of the forward pass."""
     x = np.asarray(x, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
     b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
+    if x.shape != () or t.shape != () or w.shape != () or b.shape != ():
+        raise _wrong_shape(_DECLARED, x.shape, t.shape, w.shape, b.shape)
     z = w * x + b  # line 28
     y = _sigmoid(z)  # line 29
     y_bar = y - t  # line 30
@@ -88,6 +113,8 @@ def loss_and_grad(*, x, t, w=None, b=None):
     t = np.asarray(t, dtype=np.float64)
     w = np.float64(1.0) if w is None else np.asarray(w, dtype=np.float64)
     b = np.float64(-1.0) if b is None else np.asarray(b, dtype=np.float64)
+    if x.shape != () or t.shape != () or w.shape != () or b.shape != ():
+        raise _wrong_shape(_DECLARED, x.shape, t.shape, w.shape, b.shape)
     # forward pass
     z = w * x + b  # line 28
     y = _sigmoid(z)  # line 29

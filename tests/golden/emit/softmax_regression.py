@@ -37,11 +37,35 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"X": ("N", "D"), "T": ("N", "K"), "W": ("D", "K"), "b": ("K",)}
+
 
 def _log_softmax(x, axis=-1):
     x = np.asarray(x)
     s = x - x.max(axis=axis, keepdims=True)
     return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
 
 
 def forward(*, X, T, W=None, b=None):
@@ -53,6 +77,14 @@ def forward(*, X, T, W=None, b=None):
     else:
         W = np.asarray(W, dtype=np.float64)
     b = np.full((T.shape[1],), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or T.ndim != 2
+        or T.shape != (X.shape[0], T.shape[1])
+        or W.shape != (X.shape[1], T.shape[1])
+        or b.shape != (T.shape[1],)
+    ):
+        raise _wrong_shape(_DECLARED, X.shape, T.shape, W.shape, b.shape)
     N = X.shape[0]  # the model's dim N
     z = X @ W + b  # line 23
     tmp1 = _log_softmax(z, axis=1)  # line 25
@@ -73,6 +105,14 @@ def loss_and_grad(*, X, T, W=None, b=None):
     else:
         W = np.asarray(W, dtype=np.float64)
     b = np.full((T.shape[1],), 0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or T.ndim != 2
+        or T.shape != (X.shape[0], T.shape[1])
+        or W.shape != (X.shape[1], T.shape[1])
+        or b.shape != (T.shape[1],)
+    ):
+        raise _wrong_shape(_DECLARED, X.shape, T.shape, W.shape, b.shape)
     N = X.shape[0]  # the model's dim N
     # forward pass
     z = X @ W + b  # line 23

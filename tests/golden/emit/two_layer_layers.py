@@ -32,11 +32,35 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"x": (2,), "t": (2,), "W1": (3, 2), "W2": (2, 3), "b1": (3,), "b2": (2,)}
+
 
 @np.errstate(over="ignore")  # as a decorator: half the cost of a `with` block per call
 def _sigmoid(x):
     # below x = -709, exp(-x) is inf and 1 / inf is 0: exact, and no warning
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
 
 
 def forward(*, x, t, W1, W2, b1=None, b2=None):
@@ -47,6 +71,17 @@ def forward(*, x, t, W1, W2, b1=None, b2=None):
     W2 = np.asarray(W2, dtype=np.float64)
     b1 = np.full((3,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.full((2,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        x.shape != (2,)
+        or t.shape != (2,)
+        or W1.shape != (3, 2)
+        or W2.shape != (2, 3)
+        or b1.shape != (3,)
+        or b2.shape != (2,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, x.shape, t.shape, W1.shape, W2.shape, b1.shape, b2.shape
+        )
     z = W1 @ x + b1  # line 18 → 9
     h = _sigmoid(z)  # line 19
     y = W2 @ h + b2  # line 20 → 9
@@ -76,6 +111,17 @@ def loss_and_grad(*, x, t, W1, W2, b1=None, b2=None):
     W2 = np.asarray(W2, dtype=np.float64)
     b1 = np.full((3,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.full((2,), 0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        x.shape != (2,)
+        or t.shape != (2,)
+        or W1.shape != (3, 2)
+        or W2.shape != (2, 3)
+        or b1.shape != (3,)
+        or b2.shape != (2,)
+    ):
+        raise _wrong_shape(
+            _DECLARED, x.shape, t.shape, W1.shape, W2.shape, b1.shape, b2.shape
+        )
     # forward pass
     z = W1 @ x + b1  # line 18 → 9
     h = _sigmoid(z)  # line 19

@@ -44,11 +44,43 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {
+    "x1": ("N",),
+    "x2": ("N",),
+    "t": ("N",),
+    "w1": (),
+    "w2": (),
+    "w3": (),
+    "b": (),
+}
+
 
 @np.errstate(over="ignore")  # as a decorator: half the cost of a `with` block per call
 def _sigmoid(x):
     # below x = -709, exp(-x) is inf and 1 / inf is 0: exact, and no warning
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
 
 
 def forward(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
@@ -60,6 +92,25 @@ def forward(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
     w2 = np.float64(0.0) if w2 is None else np.asarray(w2, dtype=np.float64)
     w3 = np.float64(0.0) if w3 is None else np.asarray(w3, dtype=np.float64)
     b = np.float64(0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        x1.ndim != 1
+        or x2.shape != (x1.shape[0],)
+        or t.shape != (x1.shape[0],)
+        or w1.shape != ()
+        or w2.shape != ()
+        or w3.shape != ()
+        or b.shape != ()
+    ):
+        raise _wrong_shape(
+            _DECLARED,
+            x1.shape,
+            x2.shape,
+            t.shape,
+            w1.shape,
+            w2.shape,
+            w3.shape,
+            b.shape,
+        )
     N = x1.shape[0]  # the model's dim N
     psi3 = x1 * x2  # line 29
     z = w1 * x1 + w2 * x2 + w3 * psi3 + b  # line 30
@@ -95,6 +146,25 @@ def loss_and_grad(*, x1, x2, t, w1=None, w2=None, w3=None, b=None):
     w2 = np.float64(0.0) if w2 is None else np.asarray(w2, dtype=np.float64)
     w3 = np.float64(0.0) if w3 is None else np.asarray(w3, dtype=np.float64)
     b = np.float64(0.0) if b is None else np.asarray(b, dtype=np.float64)
+    if (
+        x1.ndim != 1
+        or x2.shape != (x1.shape[0],)
+        or t.shape != (x1.shape[0],)
+        or w1.shape != ()
+        or w2.shape != ()
+        or w3.shape != ()
+        or b.shape != ()
+    ):
+        raise _wrong_shape(
+            _DECLARED,
+            x1.shape,
+            x2.shape,
+            t.shape,
+            w1.shape,
+            w2.shape,
+            w3.shape,
+            b.shape,
+        )
     N = x1.shape[0]  # the model's dim N
     # forward pass
     psi3 = x1 * x2  # line 29

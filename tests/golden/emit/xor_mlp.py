@@ -42,11 +42,35 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"X": ("N", 2), "t": ("N",), "W1": (2, 4), "w2": (4,), "b1": (4,), "b2": ()}
+
 
 @np.errstate(over="ignore")  # as a decorator: half the cost of a `with` block per call
 def _sigmoid(x):
     # below x = -709, exp(-x) is inf and 1 / inf is 0: exact, and no warning
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
 
 
 def forward(*, X, t, W1, w2, b1=None, b2=None):
@@ -57,6 +81,18 @@ def forward(*, X, t, W1, w2, b1=None, b2=None):
     w2 = np.asarray(w2, dtype=np.float64)
     b1 = np.full((4,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.float64(0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 2)
+        or t.shape != (X.shape[0],)
+        or W1.shape != (2, 4)
+        or w2.shape != (4,)
+        or b1.shape != (4,)
+        or b2.shape != ()
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, t.shape, W1.shape, w2.shape, b1.shape, b2.shape
+        )
     N = X.shape[0]  # the model's dim N
     H = _sigmoid(X @ W1 + b1)  # line 27
     z = H @ w2 + b2  # line 28
@@ -90,6 +126,18 @@ def loss_and_grad(*, X, t, W1, w2, b1=None, b2=None):
     w2 = np.asarray(w2, dtype=np.float64)
     b1 = np.full((4,), 0.0) if b1 is None else np.asarray(b1, dtype=np.float64)
     b2 = np.float64(0.0) if b2 is None else np.asarray(b2, dtype=np.float64)
+    if (
+        X.ndim != 2
+        or X.shape != (X.shape[0], 2)
+        or t.shape != (X.shape[0],)
+        or W1.shape != (2, 4)
+        or w2.shape != (4,)
+        or b1.shape != (4,)
+        or b2.shape != ()
+    ):
+        raise _wrong_shape(
+            _DECLARED, X.shape, t.shape, W1.shape, w2.shape, b1.shape, b2.shape
+        )
     N = X.shape[0]  # the model's dim N
     # forward pass
     H = _sigmoid(X @ W1 + b1)  # line 27

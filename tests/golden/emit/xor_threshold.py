@@ -40,12 +40,38 @@ Usage:
 
 import numpy as np
 
+# the arguments' shapes as the model declares them, for the error a wrong one gets
+_DECLARED = {"x1": ("N",), "x2": ("N",), "t": ("N",)}
+
+
+def _wrong_shape(declared, *shapes):
+    """The error for arguments whose shapes (in the order of `declared`: name -> dims, each a
+    number or a symbolic dim's name) are not the model's: the first that differs, with the
+    sizes its dims were given by the arguments before it."""
+    bound = {}  # a symbolic dim -> (its size, the argument it was read from)
+    for (name, dims), shape in zip(declared.items(), shapes):
+        shape = tuple(shape)
+        fits = len(dims) == len(shape)
+        for d, n in zip(dims, shape) if fits else ():
+            want = bound.setdefault(d, (n, name))[0] if isinstance(d, str) else d
+            fits = fits and want == n
+        if not fits:
+            named = ", ".join(map(str, dims))
+            other = {d: bound[d] for d in dims if d in bound and bound[d][1] != name}
+            where = "".join(f"; {d} = {n}, from `{a}`" for d, (n, a) in other.items())
+            got = ", ".join(map(str, shape))
+            message = f"`{name}` is declared with shape [{named}] but its value has shape [{got}]"
+            return ValueError(message + where)
+    return ValueError(f"the arguments' shapes {shapes} are not the model's: {declared}")
+
 
 def forward(*, x1, x2, t):
     """Every named value of the forward pass."""
     x1 = np.asarray(x1, dtype=np.float64)
     x2 = np.asarray(x2, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
+    if x1.ndim != 1 or x2.shape != (x1.shape[0],) or t.shape != (x1.shape[0],):
+        raise _wrong_shape(_DECLARED, x1.shape, x2.shape, t.shape)
     tmp1 = x1 + x2  # line 25
     h1 = np.heaviside(tmp1 - 0.5, 0.0)  # line 25
     h2 = np.heaviside(tmp1 - 1.5, 0.0)  # line 26
@@ -63,6 +89,8 @@ def loss_and_grad(*, x1, x2, t):
     x1 = np.asarray(x1, dtype=np.float64)
     x2 = np.asarray(x2, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
+    if x1.ndim != 1 or x2.shape != (x1.shape[0],) or t.shape != (x1.shape[0],):
+        raise _wrong_shape(_DECLARED, x1.shape, x2.shape, t.shape)
     # forward pass
     tmp1 = x1 + x2  # line 25
     h1 = np.heaviside(tmp1 - 0.5, 0.0)  # line 25
