@@ -234,23 +234,42 @@ def _norm_all(x):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _logsumexp_axis(x, axis, shape):
-    """log(sum(exp(x), axis)), shifted by the max (0 where it is not finite)."""
+def _shifted_exp(x, axis, finite):
+    """(d, e^d, m) for d = x - m as a [before, along, after] array, m the max along axis
+    (NaN winning; 0 where it is not finite, if `finite`). The exps are one flat loop, which
+    vectorises; in a loop along a short axis, adding each to a sum, they did not."""
     a = _along(x, axis)
-    out = np.empty((a.shape[0], a.shape[2]), a.dtype)
+    d = np.empty_like(a)
+    m = np.empty((a.shape[0], a.shape[2]), a.dtype)
     for i in range(a.shape[0]):
         for k in range(a.shape[2]):
-            m = a[i, 0, k]
+            top = a[i, 0, k]
             for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or np.isnan(a[i, j, k]):
-                    m = a[i, j, k]
-            if not np.isfinite(m):
-                m = a.dtype.type(0)
-            s = 0.0
+                if a[i, j, k] > top or np.isnan(a[i, j, k]):
+                    top = a[i, j, k]
+            if finite and not np.isfinite(top):
+                top = a.dtype.type(0)
+            m[i, k] = top
             for j in range(a.shape[1]):
-                s += _exp(a[i, j, k] - m)
-            out[i, k] = np.log(s) + m
-    return out.reshape(shape)
+                d[i, j, k] = a[i, j, k] - top
+    e = np.empty_like(d)
+    flat, into = d.reshape(d.size), e.reshape(e.size)
+    for f in range(flat.size):
+        into[f] = _exp(flat[f])
+    return d, e, m
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _logsumexp_axis(x, axis, shape):
+    """log(sum(exp(x), axis)), shifted by the max (0 where it is not finite)."""
+    _, e, m = _shifted_exp(x, axis, True)
+    for i in range(e.shape[0]):
+        for k in range(e.shape[2]):
+            total = 0.0
+            for j in range(e.shape[1]):
+                total += e[i, j, k]
+            m[i, k] += np.log(total)
+    return m.reshape(shape)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -265,42 +284,30 @@ def _logsumexp_all(x):
 @numba.njit(cache=True, error_model="numpy")
 def _softmax(x, axis):
     """exp(x) / sum(exp(x)) along axis, shifted by the max."""
-    a = _along(x, axis)
-    out = np.empty_like(a)
-    for i in range(a.shape[0]):
-        for k in range(a.shape[2]):
-            m = a[i, 0, k]
-            for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or np.isnan(a[i, j, k]):
-                    m = a[i, j, k]
-            s = 0.0
-            for j in range(a.shape[1]):
-                out[i, j, k] = _exp(a[i, j, k] - m)
-                s += out[i, j, k]
-            for j in range(a.shape[1]):
-                out[i, j, k] /= s
-    return out.reshape(x.shape)
+    _, e, _ = _shifted_exp(x, axis, False)
+    for i in range(e.shape[0]):
+        for k in range(e.shape[2]):
+            total = 0.0
+            for j in range(e.shape[1]):
+                total += e[i, j, k]
+            for j in range(e.shape[1]):
+                e[i, j, k] /= total
+    return e.reshape(x.shape)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _log_softmax(x, axis):
     """x - logsumexp(x) along axis, shifted by the max."""
-    a = _along(x, axis)
-    out = np.empty_like(a)
-    for i in range(a.shape[0]):
-        for k in range(a.shape[2]):
-            m = a[i, 0, k]
-            for j in range(1, a.shape[1]):
-                if a[i, j, k] > m or np.isnan(a[i, j, k]):
-                    m = a[i, j, k]
-            s = 0.0
-            for j in range(a.shape[1]):
-                out[i, j, k] = a[i, j, k] - m
-                s += _exp(out[i, j, k])
-            s = np.log(s)
-            for j in range(a.shape[1]):
-                out[i, j, k] -= s
-    return out.reshape(x.shape)
+    d, e, _ = _shifted_exp(x, axis, False)
+    for i in range(d.shape[0]):
+        for k in range(d.shape[2]):
+            total = 0.0
+            for j in range(d.shape[1]):
+                total += e[i, j, k]
+            s = np.log(total)
+            for j in range(d.shape[1]):
+                d[i, j, k] -= s
+    return d.reshape(x.shape)
 
 
 @numba.njit(cache=True, error_model="numpy")
