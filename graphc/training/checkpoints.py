@@ -26,6 +26,7 @@ import numpy as np
 
 from ..data import option, output_target, write_atomic
 from ..errors import GraphcError
+from .optimizers import HYPER
 
 STATE, PARAMS = "state.npz", "params.npz"
 FORMAT = 1
@@ -86,14 +87,46 @@ def _sync_folder(path: Path) -> None:
         os.close(fd)
 
 
+def settings(
+    *, optimizer, hyper, lr, batch_size, schedule, warmup, step_size, gamma, clip_norm, l2, tol, patience, wrt
+) -> dict:
+    """What a run trains with that resuming it must keep, to continue it as it was: its hyper-parameters
+    with their defaults filled in (leaving one out and giving its default are one setting). The seed is
+    not one (the generator's state is saved), nor the number of epochs (a resumed run may go on longer)."""
+    stepped = schedule == "step"
+    return {
+        "optimizer": optimizer, **HYPER[optimizer], **{k: v for k, v in hyper.items() if v is not None},
+        "lr": lr, "batch_size": batch_size, "schedule": schedule, "warmup": warmup,
+        "step_size": (step_size or 1) if stepped else None,
+        "gamma": (0.1 if gamma is None else gamma) if stepped else None,
+        "clip_norm": clip_norm, "l2": l2, "tol": tol, "patience": patience, "wrt": list(wrt),
+    }  # fmt: skip
+
+
+def same_settings(folder: str, meta: dict, now: dict) -> None:
+    """Refuse to resume the checkpoint's run (meta) with settings other than its own."""
+    was = meta.get("settings") or {"optimizer": meta["optimizer"]}  # (a checkpoint of graphc 0.x: its optimizer)
+    for key, value in was.items():
+        if now.get(key) != value:
+            raise GraphcError(
+                f"the checkpoint in {folder} was written {_with(key, value)}, not {_with(key, now.get(key))}",
+                hint=f"resume it {_with(key, value)}; to train on from its params with other settings, start a new "
+                f"run with {option('init', str(Path(folder) / PARAMS))}",
+            )
+
+
+def _with(key: str, value) -> str:
+    return f"with {option(key, value)}" if value is not None else f"without {option(key)}"
+
+
 def meta(
-    *, optimizer, epoch, steps, lr, start, opt_t, rng, history, stopped="epochs", prev_loss=math.inf, halvings=0,
-    grad_norm=None, wait=0, best_loss=math.inf, best_epoch=None, prev_t=None, prev_factor=None, notes=(),
+    *, settings, optimizer, epoch, steps, lr, start, opt_t, rng, history, stopped="epochs", prev_loss=math.inf,
+    halvings=0, grad_norm=None, wait=0, best_loss=math.inf, best_epoch=None, prev_t=None, prev_factor=None, notes=(),
 ) -> dict:  # fmt: skip
     """The loop's numbers a checkpoint holds (both loops write them, either resumes them): the defaults
     are a run with no halving, no patience, no tol and no val that a loop without them has made."""
     return {
-        "optimizer": optimizer, "epoch": epoch, "steps": steps, "lr": lr, "halvings": halvings,
+        "settings": settings, "optimizer": optimizer, "epoch": epoch, "steps": steps, "lr": lr, "halvings": halvings,
         "prev_loss": prev_loss, "start": start, "grad_norm": grad_norm, "wait": wait, "stopped": stopped,
         "best_loss": best_loss, "best_epoch": best_epoch, "opt_t": opt_t, "prev_t": prev_t,
         "prev_factor": prev_factor, "rng": rng.bit_generator.state, "history": history, "notes": list(notes),

@@ -124,7 +124,7 @@ def _library(name: str, install: str):
 def descend(
     model, lib, wrt, params, batched, whole, n, bs, *, rng, lr, epochs, rate_factor, optimizer, hyper,
     clip_norm, l2, metric, output, targets, val_inputs, val_targets, bar, metric_log, callback, signalled,
-    folder=None, saved=None,
+    folder=None, saved=None, settings=None,
 ):  # fmt: skip
     """The loop on the device: graphc.training.train's, whose checked data (NumPy arrays), starting params
     and options it takes; `folder` to checkpoint in after each epoch, `saved` a checkpoint to resume
@@ -198,7 +198,7 @@ def descend(
     def save_checkpoint():
         learnt = {p: lib.host(v) for p, v in unflat(opt.theta).items()}
         meta = checkpoints.meta(
-            optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
+            settings=settings, optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
             history=history, stopped=stopped, prev_loss=history["loss"][-1], best_loss=best[0], best_epoch=best[1],
         )  # fmt: skip
         arrays = {f"opt/{k}": lib.host(v) for k, v in opt.state.items()}

@@ -208,16 +208,15 @@ def train(
             "mini-batches need inputs with a leading example axis, e.g. `input X: [N, 2]` (N examples); "
             f"or leave out {option('batch_size')} for full-batch gradient descent",
         ) from None
+    settings = checkpoints.settings(
+        optimizer=optimizer, hyper=hyper, lr=lr, batch_size=bs, schedule=schedule, warmup=warmup, step_size=step_size,
+        gamma=gamma, clip_norm=clip_norm, l2=l2, tol=tol, patience=patience, wrt=wrt,
+    )  # fmt: skip
     saved = None
     if resume:
         saved = checkpoints.load(resume, {p: v.shape for p, v in params.items()})
         params = {p: saved[0][p].astype(np.float64) for p in params}
-        if saved[2]["optimizer"] != optimizer:
-            raise GraphcError(
-                f"the checkpoint in {resume} was written by {option('optimizer', saved[2]['optimizer'])}, "
-                f"not {option('optimizer', optimizer)}: its state does not fit",
-                hint=f"resume with {option('optimizer', saved[2]['optimizer'])}",
-            )
+        checkpoints.same_settings(resume, saved[2], settings)
     if log is not None:
         metric_log = MetricLog(log, protect)  # checked (and opened) before training
     if val is not None:
@@ -243,7 +242,7 @@ def train(
                     rate_factor=rate_factor, optimizer=optimizer, hyper=hyper, clip_norm=clip_norm, l2=l2,
                     metric=metric, output=model.output_names[0] if metric else None, targets=targets,
                     val_inputs=val_inputs, val_targets=val_targets, bar=bar, metric_log=metric_log,
-                    callback=callback, signalled=signalled, folder=folder, saved=saved,
+                    callback=callback, signalled=signalled, folder=folder, saved=saved, settings=settings,
                 )  # fmt: skip
                 if r["resumed"] is not None:
                     bar.note(f"resumed from {resume} after epoch {r['resumed']}")
@@ -384,7 +383,7 @@ def train(
             arrays.update({"prev/theta": prev[0], "prev/grad": prev[1]})
             arrays.update({f"prev/opt/{k}": prev[2][k] for k in opt.state})
         meta = checkpoints.meta(
-            optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
+            settings=settings, optimizer=optimizer, epoch=epoch, steps=steps, lr=lr, start=start, opt_t=opt.t, rng=rng,
             history=history, stopped=stopped, prev_loss=prev_loss, halvings=halvings, grad_norm=grad_norm,
             wait=wait, best_loss=best[0], best_epoch=best[1], prev_t=prev[2]["t"] if prev is not None else None,
             prev_factor=prev[3] if prev is not None else None, notes=notes,

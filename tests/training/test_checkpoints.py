@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,13 +98,39 @@ def test_bad_checkpoint_folders_are_clear_errors(tmp_path):
     with pytest.raises(GraphcError, match="of another model") as e:
         lsq.train(load_npz(str(EXAMPLES / "least_squares.npz")), epochs=2, quiet=True, resume=str(tmp_path / "ck"))
     assert e.value.hint
-    with pytest.raises(GraphcError, match="written by optimizer='sgd'"):
+    with pytest.raises(GraphcError, match="written with optimizer='sgd'"):
         train(epochs=2, resume=str(tmp_path / "ck"), optimizer="adam")
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(GraphcError, match="permission denied"):
             train(epochs=1, checkpoint=str(locked))
+
+
+CHANGED = {  # (what the resumed run gives instead of RUNS["adam"]'s, the words of the error)
+    "the rate": ({"lr": 0.02}, "written with lr=0.01, not with lr=0.02"),
+    "a hyper-parameter": ({"weight_decay": 0.0}, "written with weight_decay=0.001, not with weight_decay=0"),
+    "the batch": ({"batch_size": 50}, "written with batch_size=32, not with batch_size=50"),
+    "the schedule": ({"schedule": "constant"}, "written with schedule='cosine', not with schedule='constant'"),
+    "an option left out": ({"warmup": 0}, "written with warmup=1, not with warmup=0"),
+    "an option added": ({"clip_norm": 1.0}, "written without clip_norm, not with clip_norm=1"),
+    "the optimizer": ({"optimizer": "adamw"}, "written with optimizer='adam', not with optimizer='adamw'"),
+    "the params learnt": ({"wrt": ["W1"]}, "written with wrt=['W1', 'b1', 'W2', 'b2'], not with wrt=['W1']"),
+}
+
+
+@pytest.mark.parametrize("case", CHANGED)
+def test_resuming_with_other_settings_is_an_error_naming_the_setting(case, tmp_path):
+    """A resumed run continues the run as it was: another rate, batch or schedule would make it neither
+    that run nor a new one (the error says how to start a new run from its params)."""
+    kw = RUNS["adam"]
+    train(epochs=2, checkpoint=str(tmp_path / "ck"), **kw)
+    change, words = CHANGED[case]
+    with pytest.raises(GraphcError, match=re.escape(words)) as e:
+        train(epochs=3, resume=str(tmp_path / "ck"), **{**kw, **change})
+    assert "params.npz" in e.value.hint
+    same = {**kw, "weight_decay": 1e-3, "beta1": 0.9}  # a default given is the same setting as one left out
+    assert train(epochs=3, resume=str(tmp_path / "ck"), **same).resumed == 2
 
 
 def cli(*args):
